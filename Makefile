@@ -1,0 +1,119 @@
+# Tocsin - see README.md. `make` builds; `make check` and `make demo` are the two
+# commands of a fresh Debian 12 machine (they install what is missing first).
+
+CC      ?= cc
+SAN     ?=
+PYTHON  ?= /usr/bin/python3
+PKGS    := libzmq msgpack libpq check ck inih libxml-2.0
+
+comma   := ,
+BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
+
+# Lazily expanded, so that `make deps` can install pkg-config files first.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs libzmq msgpack libpq ck inih libxml-2.0 2>/dev/null) -lev -lpthread -lm
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+OPT     ?= -O2
+CFLAGS  += -std=c11 -Wall -Wextra -Werror $(OPT) -g -D_GNU_SOURCE -Iinclude -Icommon -Iserver
+LDFLAGS +=
+ifneq ($(SAN),)
+CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -O1
+LDFLAGS += -fsanitize=$(SAN)
+endif
+
+COMMON_SRC  := $(wildcard common/*.c)
+CORR_SRC    := $(wildcard correlator/*.c)
+SERVER_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
+SDK_SRC     := $(wildcard adapters/sdk/*.c)
+TOOLS_SRC   := $(wildcard tools/*.c)
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+EXAMPLE_SRC := $(wildcard adapters/examples/*.c)
+BENCH_SRC   := $(wildcard tests/bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIB_COMMON := $(BUILD)/libtocsin_common.a
+LIB_CORR   := $(BUILD)/libtocsin_correlator.a
+LIB_SERVER := $(BUILD)/libtocsin_server.a
+LIB_SDK    := $(BUILD)/libtocsin-adapter.a
+TOCSIND    := $(BUILD)/tocsind
+TOCSIN     := $(BUILD)/tocsin
+UNITS      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+EXAMPLES   := $(patsubst adapters/examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
+BENCHES    := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all deps check unit integration demo bench pg-start pg-stop pg-status clean
+.DEFAULT_GOAL := all
+
+all: $(TOCSIND) $(TOCSIN) $(LIB_SDK) $(UNITS) $(EXAMPLES) $(BENCHES)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -fPIC -c $< -o $@
+
+$(LIB_COMMON): $(call obj,$(COMMON_SRC))
+$(LIB_CORR): $(call obj,$(CORR_SRC))
+$(LIB_SERVER): $(call obj,$(SERVER_SRC))
+$(LIB_SDK): $(call obj,$(SDK_SRC))
+$(BUILD)/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(TOCSIND): $(call obj,server/main.c) $(LIB_SERVER) $(LIB_CORR) $(LIB_COMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(TOCSIN): $(call obj,$(TOOLS_SRC)) $(LIB_SDK) $(LIB_SERVER) $(LIB_CORR) $(LIB_COMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(LIB_SERVER) $(LIB_SDK) $(LIB_CORR) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS)
+
+$(BUILD)/examples/%: $(call obj,adapters/examples/%.c) $(LIB_SDK) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(LIB_SDK) $(LIB_SERVER) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- the two commands ---------------------------------------------------------
+
+deps:
+	@scripts/deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory pg-start
+	@$(MAKE) --no-print-directory unit integration
+
+unit: $(UNITS)
+	@scripts/run-units.sh $(UNITS)
+
+integration: $(TOCSIND) $(TOCSIN) $(EXAMPLES)
+	TOCSIN_BUILD=$(BUILD) $(PYTHON) -m unittest discover -s tests/integration -p 'test_*.py' -v
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory pg-start
+	@TOCSIN_BUILD=$(BUILD) scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all OPT=-O2
+	@$(MAKE) --no-print-directory pg-start
+	@TOCSIN_BUILD=$(BUILD) scripts/bench.sh
+
+# ---- the private PostgreSQL under ./var ---------------------------------------
+
+pg-start:
+	@scripts/pg.sh start
+pg-stop:
+	@scripts/pg.sh stop
+pg-status:
+	@scripts/pg.sh status
+
+clean:
+	rm -rf build build-*

@@ -1,0 +1,85 @@
+/* log.c - key=value log records on stderr (log.h). */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum tn_log_level min_level = TN_LOG_INFO;
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void tn_log_set_level(enum tn_log_level level)
+{
+	min_level = level;
+}
+
+int tn_log_level_parse(const char *s)
+{
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, level_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static void vlog(enum tn_log_level level, uint64_t suppressed, const char *msg, const char *kv,
+		 va_list ap)
+{
+	char line[2048];
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	if (level < min_level)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(line, sizeof line, "ts=%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ level=%s msg=\"%s\"",
+			      ts.tv_nsec / 1000000, level_names[level], msg);
+	if (kv && *kv && n < sizeof line - 2) {
+		line[n++] = ' ';
+		int k = vsnprintf(line + n, sizeof line - n, kv, ap);
+		if (k > 0)
+			n += (size_t)k;
+	}
+	if (suppressed && n < sizeof line)
+		n += (size_t)snprintf(line + n, sizeof line - n, " suppressed=%llu",
+				      (unsigned long long)suppressed);
+	if (n > sizeof line - 2)
+		n = sizeof line - 2;
+	line[n++] = '\n';
+	ssize_t w = write(STDERR_FILENO, line, n);
+	(void)w;
+}
+
+void tn_log(enum tn_log_level level, const char *msg, const char *kv, ...)
+{
+	va_list ap;
+	va_start(ap, kv);
+	vlog(level, 0, msg, kv, ap);
+	va_end(ap);
+}
+
+void tn_log_limited(struct tn_log_slot *slot, uint32_t per_s, enum tn_log_level level,
+		    const char *msg, const char *kv, ...)
+{
+	struct timespec ts;
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_sec != slot->window_s) {
+		slot->window_s = ts.tv_sec;
+		slot->in_window = 0;
+	}
+	if (slot->in_window >= per_s) {
+		slot->suppressed++;
+		return;
+	}
+	slot->in_window++;
+	va_start(ap, kv);
+	vlog(level, slot->suppressed, msg, kv, ap);
+	va_end(ap);
+	slot->suppressed = 0;
+}

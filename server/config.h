@@ -1,0 +1,73 @@
+/*
+ * config.h - tocsind's configuration: one INI file read with libinih.
+ *
+ * Every key has a default (tn_config_defaults), and the defaults bind
+ * loopback only. docs/operations.md lists every key; etc/tocsin.ini is a
+ * commented sample. Unknown sections or keys, and values that do not parse
+ * or are out of range, are errors naming the file, line, key and what was
+ * expected:
+ *   tocsin.ini:12: journal.segment_bytes: expected a size between 1MiB and 1GiB
+ *   (suffixes k, M, G), got "lots"
+ *
+ * Thread contract: load in the main thread; afterwards the struct is read-only
+ * and may be shared.
+ */
+#ifndef TN_CONFIG_H
+#define TN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TN_CONFIG_STR 512
+
+struct tn_config {
+	/* [server] */
+	int log_level;                  /* log_level = debug|info|warn|error */
+	char name[64];                  /* name = tocsind; shown in logs and audit */
+
+	/* [ingest] */
+	char ingest_endpoint[TN_CONFIG_STR]; /* endpoint = tcp://127.0.0.1:7450 */
+	char server_key[TN_CONFIG_STR];      /* server_key = server.key (secret key file, Z85) */
+	bool insecure;                  /* insecure = false; plain text, only on loopback */
+	int64_t max_frame_bytes;        /* max_frame_bytes = 1048576 (ZMQ_MAXMSGSIZE), <= 1 MiB */
+	int handshake_ivl_ms;           /* handshake_ivl_ms = 5000 (ZMQ_HANDSHAKE_IVL) */
+	int rcvhwm, sndhwm;             /* rcvhwm = 1000, sndhwm = 1000 */
+	int64_t max_future_s;           /* max_future_s = 300: later events get E_TIME */
+	int64_t horizon_s;              /* horizon_s = 604800: older events get E_TIME */
+	int inflight_frames;            /* inflight_frames = 256: frames between ingest and journal */
+
+	/* [journal] */
+	char journal_dir[TN_CONFIG_STR]; /* dir = var/journal */
+	int64_t segment_bytes;          /* segment_bytes = 64M */
+	int64_t journal_max_bytes;      /* max_bytes = 8G (E_UNAVAILABLE past it) */
+	int64_t retain_s;               /* retain_s = 691200 (horizon + 1 day) */
+	int group_commit_us;            /* group_commit_us = 0: extra wait to fill a group */
+
+	/* [store] */
+	char conninfo[TN_CONFIG_STR];   /* conninfo = dbname=tocsin */
+	int store_batch;                /* batch = 5000 records per COPY transaction */
+	int store_retry_ms;             /* retry_ms = 1000 while PostgreSQL is away */
+
+	/* [registry] */
+	int registry_poll_ms;           /* poll_ms = 1000: key registry refresh period */
+	char registry_cache[TN_CONFIG_STR]; /* cache = <journal dir>/registry.cache when empty */
+};
+
+/* Fill `c` with the defaults. Main thread. */
+void tn_config_defaults(struct tn_config *c);
+
+/*
+ * tn_config_load - defaults, then the file at `path` (borrowed) over them.
+ * Returns 0, or TN_ECONFIG with "FILE:LINE: section.key: expected ..., got
+ * ..." in err (errlen bytes, always NUL-terminated), or TN_EIO when the file
+ * cannot be read (err says why). Also checks the whole: insecure only on a
+ * loopback endpoint, retain_s >= horizon_s. Main thread.
+ */
+int tn_config_load(const char *path, struct tn_config *c, char *err, size_t errlen);
+
+/* tn_config_is_loopback - whether a ZeroMQ endpoint names only this host
+ * (tcp://127.x.x.x, tcp://[::1], tcp://localhost, ipc://, inproc://). Pure. */
+bool tn_config_is_loopback(const char *endpoint);
+
+#endif

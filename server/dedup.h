@@ -1,0 +1,79 @@
+/*
+ * dedup.h - which (source, id) pairs were accepted recently (design §3.1:
+ * a duplicate is answered `dup`, and is harmless).
+ *
+ * Keys are 128-bit SipHash-2-4 digests of `source` NUL `id` under a random
+ * key drawn at start, so an adapter cannot aim collisions; a false `dup` has
+ * probability about n^2 / 2^129. Entries live in a FIFO of fixed capacity
+ * (arrival order) indexed by an open-addressing table (linear probing,
+ * backward-shift deletion): memory is fixed at creation.
+ *
+ * The window is bounded twice: entries older than the horizon (by arrival)
+ * are pruned, and when the FIFO is full the oldest entry is evicted and
+ * counted. A duplicate older than the window is accepted again: PostgreSQL's
+ * unique (source, id) still stores it once (the store inserts with ON
+ * CONFLICT DO NOTHING), so only the `dup` answer is lost, never an event.
+ *
+ * An entry is first PENDING (its event is on its way to the journal) and
+ * becomes DURABLE when fsync'd; a failed append removes it, so a retry is not
+ * wrongly answered `dup`.
+ *
+ * Thread contract: one owner thread (ingest). No locks.
+ */
+#ifndef TN_DEDUP_H
+#define TN_DEDUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tn_dedup_key {
+	uint64_t hi, lo;
+};
+
+enum tn_dedup_state { TN_DEDUP_ABSENT = 0, TN_DEDUP_PENDING = 1, TN_DEDUP_DURABLE = 2 };
+
+struct tn_dedup_stats {
+	uint64_t entries, capacity;
+	uint64_t evicted;     /* pushed out by capacity: the bound was hit */
+	uint64_t expired;     /* pruned by the horizon */
+	uint64_t hits, inserts, removes;
+};
+
+struct tn_dedup;
+
+/*
+ * tn_dedup_new - a set of at most `capacity` entries (rounded up to a power
+ * of two, at least 1024), keyed with 16 bytes of `seed` (borrowed; pass
+ * random bytes; tests may pass a fixed seed). Returns 0 and sets *out (the
+ * caller owns it; free with tn_dedup_free), TN_ENOMEM or TN_EINVAL.
+ */
+int tn_dedup_new(size_t capacity, const uint8_t seed[16], struct tn_dedup **out);
+void tn_dedup_free(struct tn_dedup *d);
+
+/* tn_dedup_key_of - the key of (source, id); both NUL-terminated, borrowed. */
+struct tn_dedup_key tn_dedup_key_of(const struct tn_dedup *d, const char *source,
+				    const char *id);
+
+/* tn_dedup_lookup - the state of `k`. */
+enum tn_dedup_state tn_dedup_lookup(const struct tn_dedup *d, struct tn_dedup_key k);
+
+/*
+ * tn_dedup_insert - add `k` in `state`, arrived at `now_s` (seconds, any
+ * monotonic-enough clock). Evicts the oldest entry when full (counted).
+ * Inserting a present key changes nothing and returns TN_EEXIST; else 0.
+ */
+int tn_dedup_insert(struct tn_dedup *d, struct tn_dedup_key k, enum tn_dedup_state state,
+		    int64_t now_s);
+
+/* tn_dedup_set_state - mark a present key; TN_ENOTFOUND if absent. */
+int tn_dedup_set_state(struct tn_dedup *d, struct tn_dedup_key k, enum tn_dedup_state state);
+
+/* tn_dedup_remove - forget `k`; TN_ENOTFOUND if absent. */
+int tn_dedup_remove(struct tn_dedup *d, struct tn_dedup_key k);
+
+/* tn_dedup_expire - forget entries that arrived before `before_s`. Returns how many. */
+size_t tn_dedup_expire(struct tn_dedup *d, int64_t before_s);
+
+void tn_dedup_stats(const struct tn_dedup *d, struct tn_dedup_stats *out);
+
+#endif

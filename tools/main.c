@@ -1,0 +1,83 @@
+/* main.c - `tocsin VERB ...`: global options, then the verb's own. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+
+struct verb {
+	const char *name;
+	int (*run)(int argc, char **argv, const struct tn_cli *cli);
+	const char *usage;
+};
+
+static const struct verb verbs[] = {
+	{"keygen", tn__cmd_keygen, "keygen NAME              write NAME.key (0600) and NAME.pub"},
+	{"adapter", tn__cmd_adapter,
+	 "adapter add NAME --key NAME.pub --sectors S,... [--assets PREFIX,...]\n"
+	 "  adapter revoke NAME | adapter list"},
+	{"db", tn__cmd_db, "db migrate               apply schema/NNN_*.sql not yet applied"},
+	{"send", tn__cmd_send,
+	 "send FILE [--endpoint E] [--key K --server-key S] [--batch N]\n"
+	 "                           send events from CSV or JSON lines, print each ack"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: tocsin [--config FILE] [--db CONNINFO] [--schema DIR] VERB ...\n\n");
+	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+		fprintf(f, "  %s\n", verbs[i].usage);
+}
+
+int main(int argc, char **argv)
+{
+	static struct tn_config cfg;
+	struct tn_cli cli = {0};
+	const char *db = NULL;
+	int i = 1;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			cli.config = argv[++i];
+		else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc)
+			db = argv[++i];
+		else if (strcmp(argv[i], "--schema") == 0 && i + 1 < argc)
+			cli.schema_dir = argv[++i];
+		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "tocsin: unknown option %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	tn_config_defaults(&cfg);
+	if (cli.config) {
+		char err[512];
+		if (tn_config_load(cli.config, &cfg, err, sizeof err) != 0) {
+			fprintf(stderr, "tocsin: %s\n", err);
+			return 1;
+		}
+	}
+	if (!db)
+		db = getenv("TOCSIN_DB");
+	cli.conninfo = db ? db : cfg.conninfo;
+	if (!cli.schema_dir)
+		cli.schema_dir = getenv("TOCSIN_SCHEMA_DIR");
+	if (!cli.schema_dir)
+		cli.schema_dir = "schema";
+
+	for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++)
+		if (strcmp(argv[i], verbs[v].name) == 0)
+			return verbs[v].run(argc - i, argv + i, &cli);
+	fprintf(stderr, "tocsin: unknown verb %s\n", argv[i]);
+	usage(stderr);
+	return 2;
+}
