@@ -41,6 +41,11 @@
 enum tn_jrec_type {
 	TN_JREC_EVENT = 1, /* payload: msgpack [recv_us, adapter, event map] */
 	TN_JREC_TICK = 2,  /* payload: msgpack [clock_us] (correlator clock) */
+	/* payload: msgpack [recv_us, adapter|nil, code, msg, item|nil, event_id|nil,
+	 * raw (bin, at most 4 KiB of the frame), raw_truncated (bool)] */
+	TN_JREC_REJECT = 3,
+	/* payload: msgpack [at_us, actor, action, subject|nil, origin|nil, detail map|nil] */
+	TN_JREC_AUDIT = 4,
 };
 
 struct tn_journal_opts {
