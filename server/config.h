@@ -62,7 +62,11 @@ void tn_config_defaults(struct tn_config *c);
  * Returns 0, or TN_ECONFIG with "FILE:LINE: section.key: expected ..., got
  * ..." in err (errlen bytes, always NUL-terminated), or TN_EIO when the file
  * cannot be read (err says why). Also checks the whole: insecure only on a
- * loopback endpoint, retain_s >= horizon_s. Main thread.
+ * loopback endpoint, retain_s >= horizon_s, max_bytes >= 2 * segment_bytes.
+ * Relative paths (server_key, journal dir, registry cache), written in the
+ * file or left at their default, are made relative to the directory of
+ * `path`; an empty cache stays empty. On error `c` is left untouched.
+ * Main thread.
  */
 int tn_config_load(const char *path, struct tn_config *c, char *err, size_t errlen);
 

@@ -17,7 +17,9 @@ static const struct verb verbs[] = {
 	{"adapter", tn__cmd_adapter,
 	 "adapter add NAME --key NAME.pub --sectors S,... [--assets PREFIX,...]\n"
 	 "  adapter revoke NAME | adapter list"},
-	{"db", tn__cmd_db, "db migrate               apply schema/NNN_*.sql not yet applied"},
+	{"db", tn__cmd_db,
+	 "db migrate               apply schema/NNN_*.sql not yet applied\n"
+	 "  db status                list applied and pending schema files"},
 	{"send", tn__cmd_send,
 	 "send FILE [--endpoint E] [--key K --server-key S] [--batch N]\n"
 	 "                           send events from CSV or JSON lines, print each ack"},

@@ -1,0 +1,465 @@
+/*
+ * cmd_adapter.c - `tocsin adapter add | revoke | list`: the adapter key registry.
+ *
+ * Every change is one transaction together with its audit row, so the
+ * registry never changes unaudited. The trigger of 001_init.sql bumps
+ * registry_version, which tocsind polls: a revocation reaches live
+ * connections without a restart.
+ *
+ * Re-adding a revoked name is allowed: it is how a compromised or expiring
+ * key is rotated while the adapter keeps its name (which events and audit
+ * rows carry). The row takes the new key and scopes, created_at restarts and
+ * revoked_at is cleared; the old key stays in the audit trail (its add and
+ * revoke rows, and "replaces_key" in the new add). A key once revoked is
+ * never accepted again, under any name: a leaked key must stay dead.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "keys.h"
+#include "pg_util.h"
+#include "tocsin/event.h"
+
+#define NAME_MAX_LEN   64
+#define PREFIX_MAX_LEN 64
+#define LIST_MAX       4096 /* bytes of a comma-separated list */
+
+#define UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tocsin adapter add NAME --key NAME.pub --sectors S,...\n"
+		"                          [--assets PREFIX,...]\n"
+		"       tocsin adapter revoke NAME\n"
+		"       tocsin adapter list\n"
+		"sectors:");
+	for (int s = 0; s < TN_SECTOR__COUNT; s++)
+		fprintf(f, " %s", tn_sector_name((enum tn_sector)s));
+	fprintf(f, "\n");
+}
+
+static bool charset_ok(const char *s, size_t max, const char *extra)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	for (; *s; s++)
+		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
+		    !(*s >= '0' && *s <= '9') && !strchr(extra, *s))
+			return false;
+	return true;
+}
+
+static bool name_ok(const char *name)
+{
+	if (charset_ok(name, NAME_MAX_LEN, "._-"))
+		return true;
+	fprintf(stderr,
+		"tocsin: bad adapter name \"%s\"; expected 1-%d characters of A-Z a-z 0-9 . _ -\n",
+		name, NAME_MAX_LEN);
+	return false;
+}
+
+/* Whether the item of `len` bytes at `s` is already in the list `out`. */
+static bool listed(const char *out, const char *s, size_t len)
+{
+	for (const char *p = out; *p;) {
+		size_t n = strcspn(p, ",");
+		if (n == len && memcmp(p, s, n) == 0)
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
+}
+
+/*
+ * Check each item of the comma-separated `in` and write the list without
+ * duplicates to `out` (LIST_MAX bytes). sectors: names of TN_SECTORS;
+ * otherwise asset-id prefixes. Prints why and returns false when invalid.
+ */
+static bool parse_list(const char *in, bool sectors, char *out)
+{
+	char item[LIST_MAX];
+	size_t used = 0;
+
+	out[0] = '\0';
+	if (strlen(in) >= LIST_MAX) {
+		fprintf(stderr, "tocsin: --%s: list longer than %d bytes\n",
+			sectors ? "sectors" : "assets", LIST_MAX - 1);
+		return false;
+	}
+	for (const char *p = in;;) {
+		size_t n = strcspn(p, ",");
+		memcpy(item, p, n);
+		item[n] = '\0';
+		if (sectors && tn_sector_parse(item, n) < 0) {
+			fprintf(stderr, "tocsin: unknown sector \"%s\"; expected one of", item);
+			for (int s = 0; s < TN_SECTOR__COUNT; s++)
+				fprintf(stderr, "%s %s", s ? "," : "",
+					tn_sector_name((enum tn_sector)s));
+			fprintf(stderr, "\n");
+			return false;
+		}
+		if (!sectors && !charset_ok(item, PREFIX_MAX_LEN, "._:-")) {
+			fprintf(stderr,
+				"tocsin: bad asset prefix \"%s\"; expected 1-%d characters of "
+				"A-Z a-z 0-9 . _ : -\n",
+				item, PREFIX_MAX_LEN);
+			return false;
+		}
+		if (!listed(out, item, n))
+			used += (size_t)snprintf(out + used, LIST_MAX - used, "%s%s",
+						 used ? "," : "", item);
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	return true;
+}
+
+/* Who did it, for the audit trail. */
+static const char *actor(void)
+{
+	const char *v = getenv("SUDO_USER");
+
+	if (!v || !*v)
+		v = getenv("USER");
+	return v && *v ? v : "cli";
+}
+
+/* Report a failed statement; an absent table means the schema is missing. */
+static void db_error(const char *what, const PGresult *r)
+{
+	tn__pg_report(what, r);
+	if (strcmp(tn__pg_sqlstate(r), "42P01") == 0)
+		fprintf(stderr, "  hint: run tocsin db migrate first\n");
+}
+
+/* Run a statement of the open transaction; on failure report, roll back, return -1. */
+static PGresult *tx_exec(PGconn *c, const char *what, const char *sql, int n,
+			 const char *const *params)
+{
+	PGresult *r = tn__pg_exec(c, sql, n, params);
+
+	if (tn__pg_ok(r))
+		return r;
+	db_error(what, r);
+	PQclear(r);
+	tn__pg_rollback(c);
+	return NULL;
+}
+
+static int add(PGconn *c, const char *name, const char *key, const char *sectors,
+	       const char *assets)
+{
+	const char *p_key[] = {key};
+	const char *p_name[] = {name};
+	const char *old_key = NULL;
+	char old_key_buf[TN_KEY_Z85_LEN + 1], old_revoked[64] = "";
+	PGresult *r;
+
+	if (tn__pg_run(c, "cannot begin", "BEGIN", 0, NULL) != 0)
+		return 1;
+
+	/* the key: live elsewhere, or revoked once (here or, for an overwritten
+	 * row, in the audit trail) */
+	r = tx_exec(c, "cannot read adapters",
+		    "SELECT name, revoked_at IS NOT NULL, "
+		    "coalesce(" UTC("revoked_at") ", '') "
+		    "FROM adapters WHERE public_key = $1 "
+		    "ORDER BY revoked_at IS NULL DESC LIMIT 1",
+		    1, p_key);
+	if (!r)
+		return 1;
+	if (PQntuples(r) > 0) {
+		if (strcmp(PQgetvalue(r, 0, 1), "f") == 0 && strcmp(PQgetvalue(r, 0, 0), name) == 0)
+			fprintf(stderr,
+				"tocsin: adapter \"%s\" is already registered with this key\n",
+				name);
+		else if (strcmp(PQgetvalue(r, 0, 1), "f") == 0)
+			fprintf(stderr,
+				"tocsin: this key is already registered to adapter \"%s\"; each "
+				"adapter needs a key of its own\n",
+				PQgetvalue(r, 0, 0));
+		else
+			fprintf(stderr,
+				"tocsin: this key was revoked (adapter \"%s\", %s); make a new one "
+				"with tocsin keygen\n",
+				PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 2));
+		PQclear(r);
+		tn__pg_rollback(c);
+		return 1;
+	}
+	PQclear(r);
+	r = tx_exec(c, "cannot read the audit trail",
+		    "SELECT subject, " UTC("at") " FROM audit "
+		    "WHERE action = 'adapter.revoke' AND detail->>'key' = $1 LIMIT 1",
+		    1, p_key);
+	if (!r)
+		return 1;
+	if (PQntuples(r) > 0) {
+		fprintf(stderr,
+			"tocsin: this key was revoked (adapter \"%s\", %s); make a new one with "
+			"tocsin keygen\n",
+			PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+		PQclear(r);
+		tn__pg_rollback(c);
+		return 1;
+	}
+	PQclear(r);
+
+	/* the name: free, live, or revoked (then re-added: see the top) */
+	r = tx_exec(c, "cannot read adapters",
+		    "SELECT public_key, revoked_at IS NOT NULL, "
+		    "coalesce(" UTC("revoked_at") ", '') "
+		    "FROM adapters WHERE name = $1 FOR UPDATE",
+		    1, p_name);
+	if (!r)
+		return 1;
+	if (PQntuples(r) > 0) {
+		if (strcmp(PQgetvalue(r, 0, 1), "f") == 0) {
+			fprintf(stderr,
+				"tocsin: adapter \"%s\" is already registered; revoke it first to "
+				"change its key or scopes\n",
+				name);
+			PQclear(r);
+			tn__pg_rollback(c);
+			return 1;
+		}
+		snprintf(old_key_buf, sizeof old_key_buf, "%s", PQgetvalue(r, 0, 0));
+		snprintf(old_revoked, sizeof old_revoked, "%s", PQgetvalue(r, 0, 2));
+		old_key = old_key_buf;
+	}
+	PQclear(r);
+
+	const char *p_row[] = {name, key, sectors, assets};
+	const char *upsert =
+		old_key ? "UPDATE adapters SET public_key = $2, "
+			  "sectors = string_to_array($3, ','), "
+			  "asset_prefixes = string_to_array($4, ','), "
+			  "created_at = now(), revoked_at = NULL WHERE name = $1"
+			: "INSERT INTO adapters (name, public_key, sectors, asset_prefixes) "
+			  "VALUES ($1, $2, string_to_array($3, ','), string_to_array($4, ','))";
+	r = tn__pg_exec(c, upsert, 4, p_row);
+	if (!tn__pg_ok(r)) {
+		/* a concurrent add won the race: the constraints say which way */
+		const char *con = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
+		if (strcmp(tn__pg_sqlstate(r), "23505") == 0 && con &&
+		    strcmp(con, "adapters_pkey") == 0)
+			fprintf(stderr, "tocsin: adapter \"%s\" is already registered\n", name);
+		else if (strcmp(tn__pg_sqlstate(r), "23505") == 0)
+			fprintf(stderr,
+				"tocsin: this key is already registered to another adapter\n");
+		else
+			db_error("cannot register the adapter", r);
+		PQclear(r);
+		tn__pg_rollback(c);
+		return 1;
+	}
+	PQclear(r);
+
+	const char *p_audit[] = {actor(), name, key, sectors, assets, old_key};
+	r = tx_exec(c, "cannot write the audit row",
+		    "INSERT INTO audit (actor, action, subject, origin, detail) "
+		    "VALUES ($1, 'adapter.add', $2, 'cli', jsonb_strip_nulls(jsonb_build_object("
+		    "'key', $3::text, 'sectors', string_to_array($4::text, ','), "
+		    "'assets', string_to_array($5::text, ','), 'replaces_key', $6::text)))",
+		    6, p_audit);
+	if (!r)
+		return 1;
+	PQclear(r);
+	if (tn__pg_run(c, "cannot commit", "COMMIT", 0, NULL) != 0)
+		return 1;
+
+	printf("%s adapter \"%s\": sectors %s; assets %s; key %s\n",
+	       old_key ? "re-added" : "added", name, sectors, *assets ? assets : "any", key);
+	if (old_key)
+		printf("(its previous key, revoked %s, stays revoked)\n", old_revoked);
+	return 0;
+}
+
+static int revoke(PGconn *c, const char *name)
+{
+	const char *p_name[] = {name};
+	char key[TN_KEY_Z85_LEN + 1];
+	PGresult *r;
+
+	if (tn__pg_run(c, "cannot begin", "BEGIN", 0, NULL) != 0)
+		return 1;
+	r = tx_exec(c, "cannot revoke",
+		    "UPDATE adapters SET revoked_at = now() "
+		    "WHERE name = $1 AND revoked_at IS NULL RETURNING public_key",
+		    1, p_name);
+	if (!r)
+		return 1;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		r = tx_exec(c, "cannot read adapters",
+			    "SELECT " UTC("revoked_at") " FROM adapters WHERE name = $1", 1,
+			    p_name);
+		if (!r)
+			return 1;
+		if (PQntuples(r) > 0)
+			fprintf(stderr, "tocsin: adapter \"%s\" is already revoked (since %s)\n",
+				name, PQgetvalue(r, 0, 0));
+		else
+			fprintf(stderr, "tocsin: no adapter named \"%s\"\n", name);
+		PQclear(r);
+		tn__pg_rollback(c);
+		return 1;
+	}
+	snprintf(key, sizeof key, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+
+	const char *p_audit[] = {actor(), name, key};
+	r = tx_exec(c, "cannot write the audit row",
+		    "INSERT INTO audit (actor, action, subject, origin, detail) "
+		    "VALUES ($1, 'adapter.revoke', $2, 'cli', jsonb_build_object('key', $3::text))",
+		    3, p_audit);
+	if (!r)
+		return 1;
+	PQclear(r);
+	if (tn__pg_run(c, "cannot commit", "COMMIT", 0, NULL) != 0)
+		return 1;
+	printf("revoked adapter \"%s\"\n", name);
+	return 0;
+}
+
+static int list(PGconn *c)
+{
+	static const char *const head[] = {"NAME", "SECTORS", "ASSETS",
+					   "KEY",  "CREATED", "REVOKED"};
+	static const char sql[] =
+		"SELECT name, array_to_string(sectors, ','), "
+		"coalesce(nullif(array_to_string(asset_prefixes, ','), ''), 'any'), "
+		"public_key, " UTC("created_at") ", coalesce(" UTC("revoked_at") ", '-') "
+		"FROM adapters ORDER BY name";
+	PGresult *r = tn__pg_exec(c, sql, 0, NULL);
+	int w[6], rows;
+
+	if (!tn__pg_ok(r)) {
+		db_error("cannot list adapters", r);
+		PQclear(r);
+		return 1;
+	}
+	rows = PQntuples(r);
+	if (rows == 0) {
+		printf("no adapters registered\n");
+		PQclear(r);
+		return 0;
+	}
+	for (int k = 0; k < 6; k++) {
+		w[k] = (int)strlen(head[k]);
+		for (int i = 0; i < rows; i++)
+			if (PQgetlength(r, i, k) > w[k])
+				w[k] = PQgetlength(r, i, k);
+	}
+	/* the last column unpadded: no trailing blanks */
+	w[5] = 0;
+	for (int k = 0; k < 6; k++)
+		printf("%-*s%s", w[k], head[k], k < 5 ? "  " : "\n");
+	for (int i = 0; i < rows; i++)
+		for (int k = 0; k < 6; k++)
+			printf("%-*s%s", w[k], PQgetvalue(r, i, k), k < 5 ? "  " : "\n");
+	PQclear(r);
+	return 0;
+}
+
+static int cmd_add(int argc, char **argv, const struct tn_cli *cli)
+{
+	const char *name = NULL, *keyfile = NULL, *sectors_in = NULL, *assets_in = "";
+	char sectors[LIST_MAX], assets[LIST_MAX], key[TN_KEY_Z85_LEN + 1], err[512];
+	size_t len;
+	PGconn *c;
+	int rc;
+
+	for (int i = 2; i < argc; i++) {
+		const char **opt = NULL;
+		if (strcmp(argv[i], "--key") == 0)
+			opt = &keyfile;
+		else if (strcmp(argv[i], "--sectors") == 0)
+			opt = &sectors_in;
+		else if (strcmp(argv[i], "--assets") == 0)
+			opt = &assets_in;
+		else if (argv[i][0] != '-' && !name) {
+			name = argv[i];
+			continue;
+		} else {
+			fprintf(stderr, "tocsin: adapter add: unexpected argument %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "tocsin: adapter add: %s needs a value\n", argv[i]);
+			return 2;
+		}
+		*opt = argv[++i];
+	}
+	if (!name || !keyfile || !sectors_in) {
+		fprintf(stderr, "tocsin: adapter add: %s is required\n",
+			!name ? "NAME" : !keyfile ? "--key" : "--sectors");
+		usage(stderr);
+		return 2;
+	}
+	if (!name_ok(name) || !parse_list(sectors_in, true, sectors) ||
+	    (*assets_in && !parse_list(assets_in, false, assets)))
+		return 1;
+	if (!*assets_in)
+		assets[0] = '\0';
+	len = strlen(keyfile);
+	if (len >= 4 && strcmp(keyfile + len - 4, ".key") == 0) {
+		fprintf(stderr,
+			"tocsin: %s looks like a secret key; give the adapter's public key "
+			"(NAME.pub), and keep the secret one with the adapter\n",
+			keyfile);
+		return 1;
+	}
+	if (tn_key_read(keyfile, 0, key, err, sizeof err) != 0) {
+		fprintf(stderr, "tocsin: %s\n", err);
+		return 1;
+	}
+	c = tn__pg_connect(cli->conninfo);
+	if (!c)
+		return 1;
+	rc = add(c, name, key, sectors, assets);
+	PQfinish(c);
+	return rc;
+}
+
+int tn__cmd_adapter(int argc, char **argv, const struct tn_cli *cli)
+{
+	PGconn *c;
+	int rc;
+
+	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[1], "add") == 0)
+		return cmd_add(argc, argv, cli);
+	if (argc == 3 && strcmp(argv[1], "revoke") == 0) {
+		if (!name_ok(argv[2]))
+			return 1;
+		c = tn__pg_connect(cli->conninfo);
+		if (!c)
+			return 1;
+		rc = revoke(c, argv[2]);
+		PQfinish(c);
+		return rc;
+	}
+	if (argc == 2 && strcmp(argv[1], "list") == 0) {
+		c = tn__pg_connect(cli->conninfo);
+		if (!c)
+			return 1;
+		rc = list(c);
+		PQfinish(c);
+		return rc;
+	}
+	usage(stderr);
+	return 2;
+}
