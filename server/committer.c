@@ -1,0 +1,219 @@
+/* committer.c - the journal thread and its group commit (committer.h). */
+#include "committer.h"
+
+#include <ck_pr.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "frame.h"
+#include "log.h"
+#include "tocsin/error.h"
+
+struct tn_committer {
+	struct tn_committer_opts o;
+	struct ev_loop *loop;
+	ev_async wake, stop;
+	ev_timer retain;
+	pthread_t thread;
+	uint64_t durable; /* published with ck_pr_store_64 */
+	bool fatal;
+	struct tn_committer_stats st; /* written by the committer only */
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Append one frame's records; stops at the first failure. */
+static void append_frame(struct tn_committer *c, struct tn__frame *f)
+{
+	uint64_t off;
+	f->result = 0;
+	f->n_appended = 0;
+	if (c->fatal) {
+		f->result = TN_EIO;
+		return;
+	}
+	for (size_t i = 0; i < f->n_recs; i++) {
+		const struct tn__rec *r = &f->recs[i];
+		int rc = tn_journal_append(c->o.journal, r->type, f->recbuf.data + r->off, r->len,
+					   &off);
+		if (rc != 0) {
+			f->result = rc;
+			if (rc == TN_EFULL)
+				ck_pr_inc_64(&c->st.full_refusals);
+			else
+				c->fatal = true;
+			return;
+		}
+		f->n_appended++;
+		ck_pr_inc_64(&c->st.records);
+	}
+}
+
+static void fail_fatal(struct tn_committer *c, const char *what, int rc)
+{
+	tn_error("journal failed; stopping", "op=%s error=\"%s\"", what, tn_strerror(rc));
+	if (c->o.on_fatal)
+		c->o.on_fatal(c->o.fatal_ud);
+}
+
+/* Drain the input ring in groups until it stays empty. */
+static void commit_all(struct tn_committer *c)
+{
+	struct tn__frame *group[256];
+
+	for (;;) {
+		size_t n = 0;
+		struct tn__frame *f;
+		while (n < 256 && (f = tn__ring_pop(c->o.in)) != NULL)
+			group[n++] = f;
+		if (n == 0)
+			return;
+		if (c->o.group_commit_us > 0 && n < 256) {
+			struct timespec ts = {0, (long)c->o.group_commit_us * 1000};
+			nanosleep(&ts, NULL);
+			while (n < 256 && (f = tn__ring_pop(c->o.in)) != NULL)
+				group[n++] = f;
+		}
+		bool was_fatal = c->fatal;
+		for (size_t i = 0; i < n; i++)
+			append_frame(c, group[i]);
+		if (!was_fatal && c->fatal)
+			fail_fatal(c, "append", TN_EIO);
+		if (!c->fatal) {
+			int64_t t0 = mono_ns();
+			int rc = tn_journal_sync(c->o.journal);
+			uint64_t dt = (uint64_t)(mono_ns() - t0);
+			ck_pr_inc_64(&c->st.syncs);
+			ck_pr_add_64(&c->st.sync_ns_total, dt);
+			if (dt > c->st.sync_ns_max)
+				ck_pr_store_64(&c->st.sync_ns_max, dt);
+			if (rc != 0) {
+				c->fatal = true;
+				fail_fatal(c, "fsync", rc);
+			}
+		}
+		for (size_t i = 0; i < n; i++) {
+			f = group[i];
+			if (c->fatal) {
+				/* Not durable after all: nothing of it may be acked. */
+				f->result = TN_EIO;
+				f->n_appended = 0;
+			}
+			f->end_offset = tn_journal_end(c->o.journal);
+			ck_pr_inc_64(&c->st.frames);
+		}
+		if (!c->fatal)
+			ck_pr_store_64(&c->durable, tn_journal_durable(c->o.journal));
+		for (size_t i = 0; i < n; i++)
+			/* Cannot fail: the out ring is as large as the frame pool. */
+			(void)tn__ring_push(c->o.out, group[i]);
+		ev_async_send(c->o.done_loop, c->o.done_async);
+	}
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	commit_all(w->data);
+}
+
+static void on_stop(struct ev_loop *loop, ev_async *w, int revents)
+{
+	(void)revents;
+	commit_all(w->data);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_retain(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tn_committer *c = w->data;
+	(void)loop;
+	(void)revents;
+	if (c->fatal || !c->o.stored)
+		return;
+	uint64_t keep = c->o.stored(c->o.stored_ud);
+	int n = tn_journal_retain(c->o.journal, keep, (int64_t)time(NULL) - c->o.retain_s);
+	if (n > 0) {
+		ck_pr_add_64(&c->st.segments_deleted, (uint64_t)n);
+		tn_info("journal segments deleted", "count=%d stored_offset=%llu", n,
+			(unsigned long long)keep);
+	}
+}
+
+static void *committer_main(void *arg)
+{
+	struct tn_committer *c = arg;
+	ev_run(c->loop, 0);
+	return NULL;
+}
+
+int tn_committer_start(const struct tn_committer_opts *o, struct tn_committer **out)
+{
+	struct tn_committer *c = calloc(1, sizeof *c);
+	if (!c)
+		return TN_ENOMEM;
+	c->o = *o;
+	c->loop = ev_loop_new(EVFLAG_AUTO);
+	if (!c->loop) {
+		free(c);
+		return TN_ENOMEM;
+	}
+	c->durable = tn_journal_durable(o->journal);
+	ev_async_init(&c->wake, on_wake);
+	c->wake.data = c;
+	ev_async_start(c->loop, &c->wake);
+	ev_async_init(&c->stop, on_stop);
+	c->stop.data = c;
+	ev_async_start(c->loop, &c->stop);
+	ev_timer_init(&c->retain, on_retain, 5., 10.);
+	c->retain.data = c;
+	ev_timer_start(c->loop, &c->retain);
+	if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
+		ev_loop_destroy(c->loop);
+		free(c);
+		return TN_ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+void tn_committer_wake(struct tn_committer *c)
+{
+	ev_async_send(c->loop, &c->wake);
+}
+
+const uint64_t *tn_committer_durable(const struct tn_committer *c)
+{
+	return &c->durable;
+}
+
+void tn_committer_stats(const struct tn_committer *c, struct tn_committer_stats *out)
+{
+	/* Plain reads of counters another thread writes: monitoring figures, a
+	 * torn value at worst shows a stale count. */
+	out->frames = ck_pr_load_64(&c->st.frames);
+	out->records = ck_pr_load_64(&c->st.records);
+	out->syncs = ck_pr_load_64(&c->st.syncs);
+	out->full_refusals = ck_pr_load_64(&c->st.full_refusals);
+	out->segments_deleted = ck_pr_load_64(&c->st.segments_deleted);
+	out->sync_ns_total = ck_pr_load_64(&c->st.sync_ns_total);
+	out->sync_ns_max = ck_pr_load_64(&c->st.sync_ns_max);
+}
+
+void tn_committer_stop(struct tn_committer *c)
+{
+	if (!c)
+		return;
+	ev_async_send(c->loop, &c->stop);
+	pthread_join(c->thread, NULL);
+	ev_loop_destroy(c->loop);
+	free(c);
+}

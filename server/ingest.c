@@ -1,0 +1,918 @@
+/* ingest.c - ZAP handler, adapters' ROUTER, validation and replies (ingest.h). */
+#include "ingest.h"
+
+#include <ck_pr.h>
+#include <errno.h>
+#include <ev.h>
+#include <msgpack.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "committer.h"
+#include "frame.h"
+#include "journal.h"
+#include "log.h"
+#include "ring.h"
+#include "tocsin/error.h"
+#include "wire.h"
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define ZAP_DOMAIN "ingest"
+#define RAW_KEEP 4096         /* bytes of a rejected frame kept for inspection */
+#define REJECT_KEEP_PER_S 200 /* rejected records journaled per second, at most */
+#define AUDIT_RESERVE 2       /* frames kept free for audit records */
+#define READ_BURST 64         /* frames read per pass, so ZAP and replies interleave */
+
+struct tn_ingest {
+	const struct tn_config *cfg;
+	bool insecure;
+	void *ctx, *zap, *router;
+	struct ev_loop *loop;
+	ev_io zap_io, router_io;
+	ev_async done_async, registry_async, stop_async;
+	ev_timer tick;
+	pthread_t thread;
+	bool running, draining;
+
+	struct tn_registry *reg;
+	struct tn__ring registry_ring; /* watcher -> ingest */
+	struct tn_dedup *dedup;
+	struct tn_wire_decoder *dec;
+
+	struct tn__frame **pool; /* free frames (a stack) */
+	size_t pool_size, pool_free;
+	struct tn__ring to_commit, from_commit;
+	struct tn_committer *committer;
+
+	msgpack_sbuffer reply;
+	int64_t reject_window_s;
+	uint32_t reject_in_window;
+	struct tn_log_slot log_zap, log_reject, log_send;
+	struct tn_ingest_stats st; /* written by the ingest thread only, with ck_pr */
+};
+
+#define STAT_INC(g, field) ck_pr_inc_64(&(g)->st.field)
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- packing records into a frame ---------------------------------------- */
+
+static int buf_write(void *data, const char *buf, size_t len)
+{
+	struct tn__buf *b = data;
+	if (tn__buf_reserve(b, len) != 0)
+		return -1;
+	memcpy(b->data + b->len, buf, len);
+	b->len += len;
+	return 0;
+}
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+	if (!s) {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	size_t n = strlen(s);
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+/* Start a record of `type` in f; returns it, or NULL on TN_ENOMEM. */
+static struct tn__rec *rec_begin(struct tn__frame *f, uint8_t type, msgpack_packer *pk)
+{
+	struct tn__rec *r = tn__frame_rec(f);
+	if (!r)
+		return NULL;
+	r->type = type;
+	r->off = (uint32_t)f->recbuf.len;
+	msgpack_packer_init(pk, &f->recbuf, buf_write);
+	return r;
+}
+
+static void rec_end(struct tn__frame *f, struct tn__rec *r)
+{
+	r->len = (uint32_t)(f->recbuf.len - r->off);
+}
+
+/* Whether one more rejected record may be kept this second (a bound an
+ * attacker cannot push the journal past). */
+static bool reject_budget(struct tn_ingest *g)
+{
+	int64_t s = now_us() / 1000000;
+	if (s != g->reject_window_s) {
+		g->reject_window_s = s;
+		g->reject_in_window = 0;
+	}
+	if (g->reject_in_window >= REJECT_KEEP_PER_S) {
+		STAT_INC(g, rejects_not_kept);
+		return false;
+	}
+	g->reject_in_window++;
+	return true;
+}
+
+static void add_reject_record(struct tn_ingest *g, struct tn__frame *f, const char *adapter,
+			      int code, const char *msg, int32_t index, const char *id,
+			      const void *raw, size_t raw_len)
+{
+	msgpack_packer pk;
+	if (!reject_budget(g))
+		return;
+	struct tn__rec *r = rec_begin(f, TN_JREC_REJECT, &pk);
+	if (!r)
+		return;
+	size_t keep = raw_len > RAW_KEEP ? RAW_KEEP : raw_len;
+	msgpack_pack_array(&pk, 8);
+	msgpack_pack_int64(&pk, f->recv_us);
+	pack_str(&pk, adapter);
+	pack_str(&pk, tn_wire_code(code));
+	pack_str(&pk, msg);
+	if (index < 0)
+		msgpack_pack_nil(&pk);
+	else
+		msgpack_pack_int32(&pk, index);
+	pack_str(&pk, id);
+	if (raw) {
+		msgpack_pack_bin(&pk, keep);
+		msgpack_pack_bin_body(&pk, raw, keep);
+	} else {
+		msgpack_pack_nil(&pk);
+	}
+	if (raw && keep < raw_len)
+		msgpack_pack_true(&pk);
+	else
+		msgpack_pack_false(&pk);
+	rec_end(f, r);
+}
+
+/* ---- the frame pool -------------------------------------------------------- */
+
+static struct tn__frame *pool_get(struct tn_ingest *g, bool audit)
+{
+	if (g->pool_free <= (audit ? 0 : AUDIT_RESERVE))
+		return NULL;
+	struct tn__frame *f = g->pool[--g->pool_free];
+	tn__frame_reset(f);
+	return f;
+}
+
+static void pool_put(struct tn_ingest *g, struct tn__frame *f)
+{
+	g->pool[g->pool_free++] = f;
+}
+
+static void submit(struct tn_ingest *g, struct tn__frame *f)
+{
+	/* Cannot fail: the ring holds the whole pool. */
+	(void)tn__ring_push(&g->to_commit, f);
+	tn_committer_wake(g->committer);
+}
+
+/* ---- audit ----------------------------------------------------------------- */
+
+/* Journal an audit record (the store writes it to `audit`). */
+static void audit(struct tn_ingest *g, const char *action, const char *subject,
+		  const char *origin, const char *reason)
+{
+	msgpack_packer pk;
+	struct tn__frame *f = pool_get(g, true);
+	if (!f) {
+		STAT_INC(g, audit_dropped);
+		tn_warn("audit record dropped: no free frame", "action=%s", action);
+		return;
+	}
+	f->recv_us = now_us();
+	struct tn__rec *r = rec_begin(f, TN_JREC_AUDIT, &pk);
+	if (!r) {
+		pool_put(g, f);
+		return;
+	}
+	msgpack_pack_array(&pk, 6);
+	msgpack_pack_int64(&pk, f->recv_us);
+	pack_str(&pk, g->cfg->name);
+	pack_str(&pk, action);
+	pack_str(&pk, subject);
+	pack_str(&pk, origin);
+	if (reason) {
+		msgpack_pack_map(&pk, 1);
+		pack_str(&pk, "reason");
+		pack_str(&pk, reason);
+	} else {
+		msgpack_pack_nil(&pk);
+	}
+	rec_end(f, r);
+	submit(g, f);
+}
+
+/* ---- ZAP ------------------------------------------------------------------- */
+
+static void zap_reply(struct tn_ingest *g, zmq_msg_t *req_id, const char *code,
+		      const char *text, const char *user)
+{
+	zmq_send(g->zap, "1.0", 3, ZMQ_SNDMORE);
+	zmq_send(g->zap, zmq_msg_data(req_id), zmq_msg_size(req_id), ZMQ_SNDMORE);
+	zmq_send(g->zap, code, strlen(code), ZMQ_SNDMORE);
+	zmq_send(g->zap, text, strlen(text), ZMQ_SNDMORE);
+	zmq_send(g->zap, user, strlen(user), ZMQ_SNDMORE);
+	zmq_send(g->zap, "", 0, 0);
+}
+
+/* One ZAP request: version, request id, domain, address, identity,
+ * mechanism, credentials... Returns false when none was waiting. */
+static bool zap_one(struct tn_ingest *g)
+{
+	zmq_msg_t part[8];
+	int n = 0, more = 1;
+
+	while (more) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, g->zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+			zmq_msg_close(&m);
+			if (n == 0)
+				return false;
+			break;
+		}
+		more = zmq_msg_more(&m);
+		if (n < 8)
+			part[n++] = m;
+		else
+			zmq_msg_close(&m);
+	}
+	if (n < 6) {
+		/* Only libzmq talks to this socket; a short request is a bug. */
+		tn_error("malformed zap request", "parts=%d", n);
+		if (n >= 2)
+			zap_reply(g, &part[1], "500", "malformed request", "");
+		goto out;
+	}
+	char mech[16] = "", addr[64] = "", key[TN_KEY_Z85_LEN + 1] = "";
+	snprintf(mech, sizeof mech, "%.*s", (int)zmq_msg_size(&part[5]),
+		 (const char *)zmq_msg_data(&part[5]));
+	snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&part[3]),
+		 (const char *)zmq_msg_data(&part[3]));
+
+	if (g->insecure) {
+		if (strcmp(mech, "NULL") == 0) {
+			STAT_INC(g, zap_accepted);
+			zap_reply(g, &part[1], "200", "OK", "insecure");
+			goto out;
+		}
+	} else if (strcmp(mech, "CURVE") == 0 && n >= 7 && zmq_msg_size(&part[6]) == 32) {
+		zmq_z85_encode(key, zmq_msg_data(&part[6]), 32);
+		if (tn_registry_find(g->reg, key)) {
+			STAT_INC(g, zap_accepted);
+			zap_reply(g, &part[1], "200", "OK", key);
+			goto out;
+		}
+	}
+	STAT_INC(g, zap_refused);
+	const char *reason = key[0] ? "key not registered or revoked" : "mechanism not allowed";
+	tn_log_limited(&g->log_zap, 10, TN_LOG_WARN, "adapter refused at handshake",
+		       "mechanism=%s key=%s address=%s reason=\"%s\"", mech, key[0] ? key : "-",
+		       addr, reason);
+	zap_reply(g, &part[1], "400", reason, "");
+	if (reject_budget(g))
+		audit(g, "auth.refused", key[0] ? key : mech, addr, reason);
+out:
+	for (int i = 0; i < n; i++)
+		zmq_msg_close(&part[i]);
+	return true;
+}
+
+/* ---- frames ---------------------------------------------------------------- */
+
+static void item_error(struct tn_ingest *g, struct tn__frame *f, const char *adapter, int code,
+		       int32_t index, const char *id, const char *msg, const void *raw,
+		       size_t raw_len)
+{
+	struct tn__item *it = tn__frame_item(f);
+	if (!it)
+		return;
+	it->kind = TN__ITEM_ERR;
+	it->err = code;
+	it->index = index;
+	if (id)
+		tn__frame_str(f, id, strlen(id), &it->id_off);
+	tn__frame_str(f, msg, strlen(msg), &it->msg_off);
+	STAT_INC(g, rejected);
+	if (code < 0 && -code <= 8)
+		ck_pr_inc_64(&g->st.rejected_by_code[-code - 1]);
+	tn_log_limited(&g->log_reject, 5, TN_LOG_INFO, "event rejected",
+		       "adapter=%s code=%s item=%d msg=\"%s\"", adapter ? adapter : "-",
+		       tn_wire_code(code), index, msg);
+	add_reject_record(g, f, adapter, code, msg, index, id, raw, raw_len);
+}
+
+static void accept_event(struct tn_ingest *g, struct tn__frame *f, const char *adapter,
+			 int32_t index, const struct tn_event *ev)
+{
+	struct tn__item *it = tn__frame_item(f);
+	msgpack_packer pk;
+	if (!it)
+		return;
+	it->index = index;
+	tn__frame_str(f, ev->id, strlen(ev->id), &it->id_off);
+	it->key = tn_dedup_key_of(g->dedup, ev->source, ev->id);
+	switch (tn_dedup_lookup(g->dedup, it->key)) {
+	case TN_DEDUP_DURABLE:
+		it->kind = TN__ITEM_DUP;
+		return;
+	case TN_DEDUP_PENDING:
+		it->kind = TN__ITEM_DUP_PENDING;
+		return;
+	default:
+		break;
+	}
+	struct tn__rec *r = rec_begin(f, TN_JREC_EVENT, &pk);
+	if (!r) {
+		it->kind = TN__ITEM_ERR;
+		it->err = TN_EUNAVAILABLE;
+		tn__frame_str(f, "out of memory; retry later", 26, &it->msg_off);
+		return;
+	}
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_int64(&pk, f->recv_us);
+	pack_str(&pk, adapter);
+	tn_wire_pack_event(&pk, ev);
+	rec_end(f, r);
+	it->kind = TN__ITEM_OK;
+	it->rec = (uint32_t)(f->n_recs - 1);
+	tn_dedup_insert(g->dedup, it->key, TN_DEDUP_PENDING, f->recv_us / 1000000);
+}
+
+static void process_frame(struct tn_ingest *g, struct tn__frame *f, zmq_msg_t *body)
+{
+	const char *data = zmq_msg_data(body);
+	size_t len = zmq_msg_size(body);
+	const struct tn_adapter_entry *who = NULL;
+	const char *adapter = "insecure";
+	char msg[TN_WIRE_MSG_MAX + 64];
+
+	STAT_INC(g, frames);
+	if (!g->insecure) {
+		const char *user = zmq_msg_gets(body, "User-Id");
+		who = user ? tn_registry_find(g->reg, user) : NULL;
+		if (!who) {
+			/* Admitted at the handshake, revoked since. */
+			STAT_INC(g, revoked_refusals);
+			item_error(g, f, user, TN_EFORBIDDEN, -1, NULL,
+				   "key revoked or not registered", data, len);
+			if (reject_budget(g))
+				audit(g, "ingest.refused", user ? user : "-",
+				      zmq_msg_gets(body, "Peer-Address"), "key revoked");
+			return;
+		}
+		adapter = who->name;
+	}
+
+	struct tn_wire_limits lim = {
+		.now_us = f->recv_us,
+		.max_future_us = g->cfg->max_future_s * 1000000,
+		.horizon_us = g->cfg->horizon_s * 1000000,
+	};
+	struct tn_wire_frame wf;
+	int rc = tn_wire_decode(g->dec, data, len, &lim, &wf);
+	if (rc != 0) {
+		/* Our own failures (out of memory) are the adapter's cue to retry. */
+		if (!tn_wire_code(rc)) {
+			snprintf(wf.msg, sizeof wf.msg, "server error (%s); retry later",
+				 tn_strerror(rc));
+			rc = TN_EUNAVAILABLE;
+		}
+		item_error(g, f, adapter, rc, -1, NULL, wf.msg, data, len);
+		return;
+	}
+	bool raw_kept = false; /* the frame's bytes go with its first rejection only */
+	for (size_t i = 0; i < wf.n; i++) {
+		struct tn_wire_item *item = &wf.items[i];
+		ck_pr_inc_64(&g->st.events);
+		if (item->err) {
+			item_error(g, f, adapter, item->err, (int32_t)i, item->id, item->msg,
+				   raw_kept ? NULL : data, len);
+			raw_kept = true;
+			continue;
+		}
+		if (who && !tn_registry_allows(who, item->ev.sector, item->ev.asset)) {
+			if (item->ev.sector != TN_SECTOR_NONE &&
+			    !(who->sectors & (1u << item->ev.sector)))
+				snprintf(msg, sizeof msg,
+					 "sector: \"%s\" is not allowed for adapter \"%s\"",
+					 tn_sector_name(item->ev.sector), adapter);
+			else
+				snprintf(msg, sizeof msg,
+					 "asset: \"%s\" is outside the asset prefixes of adapter \"%s\"",
+					 item->ev.asset, adapter);
+			item_error(g, f, adapter, TN_EFORBIDDEN, (int32_t)i, item->id, msg, NULL, 0);
+			continue;
+		}
+		accept_event(g, f, adapter, (int32_t)i, &item->ev);
+	}
+}
+
+/* Read one multipart message from the ROUTER into a frame. false: none waiting. */
+static bool read_one(struct tn_ingest *g)
+{
+	zmq_msg_t part[3];
+	int n = 0, more = 1, extra = 0;
+
+	zmq_msg_init(&part[0]);
+	if (zmq_msg_recv(&part[0], g->router, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&part[0]);
+		return false;
+	}
+	n = 1;
+	more = zmq_msg_more(&part[0]);
+	while (more) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, g->router, 0) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
+		more = zmq_msg_more(&m);
+		if (n < 3)
+			part[n++] = m;
+		else {
+			extra++;
+			zmq_msg_close(&m);
+		}
+	}
+
+	struct tn__frame *f = pool_get(g, false);
+	/* pool_get cannot fail here: the caller checked before reading. */
+	f->has_peer = true;
+	f->recv_us = now_us();
+	size_t rid_len = zmq_msg_size(&part[0]);
+	f->rid_len = (uint8_t)(rid_len < TN__RID_MAX ? rid_len : TN__RID_MAX - 1);
+	memcpy(f->rid, zmq_msg_data(&part[0]), f->rid_len);
+
+	if (n == 2 && !extra) {
+		process_frame(g, f, &part[1]);
+	} else if (n == 3 && !extra && zmq_msg_size(&part[1]) == 0) {
+		f->delimiter = true; /* a REQ socket's envelope */
+		process_frame(g, f, &part[2]);
+	} else {
+		item_error(g, f, NULL, TN_EDECODE, -1, NULL,
+			   "expected exactly one frame (one event map or one batch array) per message",
+			   NULL, 0);
+	}
+	for (int i = 0; i < n; i++)
+		zmq_msg_close(&part[i]);
+	submit(g, f);
+	return true;
+}
+
+/* ---- replies --------------------------------------------------------------- */
+
+static const char *frame_str(const struct tn__frame *f, uint32_t off)
+{
+	return off == UINT32_MAX ? NULL : f->strs.data + off;
+}
+
+/* Settle each item now that the frame is back from the committer. */
+static void settle(struct tn_ingest *g, struct tn__frame *f, size_t *n_ok, size_t *n_dup,
+		   size_t *n_err)
+{
+	*n_ok = *n_dup = *n_err = 0;
+	for (size_t i = 0; i < f->n_items; i++) {
+		struct tn__item *it = &f->items[i];
+		const char *why = NULL;
+		switch (it->kind) {
+		case TN__ITEM_OK:
+			if (it->rec < f->n_appended) {
+				tn_dedup_set_state(g->dedup, it->key, TN_DEDUP_DURABLE);
+				STAT_INC(g, accepted);
+			} else {
+				tn_dedup_remove(g->dedup, it->key);
+				why = f->result == TN_EFULL ? "journal full; retry later"
+							    : "journal unavailable; retry later";
+			}
+			break;
+		case TN__ITEM_DUP_PENDING:
+			if (tn_dedup_lookup(g->dedup, it->key) == TN_DEDUP_DURABLE)
+				it->kind = TN__ITEM_DUP;
+			else
+				why = "an earlier copy was not stored; retry later";
+			break;
+		default:
+			break;
+		}
+		if (why) {
+			it->kind = TN__ITEM_ERR;
+			it->err = TN_EUNAVAILABLE;
+			tn__frame_str(f, why, strlen(why), &it->msg_off);
+		}
+		if (it->kind == TN__ITEM_OK)
+			(*n_ok)++;
+		else if (it->kind == TN__ITEM_DUP) {
+			(*n_dup)++;
+			STAT_INC(g, duplicates);
+		} else
+			(*n_err)++;
+	}
+}
+
+static void reply(struct tn_ingest *g, struct tn__frame *f)
+{
+	size_t n_ok, n_dup, n_err;
+	msgpack_packer pk;
+
+	settle(g, f, &n_ok, &n_dup, &n_err);
+	if (!f->has_peer)
+		return;
+	msgpack_sbuffer_clear(&g->reply);
+	msgpack_packer_init(&pk, &g->reply, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	pack_str(&pk, "ok");
+	msgpack_pack_array(&pk, n_ok);
+	for (size_t i = 0; i < f->n_items; i++)
+		if (f->items[i].kind == TN__ITEM_OK)
+			pack_str(&pk, frame_str(f, f->items[i].id_off));
+	pack_str(&pk, "dup");
+	msgpack_pack_array(&pk, n_dup);
+	for (size_t i = 0; i < f->n_items; i++)
+		if (f->items[i].kind == TN__ITEM_DUP)
+			pack_str(&pk, frame_str(f, f->items[i].id_off));
+	pack_str(&pk, "err");
+	msgpack_pack_array(&pk, n_err);
+	for (size_t i = 0; i < f->n_items; i++) {
+		const struct tn__item *it = &f->items[i];
+		if (it->kind != TN__ITEM_ERR)
+			continue;
+		msgpack_pack_map(&pk, 4);
+		pack_str(&pk, "i");
+		if (it->index < 0)
+			msgpack_pack_nil(&pk);
+		else
+			msgpack_pack_int32(&pk, it->index);
+		pack_str(&pk, "id");
+		pack_str(&pk, frame_str(f, it->id_off));
+		pack_str(&pk, "code");
+		pack_str(&pk, tn_wire_code(it->err));
+		pack_str(&pk, "msg");
+		pack_str(&pk, frame_str(f, it->msg_off));
+	}
+
+	int rc = zmq_send(g->router, f->rid, f->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+	if (rc >= 0 && f->delimiter)
+		rc = zmq_send(g->router, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+	if (rc >= 0)
+		rc = zmq_send(g->router, g->reply.data, g->reply.size, ZMQ_DONTWAIT);
+	if (rc < 0) {
+		/* Gone or not reading: the adapter retries and gets `dup`. */
+		STAT_INC(g, reply_drops);
+		tn_log_limited(&g->log_send, 1, TN_LOG_WARN, "reply not delivered",
+			       "error=\"%s\"", zmq_strerror(errno));
+	}
+}
+
+static bool handle_done(struct tn_ingest *g)
+{
+	struct tn__frame *f;
+	bool any = false;
+	while ((f = tn__ring_pop(&g->from_commit)) != NULL) {
+		reply(g, f);
+		pool_put(g, f);
+		any = true;
+	}
+	return any;
+}
+
+static bool handle_registry(struct tn_ingest *g)
+{
+	struct tn_registry *r, *newest = NULL;
+	while ((r = tn__ring_pop(&g->registry_ring)) != NULL) {
+		tn_registry_free(newest);
+		newest = r;
+	}
+	if (!newest)
+		return false;
+	tn_registry_free(g->reg);
+	g->reg = newest;
+	STAT_INC(g, registry_swaps);
+	return true;
+}
+
+/* ---- the loop -------------------------------------------------------------- */
+
+static void finish_if_drained(struct tn_ingest *g)
+{
+	if (g->draining && g->pool_free == g->pool_size)
+		ev_break(g->loop, EVBREAK_ALL);
+}
+
+/*
+ * Do everything that can be done now. ZMQ_FD is edge-triggered: every
+ * socket is read until it says EAGAIN (or we choose to stop, in which case
+ * a later completion calls pump again), so no notification is lost.
+ */
+static void pump(struct tn_ingest *g)
+{
+	for (;;) {
+		bool progress = false;
+		handle_registry(g);
+		while (zap_one(g))
+			progress = true;
+		if (handle_done(g))
+			progress = true;
+		if (!g->draining) {
+			int burst = 0;
+			while (burst < READ_BURST) {
+				if (g->pool_free <= AUDIT_RESERVE) {
+					STAT_INC(g, pool_stalls);
+					break;
+				}
+				if (!read_one(g))
+					break;
+				burst++;
+			}
+			if (burst)
+				progress = true;
+		}
+		if (!progress)
+			break;
+	}
+	finish_if_drained(g);
+}
+
+static void on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	pump(w->data);
+}
+
+static void on_async(struct ev_loop *loop, ev_async *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	pump(w->data);
+}
+
+static void on_stop(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct tn_ingest *g = w->data;
+	(void)loop;
+	(void)revents;
+	g->draining = true;
+	pump(g);
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tn_ingest *g = w->data;
+	(void)loop;
+	(void)revents;
+	int64_t s = now_us() / 1000000;
+	tn_dedup_expire(g->dedup, s - g->cfg->horizon_s - g->cfg->max_future_s);
+	pump(g);
+}
+
+static void *ingest_main(void *arg)
+{
+	struct tn_ingest *g = arg;
+	ev_run(g->loop, 0);
+	return NULL;
+}
+
+/* ---- set-up ---------------------------------------------------------------- */
+
+#define SETOPT(sock, opt, val)                                                        \
+	do {                                                                          \
+		int v_ = (val);                                                       \
+		if (zmq_setsockopt(sock, opt, &v_, sizeof v_) != 0) {                  \
+			snprintf(err, errlen, "zmq_setsockopt(%s): %s", #opt,          \
+				 zmq_strerror(errno));                                  \
+			goto fail;                                                    \
+		}                                                                     \
+	} while (0)
+
+int tn_ingest_open(const struct tn_config *cfg, const char *server_secret,
+		   struct tn_registry *registry, struct tn_dedup *dedup, struct tn_ingest **out,
+		   char *err, size_t errlen)
+{
+	struct tn_ingest *g = calloc(1, sizeof *g);
+	if (!g)
+		return TN_ENOMEM;
+	g->cfg = cfg;
+	g->insecure = cfg->insecure;
+	g->reg = registry;
+	g->dedup = dedup;
+	msgpack_sbuffer_init(&g->reply);
+
+	g->pool_size = (size_t)cfg->inflight_frames + AUDIT_RESERVE;
+	g->pool = calloc(g->pool_size, sizeof *g->pool);
+	if (!g->pool || tn__ring_init(&g->to_commit, (unsigned)g->pool_size) != 0 ||
+	    tn__ring_init(&g->from_commit, (unsigned)g->pool_size) != 0 ||
+	    tn__ring_init(&g->registry_ring, 4) != 0 || tn_wire_decoder_new(&g->dec) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < g->pool_size; i++) {
+		g->pool[i] = calloc(1, sizeof **g->pool);
+		if (!g->pool[i]) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		g->pool_free++;
+	}
+
+	g->ctx = zmq_ctx_new();
+	if (!g->ctx) {
+		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
+		goto fail;
+	}
+	/* The ZAP handler first: until it is bound, libzmq admits any client. */
+	g->zap = zmq_socket(g->ctx, ZMQ_REP);
+	if (!g->zap || zmq_bind(g->zap, ZAP_ENDPOINT) != 0) {
+		snprintf(err, errlen, "cannot bind the zap handler: %s", zmq_strerror(errno));
+		goto fail;
+	}
+	SETOPT(g->zap, ZMQ_LINGER, 0);
+
+	g->router = zmq_socket(g->ctx, ZMQ_ROUTER);
+	if (!g->router) {
+		snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
+		goto fail;
+	}
+	if (zmq_setsockopt(g->router, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN, strlen(ZAP_DOMAIN)) != 0) {
+		snprintf(err, errlen, "zmq_setsockopt(ZMQ_ZAP_DOMAIN): %s", zmq_strerror(errno));
+		goto fail;
+	}
+	if (!cfg->insecure) {
+		SETOPT(g->router, ZMQ_CURVE_SERVER, 1);
+		if (zmq_setsockopt(g->router, ZMQ_CURVE_SECRETKEY, server_secret,
+				   TN_KEY_Z85_LEN) != 0) {
+			snprintf(err, errlen, "zmq_setsockopt(ZMQ_CURVE_SECRETKEY): %s",
+				 zmq_strerror(errno));
+			goto fail;
+		}
+	}
+	int64_t maxmsg = cfg->max_frame_bytes;
+	if (zmq_setsockopt(g->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0) {
+		snprintf(err, errlen, "zmq_setsockopt(ZMQ_MAXMSGSIZE): %s", zmq_strerror(errno));
+		goto fail;
+	}
+	SETOPT(g->router, ZMQ_HANDSHAKE_IVL, cfg->handshake_ivl_ms);
+	SETOPT(g->router, ZMQ_RCVHWM, cfg->rcvhwm);
+	SETOPT(g->router, ZMQ_SNDHWM, cfg->sndhwm);
+	SETOPT(g->router, ZMQ_ROUTER_MANDATORY, 1);
+	SETOPT(g->router, ZMQ_LINGER, 0);
+	if (zmq_bind(g->router, cfg->ingest_endpoint) != 0) {
+		snprintf(err, errlen, "cannot bind ingest endpoint %s: %s", cfg->ingest_endpoint,
+			 zmq_strerror(errno));
+		goto fail;
+	}
+	*out = g;
+	return 0;
+fail:
+	if (g->router)
+		zmq_close(g->router);
+	if (g->zap)
+		zmq_close(g->zap);
+	if (g->ctx)
+		zmq_ctx_term(g->ctx);
+	g->reg = NULL; /* the caller keeps what it passed on failure */
+	g->dedup = NULL;
+	if (g->pool)
+		for (size_t i = 0; i < g->pool_size; i++)
+			tn__frame_free(g->pool[i]);
+	free(g->pool);
+	tn__ring_destroy(&g->to_commit);
+	tn__ring_destroy(&g->from_commit);
+	tn__ring_destroy(&g->registry_ring);
+	tn_wire_decoder_free(g->dec);
+	msgpack_sbuffer_destroy(&g->reply);
+	free(g);
+	return TN_EZMQ;
+}
+
+static int watch_fd(struct tn_ingest *g, void *sock, ev_io *w)
+{
+	int fd;
+	size_t len = sizeof fd;
+	if (zmq_getsockopt(sock, ZMQ_FD, &fd, &len) != 0)
+		return TN_EZMQ;
+	ev_io_init(w, on_io, fd, EV_READ);
+	w->data = g;
+	ev_io_start(g->loop, w);
+	return 0;
+}
+
+int tn_ingest_run(struct tn_ingest *g, struct tn_journal *journal,
+		  uint64_t (*stored)(void *), void *stored_ud, void (*on_fatal)(void *),
+		  void *fatal_ud)
+{
+	g->loop = ev_loop_new(EVFLAG_AUTO);
+	if (!g->loop)
+		return TN_ENOMEM;
+	ev_async_init(&g->done_async, on_async);
+	g->done_async.data = g;
+	ev_async_start(g->loop, &g->done_async);
+	ev_async_init(&g->registry_async, on_async);
+	g->registry_async.data = g;
+	ev_async_start(g->loop, &g->registry_async);
+	ev_async_init(&g->stop_async, on_stop);
+	g->stop_async.data = g;
+	ev_async_start(g->loop, &g->stop_async);
+	ev_timer_init(&g->tick, on_tick, 1., 1.);
+	g->tick.data = g;
+	ev_timer_start(g->loop, &g->tick);
+	if (watch_fd(g, g->zap, &g->zap_io) != 0 || watch_fd(g, g->router, &g->router_io) != 0)
+		return TN_EZMQ;
+
+	struct tn_committer_opts co = {
+		.journal = journal,
+		.in = &g->to_commit,
+		.out = &g->from_commit,
+		.done_loop = g->loop,
+		.done_async = &g->done_async,
+		.group_commit_us = g->cfg->group_commit_us,
+		.retain_s = g->cfg->retain_s,
+		.stored = stored,
+		.stored_ud = stored_ud,
+		.on_fatal = on_fatal,
+		.fatal_ud = fatal_ud,
+	};
+	int rc = tn_committer_start(&co, &g->committer);
+	if (rc != 0)
+		return rc;
+	if (pthread_create(&g->thread, NULL, ingest_main, g) != 0) {
+		tn_committer_stop(g->committer);
+		g->committer = NULL;
+		return TN_ENOMEM;
+	}
+	g->running = true;
+	/* Kick once: connections may have queued before the watchers existed. */
+	ev_async_send(g->loop, &g->done_async);
+	return 0;
+}
+
+const uint64_t *tn_ingest_durable(const struct tn_ingest *g)
+{
+	return tn_committer_durable(g->committer);
+}
+
+bool tn_ingest_publish_registry(void *ud, struct tn_registry *r)
+{
+	struct tn_ingest *g = ud;
+	if (!tn__ring_push(&g->registry_ring, r))
+		return false;
+	if (g->loop)
+		ev_async_send(g->loop, &g->registry_async);
+	return true;
+}
+
+void tn_ingest_stats(const struct tn_ingest *g, struct tn_ingest_stats *out)
+{
+	const uint64_t *src = (const uint64_t *)&g->st;
+	uint64_t *dst = (uint64_t *)out;
+	for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++)
+		dst[i] = ck_pr_load_64(&src[i]);
+}
+
+void tn_ingest_stop(struct tn_ingest *g)
+{
+	if (!g)
+		return;
+	if (g->running) {
+		ev_async_send(g->loop, &g->stop_async);
+		pthread_join(g->thread, NULL);
+	}
+	tn_committer_stop(g->committer);
+	/* Frames the committer finished after the loop ended (none expected). */
+	struct tn__frame *f;
+	while ((f = tn__ring_pop(&g->from_commit)) != NULL)
+		pool_put(g, f);
+	zmq_close(g->router);
+	zmq_close(g->zap);
+	zmq_ctx_term(g->ctx);
+	if (g->loop)
+		ev_loop_destroy(g->loop);
+	for (size_t i = 0; i < g->pool_free; i++)
+		tn__frame_free(g->pool[i]);
+	free(g->pool);
+	struct tn_registry *r;
+	while ((r = tn__ring_pop(&g->registry_ring)) != NULL)
+		tn_registry_free(r);
+	tn_registry_free(g->reg);
+	tn_dedup_free(g->dedup);
+	tn__ring_destroy(&g->to_commit);
+	tn__ring_destroy(&g->from_commit);
+	tn__ring_destroy(&g->registry_ring);
+	tn_wire_decoder_free(g->dec);
+	msgpack_sbuffer_destroy(&g->reply);
+	free(g);
+}

@@ -1,0 +1,87 @@
+/*
+ * ingest.h - the ingest thread: the ZAP handler and the adapters' ROUTER
+ * (design §3.1, §7).
+ *
+ * Start-up order is the security contract: the ZAP handler is bound on
+ * inproc://zeromq.zap.01 before any other socket exists (libzmq lets every
+ * CURVE client in when no handler is bound), then the ROUTER is created with
+ * CURVE, ZMQ_MAXMSGSIZE, the handshake interval and high-water marks, and
+ * bound. The handler admits only keys of the current registry; every frame's
+ * ZAP user id (the key) is checked again against the registry, so a revoked
+ * key is refused on a live connection as soon as the new registry arrives.
+ *
+ * Per frame: decode and validate (wire.h), check the key's sector and asset
+ * scopes, answer duplicates from the dedup set, pack the accepted events as
+ * journal records and hand the frame to the committer; when it comes back
+ * durable, answer {"ok", "dup", "err"}. Rejected input is journaled (bounded)
+ * for the store to keep in `rejected`; refusals of keys are audited.
+ *
+ * Backpressure: when every frame of the pool is in flight, the thread stops
+ * reading; ZeroMQ's high-water marks then push back on the adapters.
+ *
+ * Thread contract: start/stop from the main thread; everything else runs on
+ * the ingest thread; tn_ingest_publish_registry from the registry watcher.
+ */
+#ifndef TN_INGEST_H
+#define TN_INGEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "dedup.h"
+#include "registry.h"
+
+struct tn_ingest_stats {
+	uint64_t frames, events, accepted, duplicates, rejected;
+	uint64_t rejected_by_code[8]; /* index: -code - 1 for the wire codes (TN_EDECODE..) */
+	uint64_t zap_accepted, zap_refused, revoked_refusals;
+	uint64_t reply_drops;        /* replies the ROUTER could not deliver */
+	uint64_t pool_stalls;        /* times reading stopped: every frame in flight */
+	uint64_t rejects_not_kept;   /* rejected input over the keep budget (counted only) */
+	uint64_t audit_dropped;      /* audit records without a free frame (should stay 0) */
+	uint64_t registry_swaps;
+};
+
+struct tn_ingest;
+struct tn_committer;
+struct tn_journal;
+
+/*
+ * tn_ingest_open - bind the ZAP handler, then the ROUTER, in the calling
+ * thread, so that a bad endpoint fails start-up with a clear error.
+ * `cfg` is borrowed and must outlive the ingest; `server_secret` (Z85, NULL
+ * when cfg->insecure) is copied; `registry` and `dedup` pass to the ingest.
+ * Returns 0 and *out, TN_EZMQ (err says which call failed and why),
+ * TN_ENOMEM.
+ */
+int tn_ingest_open(const struct tn_config *cfg, const char *server_secret,
+		   struct tn_registry *registry, struct tn_dedup *dedup, struct tn_ingest **out,
+		   char *err, size_t errlen);
+
+/*
+ * tn_ingest_run - start the committer (on `journal`, borrowed) and the ingest
+ * thread. `stored`/`stored_ud` give the store's offset for journal
+ * retention; on_fatal is called (from some thread) if the journal fails.
+ * Returns 0 or TN_ENOMEM.
+ */
+int tn_ingest_run(struct tn_ingest *g, struct tn_journal *journal,
+		  uint64_t (*stored)(void *), void *stored_ud, void (*on_fatal)(void *),
+		  void *fatal_ud);
+
+/* The journal's durable offset (for the store). Valid after tn_ingest_run. */
+const uint64_t *tn_ingest_durable(const struct tn_ingest *g);
+
+/* Hand over a new registry snapshot (registry watcher thread). See registry.h. */
+bool tn_ingest_publish_registry(void *g, struct tn_registry *r);
+
+void tn_ingest_stats(const struct tn_ingest *g, struct tn_ingest_stats *out);
+
+/*
+ * tn_ingest_stop - stop reading, answer every frame in flight once it is
+ * durable, close the sockets, stop the committer and the thread, free it.
+ * Main thread; NULL is fine.
+ */
+void tn_ingest_stop(struct tn_ingest *g);
+
+#endif

@@ -1,0 +1,310 @@
+/*
+ * main.c - tocsind: start-up, the order of things, and shutdown.
+ *
+ *   tocsind --config FILE [--check-config]
+ *
+ * Start-up: configuration; server key; the journal (recovering a torn tail);
+ * the dedup set rebuilt from the journal; the key registry (PostgreSQL, else
+ * its cache file); the ZAP handler and the ingest ROUTER; the committer and
+ * ingest threads; the store; the registry watcher. The main thread then
+ * waits for signals: SIGTERM or SIGINT stop the server cleanly (every frame
+ * in flight is answered once durable, the store drains for a bounded time),
+ * and a journal failure stops it with exit status 1.
+ */
+#include <ck_pr.h>
+#include <errno.h>
+#include <msgpack.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "config.h"
+#include "dedup.h"
+#include "ingest.h"
+#include "journal.h"
+#include "keys.h"
+#include "log.h"
+#include "registry.h"
+#include "store.h"
+#include "tocsin/error.h"
+#include "wire.h"
+
+#define DEDUP_ENTRIES (1u << 20)
+#define STORE_DRAIN_MS 5000
+
+static atomic_int fatal;
+static pthread_t main_thread;
+static struct tn_store *store; /* set once by main; read by the committer */
+
+static void on_fatal(void *ud)
+{
+	(void)ud;
+	atomic_store(&fatal, 1);
+	pthread_kill(main_thread, SIGTERM);
+}
+
+static uint64_t stored_offset(void *ud)
+{
+	(void)ud;
+	struct tn_store *s = ck_pr_load_ptr(&store);
+	return s ? tn_store_committed(s) : 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: tocsind --config FILE [--check-config]\n"
+		   "       tocsind --version\n");
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Rebuild the dedup set from every event still in the journal, so a
+ * duplicate sent before a restart is still answered `dup`.
+ */
+static int rebuild_dedup(const struct tn_config *cfg, struct tn_dedup *d)
+{
+	struct tn_journal_reader *r;
+	struct tn_journal_record rec;
+	struct tn_wire_decoder *dec;
+	msgpack_zone zone;
+	size_t n = 0;
+	int64_t t0 = mono_ms();
+	int rc;
+
+	if ((rc = tn_journal_reader_open(cfg->journal_dir, 0, &r)) != 0)
+		return rc;
+	if ((rc = tn_wire_decoder_new(&dec)) != 0) {
+		tn_journal_reader_close(r);
+		return rc;
+	}
+	msgpack_zone_init(&zone, 4096);
+	while ((rc = tn_journal_reader_next(r, UINT64_MAX, &rec)) == 1) {
+		if (rec.type != TN_JREC_EVENT)
+			continue;
+		msgpack_object o;
+		size_t off = 0;
+		msgpack_zone_clear(&zone);
+		if (msgpack_unpack(rec.payload, rec.len, &off, &zone, &o) != MSGPACK_UNPACK_SUCCESS ||
+		    o.type != MSGPACK_OBJECT_ARRAY || o.via.array.size != 3 ||
+		    o.via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			tn_error("undecodable journal record", "offset=%llu",
+				 (unsigned long long)rec.offset);
+			continue;
+		}
+		struct tn_wire_item item;
+		if (tn_wire_validate_event(dec, &o.via.array.ptr[2], NULL, &item) != 0) {
+			tn_error("invalid event in journal", "offset=%llu msg=\"%s\"",
+				 (unsigned long long)rec.offset, item.msg);
+			continue;
+		}
+		int64_t recv_s = (int64_t)(o.via.array.ptr[0].via.u64 / 1000000);
+		tn_dedup_insert(d, tn_dedup_key_of(d, item.ev.source, item.ev.id), TN_DEDUP_DURABLE,
+				recv_s);
+		n++;
+	}
+	msgpack_zone_destroy(&zone);
+	tn_wire_decoder_free(dec);
+	tn_journal_reader_close(r);
+	if (rc < 0)
+		return rc;
+	tn_info("dedup set rebuilt from journal", "events=%zu ms=%lld", n,
+		(long long)(mono_ms() - t0));
+	return 0;
+}
+
+static struct tn_registry *initial_registry(const struct tn_config *cfg)
+{
+	struct tn_registry *r = NULL;
+	char err[512];
+	int rc = tn_registry_load_pg(cfg->conninfo, &r, err, sizeof err);
+	if (rc == 0) {
+		if (tn_registry_cache_save(r, cfg->registry_cache) != 0)
+			tn_warn("cannot write registry cache", "path=%s", cfg->registry_cache);
+		tn_info("key registry loaded", "source=postgresql adapters=%zu version=%lld", r->n,
+			(long long)r->version);
+		return r;
+	}
+	char *nl = strchr(err, '\n');
+	if (nl)
+		*nl = 0;
+	tn_warn("cannot load key registry from postgresql", "error=\"%s\"", err);
+	rc = tn_registry_cache_load(cfg->registry_cache, &r);
+	if (rc == 0) {
+		tn_warn("key registry loaded from cache", "path=%s adapters=%zu version=%lld",
+			cfg->registry_cache, r->n, (long long)r->version);
+		return r;
+	}
+	tn_warn("no key registry: every adapter is refused until postgresql is reachable",
+		"cache=%s error=\"%s\"", cfg->registry_cache, tn_strerror(rc));
+	return tn_registry_empty(&r) == 0 ? r : NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static struct tn_config cfg;
+	const char *config_path = NULL;
+	bool check_only = false;
+	char err[1024];
+	char secret[TN_KEY_Z85_LEN + 1] = "";
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config_path = argv[++i];
+		else if (strcmp(argv[i], "--check-config") == 0)
+			check_only = true;
+		else if (strcmp(argv[i], "--version") == 0) {
+			printf("tocsind 0.1 (wire protocol v1)\n");
+			return 0;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "tocsind: unknown argument %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!config_path) {
+		usage(stderr);
+		return 2;
+	}
+	if (tn_config_load(config_path, &cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "tocsind: %s\n", err);
+		return 1;
+	}
+	if (!cfg.registry_cache[0] &&
+	    snprintf(cfg.registry_cache, sizeof cfg.registry_cache, "%s/registry.cache",
+		     cfg.journal_dir) >= (int)sizeof cfg.registry_cache) {
+		fprintf(stderr, "tocsind: journal.dir too long for the registry cache path\n");
+		return 1;
+	}
+	if (!cfg.insecure &&
+	    tn_key_read(cfg.server_key, 1, secret, err, sizeof err) != 0) {
+		fprintf(stderr, "tocsind: ingest.server_key: %s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: ok\n", config_path);
+		return 0;
+	}
+	tn_log_set_level(cfg.log_level);
+
+	/* Signals go to the main thread only: block them before any thread starts. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	main_thread = pthread_self();
+
+	if (cfg.insecure)
+		tn_warn("INSECURE: plain-text ingest without authentication; every sector is "
+			"allowed; loopback only",
+			"endpoint=%s", cfg.ingest_endpoint);
+
+	struct tn_journal_opts jo = {
+		.dir = cfg.journal_dir,
+		.segment_bytes = (uint64_t)cfg.segment_bytes,
+		.max_bytes = (uint64_t)cfg.journal_max_bytes,
+	};
+	struct tn_journal *journal;
+	if ((rc = tn_journal_open(&jo, &journal)) != 0) {
+		tn_error("cannot open journal", "dir=%s error=\"%s\"", cfg.journal_dir,
+			 tn_strerror(rc));
+		return 1;
+	}
+
+	uint8_t seed[16];
+	if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
+		tn_error("getrandom failed", "error=\"%s\"", strerror(errno));
+		return 1;
+	}
+	struct tn_dedup *dedup;
+	if ((rc = tn_dedup_new(DEDUP_ENTRIES, seed, &dedup)) != 0 ||
+	    (rc = rebuild_dedup(&cfg, dedup)) != 0) {
+		tn_error("cannot rebuild dedup set from journal", "error=\"%s\"", tn_strerror(rc));
+		return 1;
+	}
+
+	struct tn_registry *reg = initial_registry(&cfg);
+	if (!reg)
+		return 1;
+	int64_t reg_version = reg->version;
+
+	struct tn_ingest *ingest;
+	if (tn_ingest_open(&cfg, cfg.insecure ? NULL : secret, reg, dedup, &ingest, err,
+			   sizeof err) != 0) {
+		tn_error("cannot start ingest", "error=\"%s\"", err);
+		return 1;
+	}
+	memset(secret, 0, sizeof secret);
+	if ((rc = tn_ingest_run(ingest, journal, stored_offset, NULL, on_fatal, NULL)) != 0) {
+		tn_error("cannot start ingest threads", "error=\"%s\"", tn_strerror(rc));
+		return 1;
+	}
+
+	struct tn_store_opts so = {
+		.conninfo = cfg.conninfo,
+		.journal_dir = cfg.journal_dir,
+		.batch = cfg.store_batch,
+		.retry_ms = cfg.store_retry_ms,
+		.durable = tn_ingest_durable(ingest),
+	};
+	struct tn_store *s;
+	if ((rc = tn_store_start(&so, &s)) != 0) {
+		tn_error("cannot start store", "error=\"%s\"", tn_strerror(rc));
+		return 1;
+	}
+	ck_pr_store_ptr(&store, s);
+
+	struct tn_registry_watch *watch;
+	if ((rc = tn_registry_watch_start(cfg.conninfo, cfg.registry_poll_ms, cfg.registry_cache,
+					  reg_version, tn_ingest_publish_registry, ingest,
+					  &watch)) != 0) {
+		tn_error("cannot start registry watcher", "error=\"%s\"", tn_strerror(rc));
+		return 1;
+	}
+
+	tn_info("tocsind ready", "ingest=%s journal=%s pid=%ld", cfg.ingest_endpoint,
+		cfg.journal_dir, (long)getpid());
+
+	for (;;) {
+		int sig;
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			tn_info("sighup ignored: live reload is not implemented yet", NULL);
+			continue;
+		}
+		tn_info("stopping", "signal=%s fatal=%d", sig == SIGINT ? "SIGINT" : "SIGTERM",
+			atomic_load(&fatal));
+		break;
+	}
+
+	tn_registry_watch_stop(watch);
+	tn_ingest_stop(ingest);
+	ck_pr_store_ptr(&store, NULL);
+	rc = tn_store_stop(s, STORE_DRAIN_MS);
+	if (rc != 0)
+		tn_warn("store did not drain in time; the rest stays in the journal", "ms=%d",
+			STORE_DRAIN_MS);
+	tn_journal_close(journal);
+	tn_info("stopped", NULL);
+	return atomic_load(&fatal) ? 1 : 0;
+}

@@ -1,0 +1,420 @@
+/* registry.c - adapter key registry snapshots, cache file, watcher (registry.h). */
+#include "registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "tocsin/error.h"
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct tn_adapter_entry *)a)->key,
+		      ((const struct tn_adapter_entry *)b)->key);
+}
+
+void tn_registry_free(struct tn_registry *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		for (size_t p = 0; p < r->entries[i].n_prefixes; p++)
+			free(r->entries[i].prefixes[p]);
+		free(r->entries[i].prefixes);
+	}
+	free(r->entries);
+	free(r);
+}
+
+int tn_registry_empty(struct tn_registry **out)
+{
+	struct tn_registry *r = calloc(1, sizeof *r);
+	if (!r)
+		return TN_ENOMEM;
+	r->version = -1;
+	*out = r;
+	return 0;
+}
+
+/*
+ * Split a comma-separated list (sectors or prefixes) into the entry. Sectors
+ * must be known; prefixes are copied.
+ */
+static int parse_sectors(const char *list, uint32_t *mask, char *err, size_t errlen)
+{
+	const char *p = list;
+	*mask = 0;
+	while (*p) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		int s = tn_sector_parse(p, len);
+		if (s < 0) {
+			snprintf(err, errlen, "unknown sector \"%.*s\"", (int)len, p);
+			return TN_ECORRUPT;
+		}
+		*mask |= 1u << s;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static int parse_prefixes(const char *list, struct tn_adapter_entry *e)
+{
+	size_t n = 0;
+	const char *p;
+
+	if (!*list)
+		return 0;
+	n = 1;
+	for (p = list; *p; p++)
+		n += *p == ',';
+	e->prefixes = calloc(n, sizeof *e->prefixes);
+	if (!e->prefixes)
+		return TN_ENOMEM;
+	p = list;
+	while (*p) {
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+		if (len) {
+			e->prefixes[e->n_prefixes] = strndup(p, len);
+			if (!e->prefixes[e->n_prefixes])
+				return TN_ENOMEM;
+			e->n_prefixes++;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static int fill_entry(struct tn_adapter_entry *e, const char *name, const char *key,
+		      const char *sectors, const char *prefixes, char *err, size_t errlen)
+{
+	int rc;
+	if (strlen(name) >= sizeof e->name || !tn_key_valid_z85(key)) {
+		snprintf(err, errlen, "adapter \"%.64s\": bad name or key", name);
+		return TN_ECORRUPT;
+	}
+	strcpy(e->name, name);
+	strcpy(e->key, key);
+	if ((rc = parse_sectors(sectors, &e->sectors, err, errlen)) != 0)
+		return rc;
+	return parse_prefixes(prefixes, e);
+}
+
+static PGconn *connect_db(const char *conninfo, char *err, size_t errlen)
+{
+	const char *keys[] = {"dbname", "connect_timeout", NULL};
+	const char *vals[] = {conninfo, "3", NULL};
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(c) != CONNECTION_OK) {
+		snprintf(err, errlen, "%s", PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Read the registry over `c`; *out stays NULL when the version is `known`. */
+static int load_from(PGconn *c, int64_t known, struct tn_registry **out, char *err,
+		     size_t errlen)
+{
+	struct tn_registry *r = NULL;
+	PGresult *res;
+	int rc = TN_EDB;
+
+	*out = NULL;
+	/* One snapshot: the version and the rows it describes, consistently. */
+	res = PQexec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		goto pgerr;
+	PQclear(res);
+	res = PQexec(c, "SELECT version FROM registry_version");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		goto pgerr;
+	int64_t version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	res = NULL;
+	if (version == known) {
+		rc = 0;
+		goto out;
+	}
+	if ((rc = tn_registry_empty(&r)) != 0)
+		goto out;
+	r->version = version;
+	res = PQexec(c, "SELECT name, public_key, array_to_string(sectors, ','), "
+			"array_to_string(asset_prefixes, ',') FROM adapters "
+			"WHERE revoked_at IS NULL ORDER BY public_key");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto pgerr;
+	r->n = (size_t)PQntuples(res);
+	r->entries = calloc(r->n ? r->n : 1, sizeof *r->entries);
+	if (!r->entries) {
+		rc = TN_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		rc = fill_entry(&r->entries[i], PQgetvalue(res, (int)i, 0),
+				PQgetvalue(res, (int)i, 1), PQgetvalue(res, (int)i, 2),
+				PQgetvalue(res, (int)i, 3), err, errlen);
+		if (rc != 0)
+			goto out;
+	}
+	qsort(r->entries, r->n, sizeof *r->entries, cmp_entry);
+	rc = 0;
+	goto out;
+pgerr:
+	snprintf(err, errlen, "%s", PQerrorMessage(c));
+	rc = TN_EDB;
+out:
+	PQclear(res);
+	PQclear(PQexec(c, "ROLLBACK"));
+	if (rc != 0) {
+		tn_registry_free(r);
+		r = NULL;
+	}
+	*out = r;
+	return rc;
+}
+
+int tn_registry_load_pg(const char *conninfo, struct tn_registry **out, char *err, size_t errlen)
+{
+	PGconn *c = connect_db(conninfo, err, errlen);
+	*out = NULL;
+	if (!c)
+		return TN_EDB;
+	int rc = load_from(c, INT64_MIN, out, err, errlen);
+	PQfinish(c);
+	return rc;
+}
+
+int tn_registry_cache_save(const struct tn_registry *r, const char *path)
+{
+	char tmp[4096];
+	FILE *f;
+	int fd;
+
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+		return TN_EINVAL;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		return TN_EIO;
+	}
+	fprintf(f, "tocsin-registry 1 %lld\n", (long long)r->version);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct tn_adapter_entry *e = &r->entries[i];
+		fprintf(f, "%s %s ", e->name, e->key);
+		int first = 1;
+		for (int s = 0; s < TN_SECTOR__COUNT; s++)
+			if (e->sectors & (1u << s)) {
+				fprintf(f, "%s%s", first ? "" : ",", tn_sector_name(s));
+				first = 0;
+			}
+		fputc(' ', f);
+		if (!e->n_prefixes)
+			fputc('-', f);
+		for (size_t p = 0; p < e->n_prefixes; p++)
+			fprintf(f, "%s%s", p ? "," : "", e->prefixes[p]);
+		fputc('\n', f);
+	}
+	if (fflush(f) != 0 || fsync(fd) != 0) {
+		fclose(f);
+		unlink(tmp);
+		return TN_EIO;
+	}
+	fclose(f);
+	if (rename(tmp, path) != 0) {
+		unlink(tmp);
+		return TN_EIO;
+	}
+	return 0;
+}
+
+int tn_registry_cache_load(const char *path, struct tn_registry **out)
+{
+	char line[8192], err[256];
+	long long version;
+	struct tn_registry *r;
+	size_t cap = 0;
+	int rc = TN_ECORRUPT;
+
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return errno == ENOENT ? TN_ENOTFOUND : TN_EIO;
+	if (!fgets(line, sizeof line, f) || sscanf(line, "tocsin-registry 1 %lld", &version) != 1) {
+		fclose(f);
+		return TN_ECORRUPT;
+	}
+	if ((rc = tn_registry_empty(&r)) != 0) {
+		fclose(f);
+		return rc;
+	}
+	r->version = version;
+	while (fgets(line, sizeof line, f)) {
+		char name[128], key[128], sectors[1024], prefixes[6144];
+		if (sscanf(line, "%127s %127s %1023s %6143s", name, key, sectors, prefixes) != 4) {
+			rc = TN_ECORRUPT;
+			goto fail;
+		}
+		if (r->n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			void *p = realloc(r->entries, ncap * sizeof *r->entries);
+			if (!p) {
+				rc = TN_ENOMEM;
+				goto fail;
+			}
+			r->entries = p;
+			memset(r->entries + cap, 0, (ncap - cap) * sizeof *r->entries);
+			cap = ncap;
+		}
+		rc = fill_entry(&r->entries[r->n++], name, key, sectors,
+				strcmp(prefixes, "-") == 0 ? "" : prefixes, err, sizeof err);
+		if (rc != 0)
+			goto fail;
+	}
+	fclose(f);
+	qsort(r->entries, r->n, sizeof *r->entries, cmp_entry);
+	*out = r;
+	return 0;
+fail:
+	fclose(f);
+	tn_registry_free(r);
+	return rc;
+}
+
+const struct tn_adapter_entry *tn_registry_find(const struct tn_registry *r, const char *key_z85)
+{
+	size_t lo = 0, hi = r->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(key_z85, r->entries[mid].key);
+		if (c == 0)
+			return &r->entries[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+bool tn_registry_allows(const struct tn_adapter_entry *e, enum tn_sector sector, const char *asset)
+{
+	if (sector != TN_SECTOR_NONE && !(e->sectors & (1u << sector)))
+		return false;
+	if (!asset || e->n_prefixes == 0)
+		return true;
+	for (size_t i = 0; i < e->n_prefixes; i++)
+		if (strncmp(asset, e->prefixes[i], strlen(e->prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+/* ---- watcher ------------------------------------------------------------- */
+
+struct tn_registry_watch {
+	const char *conninfo, *cache_path;
+	int poll_ms;
+	int64_t known;
+	tn_registry_publish_fn publish;
+	void *ud;
+	struct tn_registry *held; /* built, not yet accepted by the consumer */
+	atomic_bool stop;
+	pthread_t thread;
+};
+
+static void *watch_main(void *arg)
+{
+	struct tn_registry_watch *w = arg;
+	struct tn_log_slot slot = {0};
+	char err[512];
+
+	PGconn *c = NULL;
+
+	while (!atomic_load(&w->stop)) {
+		if (c && PQstatus(c) != CONNECTION_OK) {
+			PQfinish(c);
+			c = NULL;
+		}
+		if (!c)
+			c = connect_db(w->conninfo, err, sizeof err);
+		if (!w->held) {
+			struct tn_registry *r = NULL;
+			int rc = c ? load_from(c, w->known, &r, err, sizeof err) : TN_EDB;
+			if (rc != 0) {
+				char *nl = strchr(err, '\n');
+				if (nl)
+					*nl = 0;
+				tn_log_limited(&slot, 1, TN_LOG_WARN, "cannot refresh key registry",
+					       "error=\"%s\"", err);
+			} else if (r) {
+				w->held = r;
+				if (tn_registry_cache_save(r, w->cache_path) != 0)
+					tn_warn("cannot write registry cache", "path=%s", w->cache_path);
+			}
+		}
+		if (w->held) {
+			int64_t v = w->held->version;
+			size_t n = w->held->n;
+			if (w->publish(w->ud, w->held)) {
+				tn_info("key registry changed", "version=%lld adapters=%zu",
+					(long long)v, n);
+				w->known = v;
+				w->held = NULL;
+			}
+		}
+		/* Sleep in short steps so stop is prompt. */
+		for (int slept = 0; slept < w->poll_ms && !atomic_load(&w->stop); slept += 50) {
+			struct timespec ts = {0, 50 * 1000000L};
+			nanosleep(&ts, NULL);
+		}
+	}
+	PQfinish(c);
+	return NULL;
+}
+
+int tn_registry_watch_start(const char *conninfo, int poll_ms, const char *cache_path,
+			    int64_t known, tn_registry_publish_fn publish, void *ud,
+			    struct tn_registry_watch **out)
+{
+	struct tn_registry_watch *w = calloc(1, sizeof *w);
+	if (!w)
+		return TN_ENOMEM;
+	w->conninfo = conninfo;
+	w->cache_path = cache_path;
+	w->poll_ms = poll_ms > 0 ? poll_ms : 1000;
+	w->known = known;
+	w->publish = publish;
+	w->ud = ud;
+	atomic_init(&w->stop, false);
+	if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
+		free(w);
+		return TN_ENOMEM;
+	}
+	*out = w;
+	return 0;
+}
+
+void tn_registry_watch_stop(struct tn_registry_watch *w)
+{
+	if (!w)
+		return;
+	atomic_store(&w->stop, true);
+	pthread_join(w->thread, NULL);
+	tn_registry_free(w->held);
+	free(w);
+}

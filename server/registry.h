@@ -1,0 +1,92 @@
+/*
+ * registry.h - the adapter key registry: which CURVE keys may speak, and for
+ * which sectors and asset-id prefixes (design §3, §7).
+ *
+ * The source of truth is PostgreSQL's `adapters` table (written by `tocsin
+ * adapter add|revoke`). A snapshot is immutable once built; the watcher
+ * thread polls `registry_version` and, on a change, builds a new snapshot and
+ * hands it to its one consumer (the ingest thread), which swaps it in and
+ * frees the old one. No snapshot is ever shared between threads after it is
+ * handed over, so there is nothing to lock and nothing to reclaim late.
+ *
+ * Every snapshot is also written to a cache file, so tocsind can start and
+ * authenticate adapters while PostgreSQL is down.
+ */
+#ifndef TN_REGISTRY_H
+#define TN_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keys.h"
+#include "tocsin/event.h"
+
+struct tn_adapter_entry {
+	char name[65];
+	char key[TN_KEY_Z85_LEN + 1]; /* public key, Z85 */
+	uint32_t sectors;             /* bit (1u << enum tn_sector) per allowed sector */
+	size_t n_prefixes;            /* 0: any asset of its sectors */
+	char **prefixes;              /* asset-id prefixes it may report on */
+};
+
+struct tn_registry {
+	int64_t version; /* registry_version.version it was read at; -1 unknown */
+	size_t n;
+	struct tn_adapter_entry *entries; /* sorted by key */
+};
+
+/* tn_registry_empty - a snapshot with no adapters (refuses every key). 0 or TN_ENOMEM. */
+int tn_registry_empty(struct tn_registry **out);
+
+/*
+ * tn_registry_load_pg - read the live adapters from PostgreSQL at `conninfo`
+ * (connect_timeout bounded). Returns 0 and sets *out (caller owns it),
+ * TN_EDB (err says why), TN_ENOMEM, TN_ECORRUPT (a row that makes no sense:
+ * unknown sector or a bad key; err names it). Any thread.
+ */
+int tn_registry_load_pg(const char *conninfo, struct tn_registry **out, char *err, size_t errlen);
+
+/*
+ * tn_registry_cache_save / _load - the cache file (text; written to a
+ * temporary file, fsync'd and renamed, mode 0600). load returns 0,
+ * TN_ENOTFOUND (no file), TN_ECORRUPT, TN_EIO, TN_ENOMEM. Any thread.
+ */
+int tn_registry_cache_save(const struct tn_registry *r, const char *path);
+int tn_registry_cache_load(const char *path, struct tn_registry **out);
+
+/* tn_registry_find - the entry of a public key (Z85), or NULL. Pure. */
+const struct tn_adapter_entry *tn_registry_find(const struct tn_registry *r, const char *key_z85);
+
+/* tn_registry_allows - whether `e` may report on `sector` (TN_SECTOR_NONE:
+ * always) and `asset` (NULL: always). Pure. */
+bool tn_registry_allows(const struct tn_adapter_entry *e, enum tn_sector sector,
+			const char *asset);
+
+void tn_registry_free(struct tn_registry *r);
+
+/* ---- the watcher thread -------------------------------------------------- */
+
+struct tn_registry_watch;
+
+/*
+ * Called from the watcher thread with a new snapshot; ownership passes to
+ * the callee when it returns true. On false the watcher keeps it and offers
+ * it again at the next poll (the hand-over ring was full; counted there).
+ */
+typedef bool (*tn_registry_publish_fn)(void *ud, struct tn_registry *r);
+
+/*
+ * tn_registry_watch_start - poll PostgreSQL every poll_ms for a registry
+ * version other than `known` and publish each new snapshot (also saving it
+ * to `cache_path`). Strings are borrowed and must outlive the watcher.
+ * Returns 0 and sets *out, or TN_ENOMEM. Main thread.
+ */
+int tn_registry_watch_start(const char *conninfo, int poll_ms, const char *cache_path,
+			    int64_t known, tn_registry_publish_fn publish, void *ud,
+			    struct tn_registry_watch **out);
+
+/* tn_registry_watch_stop - stop and join the thread, free it. NULL is fine. Main thread. */
+void tn_registry_watch_stop(struct tn_registry_watch *w);
+
+#endif
