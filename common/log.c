@@ -83,3 +83,34 @@ void tn_log_limited(struct tn_log_slot *slot, uint32_t per_s, enum tn_log_level 
 	va_end(ap);
 	slot->suppressed = 0;
 }
+
+const char *tn_logq(const char *s)
+{
+	static _Thread_local char bufs[4][272];
+	static _Thread_local unsigned next;
+	char *out = bufs[next++ % 4];
+	size_t n = 0;
+
+	if (!s)
+		return "-";
+	for (; *s && n < 255; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			out[n++] = '\\';
+			out[n++] = (char)c;
+		} else if (c == '\n') {
+			out[n++] = '\\';
+			out[n++] = 'n';
+		} else if (c < 0x20 || c == 0x7f) {
+			n += (size_t)snprintf(out + n, 5, "\\x%02x", c);
+		} else {
+			out[n++] = (char)c;
+		}
+	}
+	if (*s) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = 0;
+	return out;
+}

@@ -42,6 +42,14 @@ void tn_log_limited(struct tn_log_slot *slot, uint32_t per_s, enum tn_log_level 
 		    const char *msg, const char *kv, ...)
 	__attribute__((format(printf, 5, 6)));
 
+/*
+ * tn_logq - `s` escaped for use inside a quoted log value: backslash, quote
+ * and control characters become \\ \" \n \xNN; cut at 255 bytes (with
+ * "..."). Returns one of 4 thread-local buffers, reused on the 5th call: use
+ * the result within one tn_log call. NULL gives "-". Any thread.
+ */
+const char *tn_logq(const char *s);
+
 #define tn_debug(msg, ...) tn_log(TN_LOG_DEBUG, msg, __VA_ARGS__)
 #define tn_info(msg, ...) tn_log(TN_LOG_INFO, msg, __VA_ARGS__)
 #define tn_warn(msg, ...) tn_log(TN_LOG_WARN, msg, __VA_ARGS__)

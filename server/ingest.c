@@ -310,8 +310,8 @@ static void item_error(struct tn_ingest *g, struct tn__frame *f, const char *ada
 	if (code < 0 && -code <= 8)
 		ck_pr_inc_64(&g->st.rejected_by_code[-code - 1]);
 	tn_log_limited(&g->log_reject, 5, TN_LOG_INFO, "event rejected",
-		       "adapter=%s code=%s item=%d msg=\"%s\"", adapter ? adapter : "-",
-		       tn_wire_code(code), index, msg);
+		       "adapter=%s code=%s item=%d msg=\"%s\"", tn_logq(adapter),
+		       tn_wire_code(code), index, tn_logq(msg));
 	add_reject_record(g, f, adapter, code, msg, index, id, raw, raw_len);
 }
 
