@@ -760,7 +760,11 @@ int tn_ingest_open(const struct tn_config *cfg, const char *server_secret,
 			goto fail;
 		}
 	}
-	int64_t maxmsg = cfg->max_frame_bytes;
+	/* libzmq applies ZMQ_MAXMSGSIZE to the CURVE MESSAGE command, which
+	 * wraps the frame in 33 bytes (command name, nonce, MAC, flags): without
+	 * them a frame of exactly max_frame_bytes would be cut off. The decoder
+	 * still refuses anything over TN_WIRE_MAX_FRAME. */
+	int64_t maxmsg = cfg->max_frame_bytes + (cfg->insecure ? 0 : 33);
 	if (zmq_setsockopt(g->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0) {
 		snprintf(err, errlen, "zmq_setsockopt(ZMQ_MAXMSGSIZE): %s", zmq_strerror(errno));
 		goto fail;
