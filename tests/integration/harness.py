@@ -358,7 +358,25 @@ class TocsindProcess:
         rc = self.proc.returncode
         self.proc = None
         _live.discard(self)
+        self.assert_no_sanitizer_report()
         return rc
+
+    SANITIZER_MARKS = ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                       "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer")
+
+    def assert_no_sanitizer_report(self):
+        """Under SAN=... builds, a sanitizer report in the server's log fails the test (UBSan
+        and TSan report and carry on, so the exit status alone would not show it)."""
+        try:
+            with open(self.log_path, errors="replace") as f:
+                log = f.read()
+        except OSError:
+            return
+        for mark in self.SANITIZER_MARKS:
+            if mark in log:
+                i = log.index(mark)
+                raise AssertionError("sanitizer report in tocsind's log:\n%s"
+                                     % log[max(0, i - 200):i + 3000])
 
     def kill9(self):
         if self.proc is None:
