@@ -3,16 +3,28 @@
  *
  * It reads journal records from the offset recorded in the table
  * `store_progress` and, per transaction of up to `batch` records: COPYs
- * them into temporary staging tables, inserts them into `events` and
- * `rejected` with ON CONFLICT DO NOTHING, and advances `store_progress` to
- * the offset after the last record, then COMMITs. The offset commits with
- * the rows, so a crash at any moment neither loses nor repeats a record.
+ * them into `events` (through a temporary staging table and INSERT ... ON
+ * CONFLICT DO NOTHING once a duplicate (source, id) shows up: the first
+ * copy wins), `rejected` (staged likewise) and `audit`, advances
+ * `store_progress` to the offset after the last record, then COMMITs. The
+ * offset commits with the rows, and the progress row is locked and checked
+ * for the whole transaction, so a crash at any moment, or a second store on
+ * the same database, neither loses nor repeats a record. Clock ticks are
+ * skipped. A record that does not decode, or whose row PostgreSQL refuses
+ * with a data error, goes to `rejected` as E_CORRUPT with its raw bytes
+ * (logged, counted): the pipeline never stalls on it and never drops it.
+ * Records the journal no longer has (TN_ENOTFOUND) or cannot read are never
+ * skipped: the store logs an error and retries slowly.
  *
  * While PostgreSQL is away it retries every retry_ms, reconnecting and
  * re-reading the offset from the database (the database is authoritative);
  * the journal absorbs the backlog meanwhile. It only reads records below
  * the durable offset the journal thread publishes, so it never stores an
  * event that was not acked.
+ *
+ * PostgreSQL needs: SELECT, INSERT on events, rejected, audit (and its
+ * sequence); SELECT, UPDATE (and INSERT, if the row is missing) on
+ * store_progress; TEMP on the database.
  *
  * Thread contract: tn_store_start/stop from the main thread; the store runs
  * in its own thread; the getters may be called from any thread.
@@ -35,7 +47,13 @@ struct tn_store_opts {
 
 struct tn_store_stats {
 	uint64_t committed_offset; /* journal offset stored so far */
-	uint64_t events_stored, rejected_stored, transactions, failures;
+	uint64_t events_stored, rejected_stored, transactions;
+	uint64_t failures;        /* PostgreSQL errors and failed connection attempts */
+	uint64_t audit_stored;    /* rows written to `audit` */
+	uint64_t corrupt_records; /* records stored in `rejected` as E_CORRUPT (also in
+				   * rejected_stored): undecodable, or refused by PostgreSQL */
+	uint64_t journal_errors;  /* journal unreadable below durable, or records deleted
+				   * before they were stored (TN_ENOTFOUND): never skipped */
 	int64_t last_commit_us;    /* CLOCK_REALTIME of the last commit, 0 if none */
 	uint64_t last_copy_us;     /* duration of the last transaction */
 	bool connected;
@@ -62,7 +80,10 @@ void tn_store_stats(const struct tn_store *s, struct tn_store_stats *out);
  * tn_store_stop - store what is durable (waiting at most drain_ms for it),
  * stop the thread and free the store. Returns 0 when everything durable was
  * stored, TN_ETIMEDOUT when the drain ran out of time (nothing is lost: the
- * rest stays in the journal for the next start). NULL is fine.
+ * rest stays in the journal for the next start). Past drain_ms the
+ * transaction in flight is rolled back, and a query still running after a
+ * further 200 ms is cancelled. opts->durable is read until it returns, so
+ * it must stay valid until then. NULL is fine. Main thread.
  */
 int tn_store_stop(struct tn_store *s, int drain_ms);
 
