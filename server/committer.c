@@ -17,7 +17,6 @@ struct tn_committer {
 	ev_async wake, stop;
 	ev_timer retain;
 	pthread_t thread;
-	uint64_t durable; /* published with ck_pr_store_64 */
 	bool fatal;
 	struct tn_committer_stats st; /* written by the committer only */
 };
@@ -110,7 +109,7 @@ static void commit_all(struct tn_committer *c)
 			ck_pr_inc_64(&c->st.frames);
 		}
 		if (!c->fatal)
-			ck_pr_store_64(&c->durable, tn_journal_durable(c->o.journal));
+			ck_pr_store_64(c->o.durable, tn_journal_durable(c->o.journal));
 		for (size_t i = 0; i < n; i++)
 			/* Cannot fail: the out ring is as large as the frame pool. */
 			(void)tn__ring_push(c->o.out, group[i]);
@@ -166,7 +165,7 @@ int tn_committer_start(const struct tn_committer_opts *o, struct tn_committer **
 		free(c);
 		return TN_ENOMEM;
 	}
-	c->durable = tn_journal_durable(o->journal);
+	ck_pr_store_64(o->durable, tn_journal_durable(o->journal));
 	ev_async_init(&c->wake, on_wake);
 	c->wake.data = c;
 	ev_async_start(c->loop, &c->wake);
@@ -188,11 +187,6 @@ int tn_committer_start(const struct tn_committer_opts *o, struct tn_committer **
 void tn_committer_wake(struct tn_committer *c)
 {
 	ev_async_send(c->loop, &c->wake);
-}
-
-const uint64_t *tn_committer_durable(const struct tn_committer *c)
-{
-	return &c->durable;
 }
 
 void tn_committer_stats(const struct tn_committer *c, struct tn_committer_stats *out)

@@ -39,6 +39,10 @@ struct tn_committer_opts {
 	void *stored_ud;
 	void (*on_fatal)(void *ud); /* called once from the committer thread */
 	void *fatal_ud;
+	/* Where the durable offset is published (ck_pr_store_64) for the store.
+	 * Owned by the caller; it must outlive the committer and whoever reads
+	 * it (the store drains after the committer has stopped). */
+	uint64_t *durable;
 };
 
 struct tn_committer_stats {
@@ -53,9 +57,6 @@ int tn_committer_start(const struct tn_committer_opts *o, struct tn_committer **
 
 /* Wake the committer after pushing frames. Producer thread. */
 void tn_committer_wake(struct tn_committer *c);
-
-/* The durable offset, for ck_pr_load_64 by readers (the store). */
-const uint64_t *tn_committer_durable(const struct tn_committer *c);
 
 void tn_committer_stats(const struct tn_committer *c, struct tn_committer_stats *out);
 

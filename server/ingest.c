@@ -815,7 +815,7 @@ static int watch_fd(struct tn_ingest *g, void *sock, ev_io *w)
 	return 0;
 }
 
-int tn_ingest_run(struct tn_ingest *g, struct tn_journal *journal,
+int tn_ingest_run(struct tn_ingest *g, struct tn_journal *journal, uint64_t *durable,
 		  uint64_t (*stored)(void *), void *stored_ud, void (*on_fatal)(void *),
 		  void *fatal_ud)
 {
@@ -849,6 +849,7 @@ int tn_ingest_run(struct tn_ingest *g, struct tn_journal *journal,
 		.stored_ud = stored_ud,
 		.on_fatal = on_fatal,
 		.fatal_ud = fatal_ud,
+		.durable = durable,
 	};
 	int rc = tn_committer_start(&co, &g->committer);
 	if (rc != 0)
@@ -862,11 +863,6 @@ int tn_ingest_run(struct tn_ingest *g, struct tn_journal *journal,
 	/* Kick once: connections may have queued before the watchers existed. */
 	ev_async_send(g->loop, &g->done_async);
 	return 0;
-}
-
-const uint64_t *tn_ingest_durable(const struct tn_ingest *g)
-{
-	return tn_committer_durable(g->committer);
 }
 
 bool tn_ingest_publish_registry(void *ud, struct tn_registry *r)

@@ -61,16 +61,14 @@ int tn_ingest_open(const struct tn_config *cfg, const char *server_secret,
 
 /*
  * tn_ingest_run - start the committer (on `journal`, borrowed) and the ingest
- * thread. `stored`/`stored_ud` give the store's offset for journal
+ * thread. The journal's durable offset is published in *durable (the
+ * caller's; it must outlive the ingest and the store that reads it). `stored`/`stored_ud` give the store's offset for journal
  * retention; on_fatal is called (from some thread) if the journal fails.
  * Returns 0 or TN_ENOMEM.
  */
-int tn_ingest_run(struct tn_ingest *g, struct tn_journal *journal,
+int tn_ingest_run(struct tn_ingest *g, struct tn_journal *journal, uint64_t *durable,
 		  uint64_t (*stored)(void *), void *stored_ud, void (*on_fatal)(void *),
 		  void *fatal_ud);
-
-/* The journal's durable offset (for the store). Valid after tn_ingest_run. */
-const uint64_t *tn_ingest_durable(const struct tn_ingest *g);
 
 /* Hand over a new registry snapshot (registry watcher thread). See registry.h. */
 bool tn_ingest_publish_registry(void *g, struct tn_registry *r);

@@ -42,6 +42,9 @@
 static atomic_int fatal;
 static pthread_t main_thread;
 static struct tn_store *store; /* set once by main; read by the committer */
+/* The journal's durable offset: written by the committer, read by the store.
+ * Here, not in the committer, because the store drains after it stops. */
+static uint64_t durable;
 
 static void on_fatal(void *ud)
 {
@@ -254,7 +257,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	memset(secret, 0, sizeof secret);
-	if ((rc = tn_ingest_run(ingest, journal, stored_offset, NULL, on_fatal, NULL)) != 0) {
+	if ((rc = tn_ingest_run(ingest, journal, &durable, stored_offset, NULL, on_fatal, NULL)) != 0) {
 		tn_error("cannot start ingest threads", "error=\"%s\"", tn_strerror(rc));
 		return 1;
 	}
@@ -264,7 +267,7 @@ int main(int argc, char **argv)
 		.journal_dir = cfg.journal_dir,
 		.batch = cfg.store_batch,
 		.retry_ms = cfg.store_retry_ms,
-		.durable = tn_ingest_durable(ingest),
+		.durable = &durable,
 	};
 	struct tn_store *s;
 	if ((rc = tn_store_start(&so, &s)) != 0) {
