@@ -46,7 +46,7 @@ BENCHES    := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # Sanitizer reports fail the tests: UBSan stops at the first, TSan and ASan
 # reports in tocsind's log fail the integration test that stopped it.
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
-export TSAN_OPTIONS ?= second_deadlock_stack=1
+export TSAN_OPTIONS ?= second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp
 
 .PHONY: all deps check unit integration demo bench pg-start pg-stop pg-status clean
 .DEFAULT_GOAL := all

@@ -400,9 +400,11 @@ class TocsindProcess:
         """For addCleanup: stop, and kill if that fails."""
         try:
             self.stop()
-        except Exception as e:  # already reported by the test or the log
-            sys.stderr.write("harness: %s\n" % e)
+        except Exception:
+            # A server that would not stop, or a sanitizer report: kill it,
+            # and let unittest count the error against the test.
             self.kill9()
+            raise
 
 
 # ---- adapters ------------------------------------------------------------------------
