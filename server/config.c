@@ -73,6 +73,7 @@ static const struct key keys[] = {
 	{"ingest", "max_future_s", K_I64, FIELD(max_future_s), 0, 86400},
 	{"ingest", "horizon_s", K_I64, FIELD(horizon_s), 60, 366 * 86400},
 	{"ingest", "inflight_frames", K_INT, FIELD(inflight_frames), 1, 65536},
+	{"ingest", "dedup_entries", K_INT, FIELD(dedup_entries), 1024, 1 << 28},
 	{"journal", "dir", K_PATH, FIELD(journal_dir), 1, 0},
 	{"journal", "segment_bytes", K_SIZE, FIELD(segment_bytes), MIB, GIB},
 	{"journal", "max_bytes", K_SIZE, FIELD(journal_max_bytes), 2 * MIB, 1024 * GIB},
@@ -120,6 +121,7 @@ void tn_config_defaults(struct tn_config *c)
 	c->max_future_s = 300;
 	c->horizon_s = 604800;
 	c->inflight_frames = 256;
+	c->dedup_entries = 1 << 20;
 
 	snprintf(c->journal_dir, sizeof c->journal_dir, "var/journal");
 	c->segment_bytes = 64 * MIB;

@@ -36,6 +36,7 @@ struct tn_config {
 	int64_t max_future_s;           /* max_future_s = 300: later events get E_TIME */
 	int64_t horizon_s;              /* horizon_s = 604800: older events get E_TIME */
 	int inflight_frames;            /* inflight_frames = 256: frames between ingest and journal */
+	int dedup_entries;              /* dedup_entries = 1048576: (source, id) pairs remembered for `dup` */
 
 	/* [journal] */
 	char journal_dir[TN_CONFIG_STR]; /* dir = var/journal */

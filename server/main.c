@@ -36,7 +36,6 @@
 #include "tocsin/error.h"
 #include "wire.h"
 
-#define DEDUP_ENTRIES (1u << 20)
 #define STORE_DRAIN_MS 5000
 
 static atomic_int fatal;
@@ -239,7 +238,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct tn_dedup *dedup;
-	if ((rc = tn_dedup_new(DEDUP_ENTRIES, seed, &dedup)) != 0 ||
+	if ((rc = tn_dedup_new((size_t)cfg.dedup_entries, seed, &dedup)) != 0 ||
 	    (rc = rebuild_dedup(&cfg, dedup)) != 0) {
 		tn_error("cannot rebuild dedup set from journal", "error=\"%s\"", tn_strerror(rc));
 		return 1;

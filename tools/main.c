@@ -60,6 +60,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* One line at a time, so results interleave sensibly with stderr. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	tn_config_defaults(&cfg);
 	if (cli.config) {
 		char err[512];

@@ -87,6 +87,7 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_int_eq(a->max_future_s, b->max_future_s);
 	ck_assert_int_eq(a->horizon_s, b->horizon_s);
 	ck_assert_int_eq(a->inflight_frames, b->inflight_frames);
+	ck_assert_int_eq(a->dedup_entries, b->dedup_entries);
 	ck_assert_str_eq(a->journal_dir, b->journal_dir);
 	ck_assert_int_eq(a->segment_bytes, b->segment_bytes);
 	ck_assert_int_eq(a->journal_max_bytes, b->journal_max_bytes);
@@ -114,6 +115,7 @@ START_TEST(defaults)
 	ck_assert_int_eq(cfg.max_future_s, 300);
 	ck_assert_int_eq(cfg.horizon_s, 604800);
 	ck_assert_int_eq(cfg.inflight_frames, 256);
+	ck_assert_int_eq(cfg.dedup_entries, 1 << 20);
 	ck_assert_str_eq(cfg.journal_dir, "var/journal");
 	ck_assert_int_eq(cfg.segment_bytes, 64LL << 20);
 	ck_assert_int_eq(cfg.journal_max_bytes, 8LL << 30);
@@ -158,6 +160,7 @@ START_TEST(every_key_parsed)
 			      "max_future_s = 60\n"
 			      "horizon_s = 3600\n"
 			      "inflight_frames = 64\n"
+			      "dedup_entries = 4096\n"
 			      "[journal]\n"
 			      "dir = /srv/journal\n"
 			      "segment_bytes = 16M\n"
@@ -184,6 +187,7 @@ START_TEST(every_key_parsed)
 	ck_assert_int_eq(cfg.max_future_s, 60);
 	ck_assert_int_eq(cfg.horizon_s, 3600);
 	ck_assert_int_eq(cfg.inflight_frames, 64);
+	ck_assert_int_eq(cfg.dedup_entries, 4096);
 	ck_assert_str_eq(cfg.journal_dir, "/srv/journal");
 	ck_assert_int_eq(cfg.segment_bytes, 16LL << 20);
 	ck_assert_int_eq(cfg.journal_max_bytes, 1LL << 30);
@@ -309,6 +313,7 @@ START_TEST(bad_values)
 		{"ingest", "max_future_s", "86401", "an integer between 0 and 86400"},
 		{"ingest", "horizon_s", "59", "an integer between 60 and 31622400"},
 		{"ingest", "inflight_frames", "65537", "an integer between 1 and 65536"},
+		{"ingest", "dedup_entries", "1000", "an integer between 1024 and 268435456"},
 		{"journal", "dir", "", "a path of 1-511 bytes"},
 		{"journal", "segment_bytes", "512k",
 		 "a size between 1MiB and 1GiB (suffixes k, M, G)"},
@@ -522,7 +527,7 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 22);
+	ck_assert_int_eq(keys, 23);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);
