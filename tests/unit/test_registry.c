@@ -1,0 +1,186 @@
+/* test_registry.c - key registry snapshots, scopes and the cache file (server/registry.h). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "registry.h"
+#include "tocsin/error.h"
+
+static char dir[64];
+
+static void setup(void)
+{
+	strcpy(dir, "/tmp/tn_registry_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void new_key(char z85[41])
+{
+	char secret[41];
+	ck_assert_int_eq(zmq_curve_keypair(z85, secret), 0);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A snapshot of two adapters, through the cache file format (the only way to
+ * build one without PostgreSQL). */
+static struct tn_registry *two_adapters(char k1[41], char k2[41])
+{
+	char path[128], text[512];
+	struct tn_registry *r;
+	new_key(k1);
+	new_key(k2);
+	snprintf(path, sizeof path, "%s/in.cache", dir);
+	snprintf(text, sizeof text,
+		 "tocsin-registry 1 7\n"
+		 "ukpn %s energy SUB-,FDR-\n"
+		 "thames %s water,communications -\n",
+		 k1, k2);
+	write_file(path, text);
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), 0);
+	return r;
+}
+
+START_TEST(find_and_scopes)
+{
+	char k1[41], k2[41], other[41];
+	struct tn_registry *r = two_adapters(k1, k2);
+	new_key(other);
+
+	ck_assert_int_eq(r->version, 7);
+	ck_assert_uint_eq(r->n, 2);
+	const struct tn_adapter_entry *u = tn_registry_find(r, k1);
+	const struct tn_adapter_entry *t = tn_registry_find(r, k2);
+	ck_assert_ptr_nonnull(u);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(u->name, "ukpn");
+	ck_assert_str_eq(t->name, "thames");
+	ck_assert_ptr_null(tn_registry_find(r, other));
+
+	/* Sector scope. */
+	ck_assert(tn_registry_allows(u, TN_SECTOR_ENERGY, "SUB-1"));
+	ck_assert(!tn_registry_allows(u, TN_SECTOR_WATER, "SUB-1"));
+	ck_assert(tn_registry_allows(t, TN_SECTOR_COMMUNICATIONS, "MAST-9"));
+	ck_assert(!tn_registry_allows(t, TN_SECTOR_ENERGY, "MAST-9"));
+	/* Asset prefixes: any of them, and only as prefixes. */
+	ck_assert(tn_registry_allows(u, TN_SECTOR_ENERGY, "FDR-22"));
+	ck_assert(!tn_registry_allows(u, TN_SECTOR_ENERGY, "XSUB-1"));
+	ck_assert(!tn_registry_allows(u, TN_SECTOR_ENERGY, "SU"));
+	/* No prefixes: any asset of its sectors. */
+	ck_assert(tn_registry_allows(t, TN_SECTOR_WATER, "anything"));
+	/* Heartbeats carry no sector or asset. */
+	ck_assert(tn_registry_allows(u, TN_SECTOR_NONE, NULL));
+	tn_registry_free(r);
+}
+END_TEST
+
+START_TEST(cache_round_trip)
+{
+	char k1[41], k2[41], path[128];
+	struct tn_registry *r = two_adapters(k1, k2), *back;
+	snprintf(path, sizeof path, "%s/out.cache", dir);
+	ck_assert_int_eq(tn_registry_cache_save(r, path), 0);
+
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+
+	ck_assert_int_eq(tn_registry_cache_load(path, &back), 0);
+	ck_assert_int_eq(back->version, r->version);
+	ck_assert_uint_eq(back->n, r->n);
+	for (size_t i = 0; i < r->n; i++) {
+		ck_assert_str_eq(back->entries[i].name, r->entries[i].name);
+		ck_assert_str_eq(back->entries[i].key, r->entries[i].key);
+		ck_assert_uint_eq(back->entries[i].sectors, r->entries[i].sectors);
+		ck_assert_uint_eq(back->entries[i].n_prefixes, r->entries[i].n_prefixes);
+		for (size_t p = 0; p < r->entries[i].n_prefixes; p++)
+			ck_assert_str_eq(back->entries[i].prefixes[p], r->entries[i].prefixes[p]);
+	}
+	tn_registry_free(back);
+	tn_registry_free(r);
+}
+END_TEST
+
+START_TEST(cache_refuses_nonsense)
+{
+	char path[128], key[41], text[256];
+	struct tn_registry *r = NULL;
+	snprintf(path, sizeof path, "%s/missing.cache", dir);
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), TN_ENOTFOUND);
+
+	snprintf(path, sizeof path, "%s/bad.cache", dir);
+	write_file(path, "not a registry\n");
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), TN_ECORRUPT);
+
+	new_key(key);
+	snprintf(text, sizeof text, "tocsin-registry 1 3\nukpn %s enrgy -\n", key);
+	write_file(path, text);
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), TN_ECORRUPT);
+
+	write_file(path, "tocsin-registry 1 3\nukpn not-a-key energy -\n");
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), TN_ECORRUPT);
+
+	write_file(path, "tocsin-registry 1 3\nukpn\n");
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), TN_ECORRUPT);
+	ck_assert_ptr_null(r);
+}
+END_TEST
+
+START_TEST(empty_refuses_everyone)
+{
+	struct tn_registry *r;
+	char k[41];
+	new_key(k);
+	ck_assert_int_eq(tn_registry_empty(&r), 0);
+	ck_assert_uint_eq(r->n, 0);
+	ck_assert_ptr_null(tn_registry_find(r, k));
+	tn_registry_free(r);
+}
+END_TEST
+
+START_TEST(pg_unreachable_is_an_error)
+{
+	struct tn_registry *r = (void *)1;
+	char err[512];
+	char conn[160];
+	snprintf(conn, sizeof conn, "host=%s/nowhere port=1 dbname=x user=x", dir);
+	ck_assert_int_eq(tn_registry_load_pg(conn, &r, err, sizeof err), TN_EDB);
+	ck_assert_ptr_null(r);
+	ck_assert(strlen(err) > 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("registry");
+	TCase *tc = tcase_create("registry");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, find_and_scopes);
+	tcase_add_test(tc, cache_round_trip);
+	tcase_add_test(tc, cache_refuses_nonsense);
+	tcase_add_test(tc, empty_refuses_everyone);
+	tcase_add_test(tc, pg_unreachable_is_an_error);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
