@@ -6,7 +6,7 @@
 
 #include "tocsin/error.h"
 
-int tn__buf_reserve(struct tn__buf *b, size_t more)
+int tn__bytes_reserve(struct tn__bytes *b, size_t more)
 {
 	if (b->len + more <= b->cap)
 		return 0;
@@ -49,7 +49,7 @@ void tn__frame_free(struct tn__frame *f)
 
 int tn__frame_str(struct tn__frame *f, const char *s, size_t len, uint32_t *off)
 {
-	if (tn__buf_reserve(&f->strs, len + 1) != 0)
+	if (tn__bytes_reserve(&f->strs, len + 1) != 0)
 		return TN_ENOMEM;
 	*off = (uint32_t)f->strs.len;
 	memcpy(f->strs.data + f->strs.len, s, len);

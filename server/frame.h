@@ -23,7 +23,7 @@
 #define TN__RID_MAX 256
 
 /* A growable byte buffer, reused from frame to frame. */
-struct tn__buf {
+struct tn__bytes {
 	char *data;
 	size_t len, cap;
 };
@@ -62,11 +62,11 @@ struct tn__frame {
 	unsigned char rid[TN__RID_MAX];
 	int64_t recv_us;
 
-	struct tn__buf recbuf; /* payloads of the records */
+	struct tn__bytes recbuf; /* payloads of the records */
 	struct tn__rec *recs;
 	size_t n_recs, cap_recs;
 
-	struct tn__buf strs; /* ids and messages, NUL-terminated */
+	struct tn__bytes strs; /* ids and messages, NUL-terminated */
 	struct tn__item *items;
 	size_t n_items, cap_items;
 
@@ -81,7 +81,7 @@ void tn__frame_reset(struct tn__frame *f);
 void tn__frame_free(struct tn__frame *f);
 
 /* Grow b to hold `more` further bytes. 0 or TN_ENOMEM. */
-int tn__buf_reserve(struct tn__buf *b, size_t more);
+int tn__bytes_reserve(struct tn__bytes *b, size_t more);
 
 /* Append a NUL-terminated copy of s[0..len) to f->strs; *off gets its offset. 0 or TN_ENOMEM. */
 int tn__frame_str(struct tn__frame *f, const char *s, size_t len, uint32_t *off);

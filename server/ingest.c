@@ -69,8 +69,8 @@ static int64_t now_us(void)
 
 static int buf_write(void *data, const char *buf, size_t len)
 {
-	struct tn__buf *b = data;
-	if (tn__buf_reserve(b, len) != 0)
+	struct tn__bytes *b = data;
+	if (tn__bytes_reserve(b, len) != 0)
 		return -1;
 	memcpy(b->data + b->len, buf, len);
 	b->len += len;
