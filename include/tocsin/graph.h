@@ -28,6 +28,16 @@
 /* When a dependency's delays are empty they derive from the dependent's
  * backup_s: min = backup_s, max = backup_s + TN_GRAPH_DERIVED_SPREAD_S. */
 #define TN_GRAPH_DERIVED_SPREAD_S 300
+/* Text fields of an asset: valid UTF-8 without NUL or ASCII control
+ * characters, at most this many bytes. kind is required, name may be empty;
+ * area is a code (it ends up in alert topics) with the charset of an id. */
+#define TN_ASSET_KIND_MAX 64
+#define TN_ASSET_NAME_MAX 256
+#define TN_ASSET_AREA_MAX 64
+/* Asset numbers are uint32_t with TN_GRAPH_NONE reserved; edges are counted
+ * in uint32_t too. */
+#define TN_GRAPH_MAX_ASSETS (UINT32_MAX - 1u)
+#define TN_GRAPH_MAX_EDGES (UINT32_MAX - 1u)
 
 #define TN_SENSITIVITIES(X)                                                  \
 	X(TN_SENS_PUBLIC, "public")                                           \
@@ -102,8 +112,10 @@ int tn_graph_builder_new(size_t assets_hint, size_t deps_hint, struct tn_graph_b
 /*
  * tn_graph_add_asset - add a copy of `a`. Returns 0, TN_EEXIST (id already
  * added), TN_EINVAL (a field out of range: msg says which and what was
- * expected, e.g. "lat: expected -90..90, got 91.5"), TN_ENOMEM.
- * msg may be NULL (msglen bytes).
+ * expected, e.g. "lat: expected -90..90, got 91.5"), TN_ERANGE (more than
+ * TN_GRAPH_MAX_ASSETS), TN_ENOMEM. On an error nothing is added.
+ * msg may be NULL (msglen bytes); it is always NUL-terminated when msglen > 0.
+ * A builder belongs to one thread at a time.
  */
 int tn_graph_add_asset(struct tn_graph_builder *b, const struct tn_asset *a, char *msg,
 		       size_t msglen);
@@ -111,8 +123,10 @@ int tn_graph_add_asset(struct tn_graph_builder *b, const struct tn_asset *a, cha
 /*
  * tn_graph_add_dependency - add an edge. Assets must have been added first.
  * Returns 0, TN_ENOTFOUND (dependent or provider unknown; msg names which),
- * TN_EINVAL (self-loop, negative delay, max < min), TN_EEXIST (the same
- * dependent, provider and kind twice), TN_ENOMEM.
+ * TN_EINVAL (self-loop, bad kind, delays neither both -1 nor
+ * 0 <= min <= max), TN_EEXIST (the same dependent, provider and kind twice),
+ * TN_ERANGE (more than TN_GRAPH_MAX_EDGES), TN_ENOMEM. Nothing is added on an
+ * error. Messages as for tn_graph_add_asset.
  */
 int tn_graph_add_dependency(struct tn_graph_builder *b, const struct tn_dependency *d,
 			    char *msg, size_t msglen);
@@ -127,6 +141,25 @@ int tn_graph_build(struct tn_graph_builder *b, struct tn_graph **out);
 
 void tn_graph_builder_free(struct tn_graph_builder *b);
 void tn_graph_free(struct tn_graph *g);
+
+/*
+ * tn_graph_builder_size / _edges - assets and dependencies added so far.
+ * tn_graph_builder_find - the number of the asset added with this id (the
+ * number it will have in the graph), or TN_GRAPH_NONE.
+ * tn_graph_builder_find_dependency - the number (order of addition, from 0)
+ * of the edge (dependent, provider, kind), or TN_GRAPH_NONE; loaders use it
+ * to say where a duplicate was first seen.
+ * Same thread as the builder's other calls.
+ */
+size_t tn_graph_builder_size(const struct tn_graph_builder *b);
+size_t tn_graph_builder_edges(const struct tn_graph_builder *b);
+uint32_t tn_graph_builder_find(const struct tn_graph_builder *b, const char *id);
+uint32_t tn_graph_builder_find_dependency(const struct tn_graph_builder *b, uint32_t dependent,
+					  uint32_t provider, enum tn_dep_kind kind);
+
+/* tn_asset_id_ok - whether the `len` bytes at s are a valid asset id (and
+ * area code): 1-64 of [A-Za-z0-9._:-]. Pure; any thread. */
+bool tn_asset_id_ok(const char *s, size_t len);
 
 /* ---- reading (pure; any thread, concurrently) ------------------------------ */
 
@@ -145,16 +178,31 @@ size_t tn_graph_providers(const struct tn_graph *g, uint32_t i, const struct tn_
 size_t tn_graph_dependents(const struct tn_graph *g, uint32_t i, const struct tn_graph_edge **out);
 
 /*
- * tn_graph_near - assets within radius_m metres of (lat, lon) (haversine),
- * by the spatial index; up to max numbers into out, in increasing asset
- * number. Returns how many there are in all (may exceed max).
+ * tn_graph_near - assets within radius_m metres of (lat, lon) (haversine,
+ * tn_graph_distance_m <= radius_m), by the spatial index; the `max` lowest
+ * such numbers into out (may be NULL when max is 0), in increasing asset
+ * number. Returns how many there are in all (may exceed max). Exact at the
+ * poles and across the antimeridian; 0 for a non-finite or negative input.
+ * Allocates nothing.
  */
 size_t tn_graph_near(const struct tn_graph *g, double lat, double lon, double radius_m,
 		     uint32_t *out, size_t max);
 
+/*
+ * tn_graph_distance_m - great-circle (haversine) distance in metres between
+ * two WGS 84 points, on a sphere of the mean Earth radius (6371008.8 m): the
+ * measure tn_graph_near uses. Pure; any thread.
+ */
+double tn_graph_distance_m(double lat1, double lon1, double lat2, double lon2);
+
 /* Approximate bytes the graph occupies. */
 size_t tn_graph_memory(const struct tn_graph *g);
 
+/*
+ * Names of sensitivities and dependency kinds (NULL when out of range), and
+ * the reverse from `len` bytes (not necessarily NUL-terminated): the enum
+ * value or -1. Pure; any thread.
+ */
 const char *tn_sensitivity_name(enum tn_sensitivity s);
 int tn_sensitivity_parse(const char *s, size_t len);
 const char *tn_dep_kind_name(enum tn_dep_kind k);
