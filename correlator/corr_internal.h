@@ -1,0 +1,250 @@
+/*
+ * corr_internal.h - the engine's private state, shared by corr.c (the rules),
+ * corr_json.c (revisions as canonical JSON) and corr_util.c (interning,
+ * heaps, time formatting). See include/tocsin/correlator.h for the contract
+ * and docs/correlation.md for the semantics.
+ */
+#ifndef TN_CORR_INTERNAL_H
+#define TN_CORR_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tocsin/correlator.h"
+
+#define TN__NONE UINT32_MAX
+#define TN__US 1000000LL
+
+/* ---- growable arrays: amortised, reused, never shrunk ---------------------- */
+
+/* tn__grow - make room for `need` elements of `elem` bytes at *p (capacity
+ * *cap). Returns 0 or TN_ENOMEM (*p unchanged). */
+int tn__grow(void **p, uint32_t *cap, size_t need, size_t elem);
+
+/* ---- interning: string <-> dense number ------------------------------------ */
+
+struct tn__intern {
+	char **str;     /* number -> owned copy */
+	uint32_t n, cap;
+	uint32_t *slot; /* open addressing: number + 1, 0 = empty */
+	uint32_t mask;
+};
+
+/* tn__intern_find - the number of `s` or TN__NONE. */
+uint32_t tn__intern_find(const struct tn__intern *t, const char *s);
+/* tn__intern_add - the number of `s`, adding a copy if new (*added set).
+ * Returns 0 or TN_ENOMEM. */
+int tn__intern_add(struct tn__intern *t, const char *s, uint32_t *out, bool *added);
+void tn__intern_free(struct tn__intern *t);
+
+/* ---- output helpers ---------------------------------------------------------- */
+
+struct tn__buf {
+	char *p;
+	uint32_t len, cap;
+	bool oom;
+};
+
+void tn__buf_put(struct tn__buf *b, const char *s, size_t n);
+void tn__buf_str(struct tn__buf *b, const char *s);        /* raw */
+void tn__buf_json(struct tn__buf *b, const char *s);       /* quoted, escaped */
+void tn__buf_fmt(struct tn__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tn__buf_time(struct tn__buf *b, int64_t us);          /* quoted RFC 3339 UTC, ms */
+
+/* 64-bit id of an incident from up to four strings (NULLs skipped; each
+ * enters with its NUL, so ("ab","c") and ("a","bc") differ). */
+uint64_t tn__corr_hash(const char *a, const char *b, const char *c, const char *d);
+
+/* ---- state ---------------------------------------------------------------------- */
+
+enum { TN__UP = 0, TN__DEGRADED = 1, TN__DOWN = 2 };
+
+enum tn__rule {
+	TN__RULE_ROOT,
+	TN__RULE_CASCADE,
+	TN__RULE_REROOT,
+	TN__RULE_INFERRED,
+	TN__RULE_COLOCATED,
+	TN__RULE_SAME_ASSET,
+	TN__RULE_UNREGISTERED,
+};
+
+enum { TN__RISK_PENDING, TN__RISK_BORNE_OUT, TN__RISK_NOT_BORNE_OUT };
+
+enum tn__inc_status {
+	TN__INC_FREE,
+	TN__INC_OPEN,
+	TN__INC_RESOLVED,
+	TN__INC_MERGED,
+	TN__INC_WITHDRAWN,
+};
+
+/* Per asset key (registered or not): its current state. */
+struct tn__asset {
+	uint8_t state;     /* TN__UP, TN__DEGRADED, TN__DOWN */
+	uint8_t inferred;  /* a common-cause root nobody reported: "failed" for searches */
+	int8_t sector;     /* of its last event (or the registry's) */
+	uint32_t inc;      /* incident slot of the current failure or inference, TN__NONE */
+	uint32_t member;   /* its member index there (TN__NONE when inferred) */
+	int64_t fail_us;   /* time of the current failure (estimated when inferred) */
+	int64_t last_us;   /* time of the last state change */
+	uint64_t ev_hash;  /* source + id of the current failure event: duplicates */
+	uint32_t risk_inc; /* the incident whose at-risk list last listed it ... */
+	uint32_t risk_idx; /* ... and where */
+};
+
+struct tn__member {
+	uint32_t key;
+	uint32_t parent; /* member index it was linked from, TN__NONE: from the root asset */
+	uint32_t src, id; /* offsets of the event's source and id in the incident's strings */
+	uint32_t hop;     /* offset in hops: parent's asset (or the root) .. this asset */
+	uint16_t hop_len;
+	int8_t sector;
+	uint8_t state, rule, late;
+	int64_t t, lo, hi; /* failure time; the window that linked it */
+};
+
+struct tn__risk {
+	uint32_t key, via;
+	int8_t sector;
+	uint8_t outcome;
+	int64_t eta, eta_latest;
+};
+
+struct tn__incident {
+	uint64_t h;
+	char id[TN_INCIDENT_ID_LEN + 1];
+	uint32_t gen, rev;
+	uint8_t status, cause, has_colo, root_inferred, dirty;
+	int8_t root_sector;
+	uint32_t root_key;  /* asset key; for visibility the source number */
+	int64_t root_t, opened, updated;
+	double confidence;
+	uint32_t n_down;    /* assets whose current failure is in here */
+	uint32_t n_deps;    /* inferred: direct dependents of the root (confidence denominator) */
+	char merged_into[TN_INCIDENT_ID_LEN + 1];
+	struct tn__member *m;
+	uint32_t nm, cm;
+	struct tn__risk *r;
+	uint32_t nr, cr;
+	char *s;
+	uint32_t ns, cs;
+	uint32_t *hops;
+	uint32_t nh, ch;
+};
+
+struct tn__source {
+	int64_t last_us, timer_us; /* last sign of life; pending deadline timer (0: none) */
+	uint32_t last_key;         /* asset of its last asset event (area), TN__NONE */
+	int8_t sector;
+	uint8_t hb, blind;
+	uint32_t inc;              /* visibility incident while blind */
+};
+
+/* An event waiting for the watermark (copied). */
+struct tn__bev {
+	int64_t t;
+	uint32_t src;
+	uint8_t type;
+	int8_t sector;
+	uint8_t has_geo;
+	double lat, lon;
+	char id[TN_WIRE_MAX_ID + 1];
+	char asset[TN_WIRE_MAX_ASSET + 1];
+};
+
+enum { TN__T_RISK, TN__T_HEARTBEAT };
+
+struct tn__timer {
+	int64_t t;
+	uint64_t seq;
+	uint8_t kind;
+	uint32_t a, b, gen;
+};
+
+struct tn__visit {
+	uint32_t stamp, parent;
+	uint32_t depth;
+	int64_t lo, hi; /* accumulated delay_min / delay_max along the shortest paths, us */
+};
+
+struct tn__change_off {
+	uint32_t area, merged, body; /* offsets in tn_corr.out; merged TN__NONE if none */
+};
+
+struct tn_corr {
+	struct tn_corr_config cfg;
+	char *stream;
+	bool exercise;
+	const struct tn_graph *g;
+	size_t gn;
+
+	struct tn__intern keys;   /* asset ids */
+	uint32_t *num_of_key;     /* key -> number in g, TN__NONE */
+	uint32_t *key_of_num;     /* number in g -> key */
+	uint32_t cnum;            /* capacity of num_of_key */
+	struct tn__asset *as;
+	uint32_t cas;
+	size_t n_unreg;
+
+	struct tn__intern sources;
+	struct tn__source *src;
+	uint32_t csrc;
+
+	struct tn__incident *inc;
+	uint32_t ninc, cinc;
+	uint32_t *free_inc;
+	uint32_t nfree, cfree;
+	size_t open;
+
+	struct tn__bev *bev;       /* pool */
+	uint32_t nbev, cbev;
+	uint32_t *bev_free;
+	uint32_t nbev_free, cbev_free;
+	uint32_t *eheap;           /* event heap of pool indices */
+	uint32_t neh, ceh;
+
+	struct tn__timer *th;
+	uint32_t nth, cth;
+	uint64_t timer_seq;
+
+	int64_t watermark, max_seen;
+	int64_t bucket;            /* current emit bucket */
+	bool have_bucket;
+	int64_t now;               /* time of the item being processed */
+	bool cur_late;
+
+	struct tn__visit *vis;     /* per graph number */
+	uint32_t stamp;
+	uint32_t *queue;
+	uint32_t *nearbuf;
+	uint32_t *tmp;             /* scratch */
+	uint32_t ctmp;
+
+	uint32_t *dirty;
+	uint32_t ndirty, cdirty;
+
+	struct tn_change *chg;
+	struct tn__change_off *chgo;
+	uint32_t nchg, cchg, cchgo;
+	struct tn__buf out;
+	bool handed;
+
+	uint32_t down_by_sector[TN_SECTOR__COUNT];
+
+	struct tn_corr_stats st;
+};
+
+/* corr_json.c: serialise the current state of incident `i` as a revision. */
+int tn__corr_emit(struct tn_corr *c, uint32_t i, enum tn_change_msg msg);
+/* The incident's priority now (for the body and the change). */
+int tn__corr_priority(const struct tn_corr *c, const struct tn__incident *in);
+
+/* asset helpers shared with corr_json.c */
+static inline uint32_t tn__num(const struct tn_corr *c, uint32_t key)
+{
+	return key < c->cnum ? c->num_of_key[key] : TN__NONE;
+}
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * corr_util.c - the engine's small tools: growable arrays, string interning,
+ * an output buffer that writes canonical JSON, RFC 3339 times computed
+ * without the C library's time zone machinery, and incident id hashing.
+ */
+#include "corr_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "siphash.h"
+
+int tn__grow(void **p, uint32_t *cap, size_t need, size_t elem)
+{
+	size_t ncap;
+	void *np;
+
+	if (need <= *cap)
+		return 0;
+	if (need > UINT32_MAX / 2)
+		return TN_ENOMEM;
+	ncap = *cap ? *cap : 16;
+	while (ncap < need)
+		ncap *= 2;
+	np = realloc(*p, ncap * elem);
+	if (np == NULL)
+		return TN_ENOMEM;
+	*p = np;
+	*cap = (uint32_t)ncap;
+	return 0;
+}
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+	return h ^ (h >> 29);
+}
+
+uint32_t tn__intern_find(const struct tn__intern *t, const char *s)
+{
+	uint32_t i, v;
+
+	if (t->slot == NULL)
+		return TN__NONE;
+	for (i = (uint32_t)str_hash(s) & t->mask;; i = (i + 1) & t->mask) {
+		v = t->slot[i];
+		if (v == 0)
+			return TN__NONE;
+		if (strcmp(t->str[v - 1], s) == 0)
+			return v - 1;
+	}
+}
+
+static int rehash(struct tn__intern *t, uint32_t nslots)
+{
+	uint32_t *ns = calloc(nslots, sizeof *ns);
+	uint32_t k, i;
+
+	if (ns == NULL)
+		return TN_ENOMEM;
+	for (k = 0; k < t->n; k++) {
+		for (i = (uint32_t)str_hash(t->str[k]) & (nslots - 1); ns[i];
+		     i = (i + 1) & (nslots - 1))
+			;
+		ns[i] = k + 1;
+	}
+	free(t->slot);
+	t->slot = ns;
+	t->mask = nslots - 1;
+	return 0;
+}
+
+int tn__intern_add(struct tn__intern *t, const char *s, uint32_t *out, bool *added)
+{
+	uint32_t k = tn__intern_find(t, s), i;
+	char *copy;
+
+	if (added)
+		*added = false;
+	if (k != TN__NONE) {
+		*out = k;
+		return 0;
+	}
+	if (t->slot == NULL || (uint64_t)(t->n + 1) * 2 > (uint64_t)t->mask + 1) {
+		uint32_t nslots = t->slot ? (t->mask + 1) * 2 : 64;
+
+		if (rehash(t, nslots) != 0)
+			return TN_ENOMEM;
+	}
+	if (tn__grow((void **)&t->str, &t->cap, t->n + 1, sizeof *t->str) != 0)
+		return TN_ENOMEM;
+	copy = strdup(s);
+	if (copy == NULL)
+		return TN_ENOMEM;
+	t->str[t->n] = copy;
+	for (i = (uint32_t)str_hash(s) & t->mask; t->slot[i]; i = (i + 1) & t->mask)
+		;
+	t->slot[i] = t->n + 1;
+	*out = t->n++;
+	if (added)
+		*added = true;
+	return 0;
+}
+
+void tn__intern_free(struct tn__intern *t)
+{
+	uint32_t k;
+
+	for (k = 0; k < t->n; k++)
+		free(t->str[k]);
+	free(t->str);
+	free(t->slot);
+	memset(t, 0, sizeof *t);
+}
+
+void tn__buf_put(struct tn__buf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (tn__grow((void **)&b->p, &b->cap, (size_t)b->len + n + 1, 1) != 0) {
+		b->oom = true;
+		return;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += (uint32_t)n;
+	b->p[b->len] = '\0';
+}
+
+void tn__buf_str(struct tn__buf *b, const char *s)
+{
+	tn__buf_put(b, s, strlen(s));
+}
+
+void tn__buf_json(struct tn__buf *b, const char *s)
+{
+	const char *run = s;
+	char esc[8];
+
+	tn__buf_put(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		tn__buf_put(b, run, (size_t)(s - run));
+		if (ch == '"' || ch == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)ch;
+			tn__buf_put(b, esc, 2);
+		} else {
+			snprintf(esc, sizeof esc, "\\u%04x", ch);
+			tn__buf_put(b, esc, 6);
+		}
+		run = s + 1;
+	}
+	tn__buf_put(b, run, (size_t)(s - run));
+	tn__buf_put(b, "\"", 1);
+}
+
+void tn__buf_fmt(struct tn__buf *b, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof tmp)
+		n = sizeof tmp - 1;
+	tn__buf_put(b, tmp, (size_t)n);
+}
+
+/* Days since 1970-01-01 to a civil date (H. Hinnant's algorithm). */
+static void civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	int64_t era, yy;
+	unsigned doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = (unsigned)(z - era * 146097);
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	yy = (int64_t)yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = yy + (*m <= 2);
+}
+
+void tn__buf_time(struct tn__buf *b, int64_t us)
+{
+	int64_t ms = us >= 0 ? us / 1000 : -((-us + 999) / 1000);
+	int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+	int64_t rem = ms - days * 86400000, y;
+	unsigned mo, d;
+
+	civil(days, &y, &mo, &d);
+	tn__buf_fmt(b, "\"%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ\"", (long long)y, mo, d,
+		    (unsigned)(rem / 3600000), (unsigned)(rem / 60000 % 60),
+		    (unsigned)(rem / 1000 % 60), (unsigned)(rem % 1000));
+}
+
+uint64_t tn__corr_hash(const char *a, const char *b, const char *c, const char *d)
+{
+	/* A fixed, public key: the ids need to be stable and well spread, not secret. */
+	static const uint8_t key[16] = "tocsin-incidents";
+	const char *parts[4] = {a, b, c, d};
+	struct tn__siphash s;
+	uint8_t out[16];
+	uint64_t h = 0;
+	int i;
+
+	tn__siphash128_init(&s, key);
+	for (i = 0; i < 4; i++)
+		if (parts[i])
+			tn__siphash128_update(&s, parts[i], strlen(parts[i]) + 1);
+	tn__siphash128_final(&s, out);
+	for (i = 0; i < 8; i++)
+		h |= (uint64_t)out[i] << (8 * i);
+	return h;
+}
