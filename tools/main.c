@@ -23,6 +23,7 @@ static const struct verb verbs[] = {
 	{"send", tn__cmd_send,
 	 "send FILE [--endpoint E] [--key K --server-key S] [--batch N]\n"
 	 "                           send events from CSV or JSON lines, print each ack"},
+	{"assets", tn__cmd_assets, "assets import ASSETS.csv DEPENDENCIES.csv | assets export --out DIR"},
 };
 
 static void usage(FILE *f)
