@@ -23,7 +23,9 @@ static const struct verb verbs[] = {
 	{"send", tn__cmd_send,
 	 "send FILE [--endpoint E] [--key K --server-key S] [--batch N]\n"
 	 "                           send events from CSV or JSON lines, print each ack"},
-	{"assets", tn__cmd_assets, "assets import ASSETS.csv DEPENDENCIES.csv | assets export --out DIR"},
+	{"assets", tn__cmd_assets,
+	 "assets import ASSETS.csv DEPENDENCIES.csv   replace the asset registry\n"
+	 "  assets export --out DIR  write assets.csv and dependencies.csv"},
 };
 
 static void usage(FILE *f)
