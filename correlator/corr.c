@@ -106,7 +106,7 @@ static int ensure_assets(struct tn_corr *c, uint32_t n)
 {
 	uint32_t old = c->cas, k;
 
-	if (tn__grow((void **)&c->as, &c->cas, n, sizeof *c->as) != 0)
+	if (tn__cgrow((void **)&c->as, &c->cas, n, sizeof *c->as) != 0)
 		return TN_ENOMEM;
 	for (k = old; k < c->cas; k++) {
 		memset(&c->as[k], 0, sizeof c->as[k]);
@@ -117,7 +117,7 @@ static int ensure_assets(struct tn_corr *c, uint32_t n)
 		c->as[k].last_us = INT64_MIN;
 	}
 	old = c->cnum;
-	if (tn__grow((void **)&c->num_of_key, &c->cnum, n, sizeof *c->num_of_key) != 0)
+	if (tn__cgrow((void **)&c->num_of_key, &c->cnum, n, sizeof *c->num_of_key) != 0)
 		return TN_ENOMEM;
 	for (k = old; k < c->cnum; k++)
 		c->num_of_key[k] = TN__NONE;
@@ -133,7 +133,7 @@ static void mark_dirty(struct tn_corr *c, uint32_t slot)
 	in->updated = c->now;
 	if (in->dirty)
 		return;
-	if (tn__grow((void **)&c->dirty, &c->cdirty, c->ndirty + 1, sizeof *c->dirty) != 0)
+	if (tn__cgrow((void **)&c->dirty, &c->cdirty, c->ndirty + 1, sizeof *c->dirty) != 0)
 		return; /* cannot happen in practice: dirty is bounded by the pool */
 	in->dirty = 1;
 	c->dirty[c->ndirty++] = slot;
@@ -152,7 +152,7 @@ static int inc_new(struct tn_corr *c, uint64_t h, uint8_t cause, uint32_t root_k
 	if (c->nfree > 0) {
 		slot = c->free_inc[--c->nfree];
 	} else {
-		if (tn__grow((void **)&c->inc, &c->cinc, c->ninc + 1, sizeof *c->inc) != 0)
+		if (tn__cgrow((void **)&c->inc, &c->cinc, c->ninc + 1, sizeof *c->inc) != 0)
 			return TN_ENOMEM;
 		slot = c->ninc++;
 		memset(&c->inc[slot], 0, sizeof c->inc[slot]);
@@ -190,7 +190,7 @@ static void inc_release(struct tn_corr *c, uint32_t slot)
 	in->gen++;
 	in->nm = in->nr = in->ns = in->nh = 0;
 	/* free_inc never exceeds the pool, so this cannot fail once grown */
-	if (tn__grow((void **)&c->free_inc, &c->cfree, c->nfree + 1, sizeof *c->free_inc) == 0)
+	if (tn__cgrow((void **)&c->free_inc, &c->cfree, c->nfree + 1, sizeof *c->free_inc) == 0)
 		c->free_inc[c->nfree++] = slot;
 }
 
@@ -214,7 +214,7 @@ static uint32_t inc_str(struct tn__incident *in, const char *s)
 	size_t n = strlen(s) + 1;
 	uint32_t off = in->ns;
 
-	if (tn__grow((void **)&in->s, &in->cs, (size_t)in->ns + n, 1) != 0)
+	if (tn__cgrow((void **)&in->s, &in->cs, (size_t)in->ns + n, 1) != 0)
 		return TN__NONE;
 	memcpy(in->s + off, s, n);
 	in->ns += (uint32_t)n;
@@ -241,8 +241,8 @@ static uint32_t inc_member(struct tn_corr *c, uint32_t slot, uint32_t key, int8_
 	}
 	if (hop_len > UINT16_MAX)
 		hop_len = UINT16_MAX;
-	if (tn__grow((void **)&in->m, &in->cm, in->nm + 1, sizeof *in->m) != 0 ||
-	    tn__grow((void **)&in->hops, &in->ch, (size_t)in->nh + hop_len, sizeof *in->hops) != 0)
+	if (tn__cgrow((void **)&in->m, &in->cm, in->nm + 1, sizeof *in->m) != 0 ||
+	    tn__cgrow((void **)&in->hops, &in->ch, (size_t)in->nh + hop_len, sizeof *in->hops) != 0)
 		return TN__NONE;
 	so = inc_str(in, src);
 	io = inc_str(in, id);
@@ -295,7 +295,7 @@ static void timer_push(struct tn_corr *c, int64_t t, uint8_t kind, uint32_t a, u
 	uint32_t i, p;
 
 	if (c->nth >= c->cfg.max_timers ||
-	    tn__grow((void **)&c->th, &c->cth, c->nth + 1, sizeof *c->th) != 0) {
+	    tn__cgrow((void **)&c->th, &c->cth, c->nth + 1, sizeof *c->th) != 0) {
 		c->st.timers_full++;
 		return;
 	}
@@ -361,7 +361,7 @@ static void risk_add(struct tn_corr *c, uint32_t slot, uint32_t key, uint32_t vi
 		c->st.at_risk_full++;
 		return;
 	}
-	if (tn__grow((void **)&in->r, &in->cr, in->nr + 1, sizeof *in->r) != 0)
+	if (tn__cgrow((void **)&in->r, &in->cr, in->nr + 1, sizeof *in->r) != 0)
 		return;
 	r = &in->r[in->nr];
 	r->key = key;
@@ -677,7 +677,7 @@ static void merge(struct tn_corr *c, uint32_t into, uint32_t from, uint32_t pare
 		if (r.outcome == TN__RISK_PENDING) {
 			risk_add(c, into, r.key, r.via, r.eta, r.eta_latest);
 		} else if (in->nr < c->cfg.max_at_risk &&
-			   tn__grow((void **)&in->r, &in->cr, in->nr + 1, sizeof *in->r) == 0) {
+			   tn__cgrow((void **)&in->r, &in->cr, in->nr + 1, sizeof *in->r) == 0) {
 			in->r[in->nr++] = r;
 		}
 	}
@@ -741,7 +741,7 @@ static uint32_t infer(struct tn_corr *c, const struct fail_ctx *f, uint32_t *mem
 			c->st.scan_truncated++;
 			nd = c->cfg.max_scan;
 		}
-		if (tn__grow((void **)&c->tmp, &c->ctmp, 2 * nd + 2, sizeof *c->tmp) != 0)
+		if (tn__cgrow((void **)&c->tmp, &c->ctmp, 2 * nd + 2, sizeof *c->tmp) != 0)
 			return TN__NONE;
 		/* candidates: dependent edge indexes into c->tmp */
 		for (j = 0; j < nd; j++) {
@@ -1137,7 +1137,7 @@ static int withdraw(struct tn_corr *c, uint32_t slot)
 	struct tn__incident *in = &c->inc[slot];
 	uint32_t nm = in->nm, j, *grp, *newidx, pkey = in->root_key;
 
-	if (tn__grow((void **)&c->tmp, &c->ctmp, 2 * (size_t)nm + 2, sizeof *c->tmp) != 0)
+	if (tn__cgrow((void **)&c->tmp, &c->ctmp, 2 * (size_t)nm + 2, sizeof *c->tmp) != 0)
 		return TN_ENOMEM;
 	grp = c->tmp;
 	newidx = c->tmp + nm;
@@ -1321,13 +1321,13 @@ static void process(struct tn_corr *c, const struct tn__bev *ev, bool late)
 	if (ev->type != TN_EV_HEARTBEAT) {
 		bool added = false;
 
-		key = tn__intern_find(&c->keys, ev->asset);
+		key = tn__cintern_find(&c->keys, ev->asset);
 		if (key == TN__NONE || tn__num(c, key) == TN__NONE)
 			c->st.unregistered++;
 		if (key == TN__NONE) {
 			if (c->n_unreg >= c->cfg.max_unregistered) {
 				c->st.unregistered_full++;
-			} else if (tn__intern_add(&c->keys, ev->asset, &key, &added) != 0 ||
+			} else if (tn__cintern_add(&c->keys, ev->asset, &key, &added) != 0 ||
 				   ensure_assets(c, c->keys.n) != 0) {
 				key = TN__NONE;
 			} else {
@@ -1484,15 +1484,15 @@ int tn_corr_event(struct tn_corr *c, const struct tn_event *e)
 		c->st.invalid++;
 		return TN_EINVAL;
 	}
-	s = tn__intern_find(&c->sources, e->source);
+	s = tn__cintern_find(&c->sources, e->source);
 	if (s == TN__NONE) {
 		if (c->sources.n >= c->cfg.max_sources) {
 			c->st.sources_full++;
 			c->st.invalid++;
 			return TN_EFULL;
 		}
-		if (tn__intern_add(&c->sources, e->source, &s, &added) != 0 ||
-		    tn__grow((void **)&c->src, &c->csrc, c->sources.n, sizeof *c->src) != 0)
+		if (tn__cintern_add(&c->sources, e->source, &s, &added) != 0 ||
+		    tn__cgrow((void **)&c->src, &c->csrc, c->sources.n, sizeof *c->src) != 0)
 			return TN_ENOMEM;
 		memset(&c->src[s], 0, sizeof c->src[s]);
 		c->src[s].last_key = TN__NONE;
@@ -1501,10 +1501,10 @@ int tn_corr_event(struct tn_corr *c, const struct tn_event *e)
 		c->src[s].last_us = INT64_MIN;
 	}
 	if (c->nbev_free == 0) {
-		if (tn__grow((void **)&c->bev, &c->cbev, c->nbev + 1, sizeof *c->bev) != 0 ||
-		    tn__grow((void **)&c->bev_free, &c->cbev_free, c->nbev + 1,
+		if (tn__cgrow((void **)&c->bev, &c->cbev, c->nbev + 1, sizeof *c->bev) != 0 ||
+		    tn__cgrow((void **)&c->bev_free, &c->cbev_free, c->nbev + 1,
 			     sizeof *c->bev_free) != 0 ||
-		    tn__grow((void **)&c->eheap, &c->ceh, c->nbev + 1, sizeof *c->eheap) != 0)
+		    tn__cgrow((void **)&c->eheap, &c->ceh, c->nbev + 1, sizeof *c->eheap) != 0)
 			return TN_ENOMEM;
 		c->bev_free[c->nbev_free++] = c->nbev++;
 	}
@@ -1594,7 +1594,7 @@ int tn_corr_set_graph(struct tn_corr *c, const struct tn_graph *g)
 	for (i = 0; i < n; i++) {
 		const struct tn_asset *a = tn_graph_asset(g, (uint32_t)i);
 
-		if (tn__intern_add(&c->keys, a->id, &kon[i], NULL) != 0)
+		if (tn__cintern_add(&c->keys, a->id, &kon[i], NULL) != 0)
 			goto oom;
 	}
 	if (ensure_assets(c, c->keys.n) != 0)
@@ -1669,8 +1669,8 @@ void tn_corr_free(struct tn_corr *c)
 	}
 	free(c->inc);
 	free(c->free_inc);
-	tn__intern_free(&c->keys);
-	tn__intern_free(&c->sources);
+	tn__cintern_free(&c->keys);
+	tn__cintern_free(&c->sources);
 	free(c->num_of_key);
 	free(c->key_of_num);
 	free(c->as);

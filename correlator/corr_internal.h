@@ -18,39 +18,39 @@
 
 /* ---- growable arrays: amortised, reused, never shrunk ---------------------- */
 
-/* tn__grow - make room for `need` elements of `elem` bytes at *p (capacity
+/* tn__cgrow - make room for `need` elements of `elem` bytes at *p (capacity
  * *cap). Returns 0 or TN_ENOMEM (*p unchanged). */
-int tn__grow(void **p, uint32_t *cap, size_t need, size_t elem);
+int tn__cgrow(void **p, uint32_t *cap, size_t need, size_t elem);
 
 /* ---- interning: string <-> dense number ------------------------------------ */
 
-struct tn__intern {
+struct tn__cintern {
 	char **str;     /* number -> owned copy */
 	uint32_t n, cap;
 	uint32_t *slot; /* open addressing: number + 1, 0 = empty */
 	uint32_t mask;
 };
 
-/* tn__intern_find - the number of `s` or TN__NONE. */
-uint32_t tn__intern_find(const struct tn__intern *t, const char *s);
-/* tn__intern_add - the number of `s`, adding a copy if new (*added set).
+/* tn__cintern_find - the number of `s` or TN__NONE. */
+uint32_t tn__cintern_find(const struct tn__cintern *t, const char *s);
+/* tn__cintern_add - the number of `s`, adding a copy if new (*added set).
  * Returns 0 or TN_ENOMEM. */
-int tn__intern_add(struct tn__intern *t, const char *s, uint32_t *out, bool *added);
-void tn__intern_free(struct tn__intern *t);
+int tn__cintern_add(struct tn__cintern *t, const char *s, uint32_t *out, bool *added);
+void tn__cintern_free(struct tn__cintern *t);
 
 /* ---- output helpers ---------------------------------------------------------- */
 
-struct tn__buf {
+struct tn__cbuf {
 	char *p;
 	uint32_t len, cap;
 	bool oom;
 };
 
-void tn__buf_put(struct tn__buf *b, const char *s, size_t n);
-void tn__buf_str(struct tn__buf *b, const char *s);        /* raw */
-void tn__buf_json(struct tn__buf *b, const char *s);       /* quoted, escaped */
-void tn__buf_fmt(struct tn__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void tn__buf_time(struct tn__buf *b, int64_t us);          /* quoted RFC 3339 UTC, ms */
+void tn__cbuf_put(struct tn__cbuf *b, const char *s, size_t n);
+void tn__cbuf_str(struct tn__cbuf *b, const char *s);        /* raw */
+void tn__cbuf_json(struct tn__cbuf *b, const char *s);       /* quoted, escaped */
+void tn__cbuf_fmt(struct tn__cbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tn__cbuf_time(struct tn__cbuf *b, int64_t us);          /* quoted RFC 3339 UTC, ms */
 
 /* 64-bit id of an incident from up to four strings (NULLs skipped; each
  * enters with its NUL, so ("ab","c") and ("a","bc") differ). */
@@ -180,7 +180,7 @@ struct tn_corr {
 	const struct tn_graph *g;
 	size_t gn;
 
-	struct tn__intern keys;   /* asset ids */
+	struct tn__cintern keys;   /* asset ids */
 	uint32_t *num_of_key;     /* key -> number in g, TN__NONE */
 	uint32_t *key_of_num;     /* number in g -> key */
 	uint32_t cnum;            /* capacity of num_of_key */
@@ -188,7 +188,7 @@ struct tn_corr {
 	uint32_t cas;
 	size_t n_unreg;
 
-	struct tn__intern sources;
+	struct tn__cintern sources;
 	struct tn__source *src;
 	uint32_t csrc;
 
@@ -228,7 +228,7 @@ struct tn_corr {
 	struct tn_change *chg;
 	struct tn__change_off *chgo;
 	uint32_t nchg, cchg, cchgo;
-	struct tn__buf out;
+	struct tn__cbuf out;
 	bool handed;
 
 	uint32_t down_by_sector[TN_SECTOR__COUNT];

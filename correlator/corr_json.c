@@ -24,14 +24,14 @@ static bool life_sector(int s)
 	return s == TN_SECTOR_HEALTH || s == TN_SECTOR_EMERGENCY_SERVICES;
 }
 
-static void sector_json(struct tn__buf *b, int s)
+static void sector_json(struct tn__cbuf *b, int s)
 {
 	const char *name = s >= 0 ? tn_sector_name((enum tn_sector)s) : NULL;
 
 	if (name)
-		tn__buf_json(b, name);
+		tn__cbuf_json(b, name);
 	else
-		tn__buf_str(b, "null");
+		tn__cbuf_str(b, "null");
 }
 
 static uint32_t sector_mask(const struct tn__incident *in)
@@ -130,7 +130,7 @@ static const char *root_name(const struct tn_corr *c, const struct tn__incident 
 						: c->keys.str[in->root_key];
 }
 
-static void title(struct tn_corr *c, struct tn__buf *b, const struct tn__incident *in,
+static void title(struct tn_corr *c, struct tn__cbuf *b, const struct tn__incident *in,
 		  const char *status_word)
 {
 	const struct tn_asset *a = in->cause == TN_CAUSE_VISIBILITY ? NULL : reg(c, in->root_key);
@@ -158,7 +158,7 @@ static void title(struct tn_corr *c, struct tn__buf *b, const struct tn__inciden
 			 naff, nsec, nsec == 1 ? "" : "s");
 	}
 	(void)status_word;
-	tn__buf_json(b, tmp);
+	tn__cbuf_json(b, tmp);
 }
 
 static const char *const state_names[] = {"up", "degraded", "down"};
@@ -168,11 +168,11 @@ static const char *const rule_names[] = {"root",     "cascade",    "re-root",   
 
 /* The asset keys from the incident's root to member j, written into b. */
 static void path_json(struct tn_corr *c, const struct tn__incident *in, uint32_t j,
-		      struct tn__buf *b)
+		      struct tn__cbuf *b)
 {
 	uint32_t n = 0, k, h, first = 1;
 
-	if (tn__grow((void **)&c->tmp, &c->ctmp, (size_t)in->nm + 1, sizeof *c->tmp) != 0) {
+	if (tn__cgrow((void **)&c->tmp, &c->ctmp, (size_t)in->nm + 1, sizeof *c->tmp) != 0) {
 		b->oom = true;
 		return;
 	}
@@ -180,31 +180,31 @@ static void path_json(struct tn_corr *c, const struct tn__incident *in, uint32_t
 		c->tmp[n++] = j;
 		j = in->m[j].parent;
 	}
-	tn__buf_str(b, "[");
+	tn__cbuf_str(b, "[");
 	for (k = n; k-- > 0;) {
 		const struct tn__member *m = &in->m[c->tmp[k]];
 
 		for (h = (k == n - 1) ? 0 : 1; h < m->hop_len; h++) {
 			if (!first)
-				tn__buf_str(b, ",");
+				tn__cbuf_str(b, ",");
 			first = 0;
-			tn__buf_json(b, c->keys.str[in->hops[m->hop + h]]);
+			tn__cbuf_json(b, c->keys.str[in->hops[m->hop + h]]);
 		}
 	}
-	tn__buf_str(b, "]");
+	tn__cbuf_str(b, "]");
 }
 
 int tn__corr_emit(struct tn_corr *c, uint32_t slot, enum tn_change_msg msg)
 {
 	struct tn__incident *in = &c->inc[slot];
-	struct tn__buf *b = &c->out;
+	struct tn__cbuf *b = &c->out;
 	struct tn_change *ch;
 	struct tn__change_off *o;
 	uint32_t j, mask, start = b->len;
 	int prio, s;
 
-	if (tn__grow((void **)&c->chg, &c->cchg, c->nchg + 1, sizeof *c->chg) != 0 ||
-	    tn__grow((void **)&c->chgo, &c->cchgo, c->nchg + 1, sizeof *c->chgo) != 0)
+	if (tn__cgrow((void **)&c->chg, &c->cchg, c->nchg + 1, sizeof *c->chg) != 0 ||
+	    tn__cgrow((void **)&c->chgo, &c->cchgo, c->nchg + 1, sizeof *c->chgo) != 0)
 		return TN_ENOMEM;
 	in->rev++;
 	prio = tn__corr_priority(c, in);
@@ -221,93 +221,93 @@ int tn__corr_emit(struct tn_corr *c, uint32_t slot, enum tn_change_msg msg)
 	ch->updated_us = in->updated;
 
 	o->body = b->len;
-	tn__buf_str(b, "\"incident\":");
-	tn__buf_json(b, in->id);
-	tn__buf_fmt(b, ",\"rev\":%u,\"msg\":\"%s\",\"status\":\"%s\",\"priority\":%d,\"title\":",
+	tn__cbuf_str(b, "\"incident\":");
+	tn__cbuf_json(b, in->id);
+	tn__cbuf_fmt(b, ",\"rev\":%u,\"msg\":\"%s\",\"status\":\"%s\",\"priority\":%d,\"title\":",
 		    in->rev, tn_change_msg_name(msg), c->exercise ? "exercise" : "actual", prio);
 	title(c, b, in, NULL);
-	tn__buf_fmt(b, ",\"cause\":\"%s\",\"confidence\":%.3f,\"root\":{\"asset\":",
+	tn__cbuf_fmt(b, ",\"cause\":\"%s\",\"confidence\":%.3f,\"root\":{\"asset\":",
 		    tn_cause_name(ch->cause), in->confidence);
-	tn__buf_json(b, root_name(c, in));
-	tn__buf_str(b, ",\"sector\":");
+	tn__cbuf_json(b, root_name(c, in));
+	tn__cbuf_str(b, ",\"sector\":");
 	sector_json(b, in->root_sector);
-	tn__buf_str(b, ",\"time\":");
-	tn__buf_time(b, in->root_t);
-	tn__buf_str(b, "},\"sectors\":[");
+	tn__cbuf_str(b, ",\"time\":");
+	tn__cbuf_time(b, in->root_t);
+	tn__cbuf_str(b, "},\"sectors\":[");
 	mask = sector_mask(in);
 	for (s = 0, j = 0; s < TN_SECTOR__COUNT; s++) {
 		if (!(mask & (1u << s)))
 			continue;
 		if (j++)
-			tn__buf_str(b, ",");
-		tn__buf_json(b, tn_sector_name((enum tn_sector)s));
+			tn__cbuf_str(b, ",");
+		tn__cbuf_json(b, tn_sector_name((enum tn_sector)s));
 	}
-	tn__buf_str(b, "],\"affected\":[");
+	tn__cbuf_str(b, "],\"affected\":[");
 	for (j = 0; j < in->nm; j++) {
 		const struct tn__member *m = &in->m[j];
 
-		tn__buf_str(b, j ? ",{\"asset\":" : "{\"asset\":");
-		tn__buf_json(b, c->keys.str[m->key]);
-		tn__buf_str(b, ",\"sector\":");
+		tn__cbuf_str(b, j ? ",{\"asset\":" : "{\"asset\":");
+		tn__cbuf_json(b, c->keys.str[m->key]);
+		tn__cbuf_str(b, ",\"sector\":");
 		sector_json(b, m->sector);
-		tn__buf_fmt(b, ",\"state\":\"%s\",\"time\":", state_names[m->state]);
-		tn__buf_time(b, m->t);
-		tn__buf_str(b, ",\"event\":{\"source\":");
-		tn__buf_json(b, in->s + m->src);
-		tn__buf_str(b, ",\"id\":");
-		tn__buf_json(b, in->s + m->id);
-		tn__buf_str(b, m->late ? "},\"late\":true}" : "},\"late\":false}");
+		tn__cbuf_fmt(b, ",\"state\":\"%s\",\"time\":", state_names[m->state]);
+		tn__cbuf_time(b, m->t);
+		tn__cbuf_str(b, ",\"event\":{\"source\":");
+		tn__cbuf_json(b, in->s + m->src);
+		tn__cbuf_str(b, ",\"id\":");
+		tn__cbuf_json(b, in->s + m->id);
+		tn__cbuf_str(b, m->late ? "},\"late\":true}" : "},\"late\":false}");
 	}
-	tn__buf_str(b, "],\"at_risk\":[");
+	tn__cbuf_str(b, "],\"at_risk\":[");
 	for (j = 0; j < in->nr; j++) {
 		const struct tn__risk *r = &in->r[j];
 
-		tn__buf_str(b, j ? ",{\"asset\":" : "{\"asset\":");
-		tn__buf_json(b, c->keys.str[r->key]);
-		tn__buf_str(b, ",\"sector\":");
+		tn__cbuf_str(b, j ? ",{\"asset\":" : "{\"asset\":");
+		tn__cbuf_json(b, c->keys.str[r->key]);
+		tn__cbuf_str(b, ",\"sector\":");
 		sector_json(b, r->sector);
-		tn__buf_str(b, ",\"eta\":");
-		tn__buf_time(b, r->eta);
-		tn__buf_str(b, ",\"eta_latest\":");
-		tn__buf_time(b, r->eta_latest);
-		tn__buf_str(b, ",\"via\":");
-		tn__buf_json(b, c->keys.str[r->via]);
-		tn__buf_fmt(b, ",\"outcome\":\"%s\"}", outcome_names[r->outcome]);
+		tn__cbuf_str(b, ",\"eta\":");
+		tn__cbuf_time(b, r->eta);
+		tn__cbuf_str(b, ",\"eta_latest\":");
+		tn__cbuf_time(b, r->eta_latest);
+		tn__cbuf_str(b, ",\"via\":");
+		tn__cbuf_json(b, c->keys.str[r->via]);
+		tn__cbuf_fmt(b, ",\"outcome\":\"%s\"}", outcome_names[r->outcome]);
 	}
-	tn__buf_str(b, "],\"area\":");
-	tn__buf_json(b, area_of(c, in));
-	tn__buf_str(b, ",\"opened\":");
-	tn__buf_time(b, in->opened);
-	tn__buf_str(b, ",\"updated\":");
-	tn__buf_time(b, in->updated);
-	tn__buf_str(b, ",\"explain\":[");
+	tn__cbuf_str(b, "],\"area\":");
+	tn__cbuf_json(b, area_of(c, in));
+	tn__cbuf_str(b, ",\"opened\":");
+	tn__cbuf_time(b, in->opened);
+	tn__cbuf_str(b, ",\"updated\":");
+	tn__cbuf_time(b, in->updated);
+	tn__cbuf_str(b, ",\"explain\":[");
 	for (j = 0; j < in->nm; j++) {
 		const struct tn__member *m = &in->m[j];
 
-		tn__buf_str(b, j ? ",{\"asset\":" : "{\"asset\":");
-		tn__buf_json(b, c->keys.str[m->key]);
-		tn__buf_str(b, ",\"path\":");
+		tn__cbuf_str(b, j ? ",{\"asset\":" : "{\"asset\":");
+		tn__cbuf_json(b, c->keys.str[m->key]);
+		tn__cbuf_str(b, ",\"path\":");
 		path_json(c, in, j, b);
-		tn__buf_str(b, ",\"window\":[");
-		tn__buf_time(b, m->lo);
-		tn__buf_str(b, ",");
-		tn__buf_time(b, m->hi);
-		tn__buf_fmt(b, "],\"rule\":\"%s\"}", rule_names[m->rule]);
+		tn__cbuf_str(b, ",\"window\":[");
+		tn__cbuf_time(b, m->lo);
+		tn__cbuf_str(b, ",");
+		tn__cbuf_time(b, m->hi);
+		tn__cbuf_fmt(b, "],\"rule\":\"%s\"}", rule_names[m->rule]);
 	}
-	tn__buf_str(b, "]");
+	tn__cbuf_str(b, "]");
 	if (msg == TN_MSG_MERGED) {
-		tn__buf_str(b, ",\"merged_into\":");
-		tn__buf_json(b, in->merged_into);
+		tn__cbuf_str(b, ",\"merged_into\":");
+		tn__cbuf_json(b, in->merged_into);
 	}
-	tn__buf_str(b, "}");
+	tn__cbuf_str(b, "}");
 	ch->body_len = b->len - o->body;
-	tn__buf_put(b, "", 1); /* NUL after the body */
+	tn__cbuf_put(b, "", 1); /* NUL after the body */
 	o->area = b->len;
-	tn__buf_put(b, area_of(c, in), strlen(area_of(c, in)) + 1);
+	tn__cbuf_put(b, area_of(c, in), strlen(area_of(c, in)) + 1);
 	o->merged = TN__NONE;
 	if (msg == TN_MSG_MERGED) {
 		o->merged = b->len;
-		tn__buf_put(b, in->merged_into, strlen(in->merged_into) + 1);
+		tn__cbuf_put(b, in->merged_into, strlen(in->merged_into) + 1);
 	}
 	if (b->oom) {
 		b->oom = false;

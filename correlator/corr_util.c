@@ -12,7 +12,7 @@
 
 #include "siphash.h"
 
-int tn__grow(void **p, uint32_t *cap, size_t need, size_t elem)
+int tn__cgrow(void **p, uint32_t *cap, size_t need, size_t elem)
 {
 	size_t ncap;
 	void *np;
@@ -41,7 +41,7 @@ static uint64_t str_hash(const char *s)
 	return h ^ (h >> 29);
 }
 
-uint32_t tn__intern_find(const struct tn__intern *t, const char *s)
+uint32_t tn__cintern_find(const struct tn__cintern *t, const char *s)
 {
 	uint32_t i, v;
 
@@ -56,7 +56,7 @@ uint32_t tn__intern_find(const struct tn__intern *t, const char *s)
 	}
 }
 
-static int rehash(struct tn__intern *t, uint32_t nslots)
+static int rehash(struct tn__cintern *t, uint32_t nslots)
 {
 	uint32_t *ns = calloc(nslots, sizeof *ns);
 	uint32_t k, i;
@@ -75,9 +75,9 @@ static int rehash(struct tn__intern *t, uint32_t nslots)
 	return 0;
 }
 
-int tn__intern_add(struct tn__intern *t, const char *s, uint32_t *out, bool *added)
+int tn__cintern_add(struct tn__cintern *t, const char *s, uint32_t *out, bool *added)
 {
-	uint32_t k = tn__intern_find(t, s), i;
+	uint32_t k = tn__cintern_find(t, s), i;
 	char *copy;
 
 	if (added)
@@ -92,7 +92,7 @@ int tn__intern_add(struct tn__intern *t, const char *s, uint32_t *out, bool *add
 		if (rehash(t, nslots) != 0)
 			return TN_ENOMEM;
 	}
-	if (tn__grow((void **)&t->str, &t->cap, t->n + 1, sizeof *t->str) != 0)
+	if (tn__cgrow((void **)&t->str, &t->cap, t->n + 1, sizeof *t->str) != 0)
 		return TN_ENOMEM;
 	copy = strdup(s);
 	if (copy == NULL)
@@ -107,7 +107,7 @@ int tn__intern_add(struct tn__intern *t, const char *s, uint32_t *out, bool *add
 	return 0;
 }
 
-void tn__intern_free(struct tn__intern *t)
+void tn__cintern_free(struct tn__cintern *t)
 {
 	uint32_t k;
 
@@ -118,11 +118,11 @@ void tn__intern_free(struct tn__intern *t)
 	memset(t, 0, sizeof *t);
 }
 
-void tn__buf_put(struct tn__buf *b, const char *s, size_t n)
+void tn__cbuf_put(struct tn__cbuf *b, const char *s, size_t n)
 {
 	if (b->oom)
 		return;
-	if (tn__grow((void **)&b->p, &b->cap, (size_t)b->len + n + 1, 1) != 0) {
+	if (tn__cgrow((void **)&b->p, &b->cap, (size_t)b->len + n + 1, 1) != 0) {
 		b->oom = true;
 		return;
 	}
@@ -131,38 +131,38 @@ void tn__buf_put(struct tn__buf *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
-void tn__buf_str(struct tn__buf *b, const char *s)
+void tn__cbuf_str(struct tn__cbuf *b, const char *s)
 {
-	tn__buf_put(b, s, strlen(s));
+	tn__cbuf_put(b, s, strlen(s));
 }
 
-void tn__buf_json(struct tn__buf *b, const char *s)
+void tn__cbuf_json(struct tn__cbuf *b, const char *s)
 {
 	const char *run = s;
 	char esc[8];
 
-	tn__buf_put(b, "\"", 1);
+	tn__cbuf_put(b, "\"", 1);
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
 
 		if (ch >= 0x20 && ch != '"' && ch != '\\')
 			continue;
-		tn__buf_put(b, run, (size_t)(s - run));
+		tn__cbuf_put(b, run, (size_t)(s - run));
 		if (ch == '"' || ch == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)ch;
-			tn__buf_put(b, esc, 2);
+			tn__cbuf_put(b, esc, 2);
 		} else {
 			snprintf(esc, sizeof esc, "\\u%04x", ch);
-			tn__buf_put(b, esc, 6);
+			tn__cbuf_put(b, esc, 6);
 		}
 		run = s + 1;
 	}
-	tn__buf_put(b, run, (size_t)(s - run));
-	tn__buf_put(b, "\"", 1);
+	tn__cbuf_put(b, run, (size_t)(s - run));
+	tn__cbuf_put(b, "\"", 1);
 }
 
-void tn__buf_fmt(struct tn__buf *b, const char *fmt, ...)
+void tn__cbuf_fmt(struct tn__cbuf *b, const char *fmt, ...)
 {
 	char tmp[256];
 	va_list ap;
@@ -175,7 +175,7 @@ void tn__buf_fmt(struct tn__buf *b, const char *fmt, ...)
 		return;
 	if ((size_t)n >= sizeof tmp)
 		n = sizeof tmp - 1;
-	tn__buf_put(b, tmp, (size_t)n);
+	tn__cbuf_put(b, tmp, (size_t)n);
 }
 
 /* Days since 1970-01-01 to a civil date (H. Hinnant's algorithm). */
@@ -196,7 +196,7 @@ static void civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 	*y = yy + (*m <= 2);
 }
 
-void tn__buf_time(struct tn__buf *b, int64_t us)
+void tn__cbuf_time(struct tn__cbuf *b, int64_t us)
 {
 	int64_t ms = us >= 0 ? us / 1000 : -((-us + 999) / 1000);
 	int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
@@ -204,7 +204,7 @@ void tn__buf_time(struct tn__buf *b, int64_t us)
 	unsigned mo, d;
 
 	civil(days, &y, &mo, &d);
-	tn__buf_fmt(b, "\"%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ\"", (long long)y, mo, d,
+	tn__cbuf_fmt(b, "\"%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ\"", (long long)y, mo, d,
 		    (unsigned)(rem / 3600000), (unsigned)(rem / 60000 % 60),
 		    (unsigned)(rem / 1000 % 60), (unsigned)(rem % 1000));
 }
