@@ -52,6 +52,11 @@ enum tn_jrec_type {
 	TN_JREC_REJECT = 3,
 	/* payload: msgpack [at_us, actor, action, subject|nil, origin|nil, detail map|nil] */
 	TN_JREC_AUDIT = 4,
+	/* An incident revision the correlator emitted (its output, journaled so
+	 * that the store keeps it exactly once and a restart knows what was
+	 * already sent). payload: msgpack [stream, incident, rev, msg,
+	 * priority, area, updated_us, body (str: the canonical JSON with seq 0)] */
+	TN_JREC_CHANGE = 5,
 };
 
 struct tn_journal_opts {

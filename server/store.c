@@ -738,7 +738,8 @@ static int run_batch(struct tn_store *s)
 				return rc;
 			}
 		}
-		if (s->batch_n >= max || r->rejected.len + r->audit.len >= SIDE_MAX)
+		if (s->batch_n >= max ||
+		    r->rejected.len + r->audit.len + r->changes.len >= SIDE_MAX)
 			break;
 		if (past_deadline(s)) {
 			abandon(s, TN_ECLOSED, "drain");
@@ -780,6 +781,17 @@ static int run_batch(struct tn_store *s)
 			return rc;
 		}
 		audit_rows = r->n_audit;
+	}
+	if (r->changes.len) {
+		/* Incident revisions; a trigger keeps `incidents` and
+		 * `incident_members` current. Exactly once like audit. */
+		rc = copy_all(s,
+			      "COPY incident_revisions (" TN__STORE_CHANGE_COLS ") FROM STDIN",
+			      &r->changes);
+		if (rc) {
+			abandon(s, rc, "copy incident revisions");
+			return rc;
+		}
 	}
 	if (past_deadline(s)) {
 		abandon(s, TN_ECLOSED, "drain");

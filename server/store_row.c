@@ -733,6 +733,56 @@ static int audit_row(struct tn__store_rows *r, const msgpack_object *o, char *wh
 	return end_row(b, mark);
 }
 
+/* CHANGE: [stream, incident, rev, msg, priority, area, updated_us, body] */
+static int change_row(struct tn__store_rows *r, uint64_t offset, const msgpack_object *o,
+		      char *why, size_t whylen)
+{
+	struct tn__buf *b = &r->changes;
+	char t_upd[TN__STORE_TIME_LEN];
+	const msgpack_object *a;
+	int64_t rev, prio, upd_us;
+	size_t mark;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 8) {
+		snprintf(why, whylen,
+			 "expected [stream, incident, rev, msg, priority, area, updated_us, body]");
+		return TN_ECORRUPT;
+	}
+	a = o->via.array.ptr;
+	if (!is_str(&a[0]) || !is_str(&a[1]) || !is_str(&a[3]) || !is_str(&a[5]) ||
+	    !is_str(&a[7])) {
+		snprintf(why, whylen, "stream, incident, msg, area, body: expected strings");
+		return TN_ECORRUPT;
+	}
+	if (!get_i64(&a[2], &rev) || rev < 1 || !get_i64(&a[4], &prio) || prio < 1 || prio > 5) {
+		snprintf(why, whylen, "rev, priority: expected rev >= 1 and priority 1..5");
+		return TN_ECORRUPT;
+	}
+	if (!get_i64(&a[6], &upd_us) || tn__store_fmt_time(t_upd, upd_us) < 0) {
+		snprintf(why, whylen, "updated_us: expected a time in years 1..9999");
+		return TN_ECORRUPT;
+	}
+	mark = b->len;
+	put_u64(b, offset);
+	for (int i = 0; i < 2; i++) {
+		put_c(b, '\t');
+		tn__copy_text(b, a[i].via.str.ptr, a[i].via.str.size);
+	}
+	put_c(b, '\t');
+	put_i64(b, rev);
+	put_c(b, '\t');
+	tn__copy_text(b, a[3].via.str.ptr, a[3].via.str.size);
+	put_c(b, '\t');
+	put_i64(b, prio);
+	put_c(b, '\t');
+	tn__copy_text(b, a[5].via.str.ptr, a[5].via.str.size);
+	put_c(b, '\t');
+	put_s(b, t_upd);
+	put_c(b, '\t');
+	tn__copy_text(b, a[7].via.str.ptr, a[7].via.str.size);
+	return end_row(b, mark);
+}
+
 /* The record as it is, in `rejected`, for someone to look at. */
 static int corrupt_row(struct tn__store_rows *r, const struct tn_journal_record *rec,
 		       int64_t now_us, const char *msg)
@@ -779,14 +829,15 @@ void tn__store_rows_fini(struct tn__store_rows *r)
 	tn__buf_free(&r->events);
 	tn__buf_free(&r->rejected);
 	tn__buf_free(&r->audit);
+	tn__buf_free(&r->changes);
 	tn__buf_free(&r->json);
 	*r = (struct tn__store_rows){0};
 }
 
 void tn__store_rows_reset(struct tn__store_rows *r)
 {
-	r->events.len = r->rejected.len = r->audit.len = 0;
-	r->n_events = r->n_rejected = r->n_audit = r->n_corrupt = 0;
+	r->events.len = r->rejected.len = r->audit.len = r->changes.len = 0;
+	r->n_events = r->n_rejected = r->n_audit = r->n_corrupt = r->n_changes = 0;
 }
 
 int tn__store_rows_add(struct tn__store_rows *r, const struct tn_journal_record *rec,
@@ -814,6 +865,7 @@ int tn__store_rows_add(struct tn__store_rows *r, const struct tn_journal_record 
 	case TN_JREC_EVENT:
 	case TN_JREC_REJECT:
 	case TN_JREC_AUDIT:
+	case TN_JREC_CHANGE:
 		break;
 	default:
 		snprintf(detail, sizeof detail, "unknown record type");
@@ -843,6 +895,13 @@ int tn__store_rows_add(struct tn__store_rows *r, const struct tn_journal_record 
 		if (rc == 0) {
 			r->n_rejected++;
 			*kind = TN__ROW_REJECT;
+		}
+		break;
+	case TN_JREC_CHANGE:
+		rc = change_row(r, rec->offset, &obj, detail, sizeof detail);
+		if (rc == 0) {
+			r->n_changes++;
+			*kind = TN__ROW_CHANGE;
 		}
 		break;
 	default:

@@ -35,6 +35,8 @@
 #define TN__STORE_REJECT_COLS                                                                      \
 	"journal_offset, received, adapter, code, msg, item, event_id, raw, raw_truncated"
 #define TN__STORE_AUDIT_COLS "at, actor, action, subject, origin, detail"
+#define TN__STORE_CHANGE_COLS                                                                      \
+	"journal_offset, stream, incident, rev, msg, priority, area, updated, body"
 
 /* "YYYY-MM-DD HH:MM:SS.ffffff+00" and its NUL. */
 #define TN__STORE_TIME_LEN 30
@@ -83,11 +85,12 @@ enum tn__row_kind {
 	TN__ROW_REJECT,  /* a row of `rejected` */
 	TN__ROW_AUDIT,   /* a row of `audit` */
 	TN__ROW_CORRUPT, /* a row of `rejected`, code E_CORRUPT */
+	TN__ROW_CHANGE,  /* a row of `incident_revisions` */
 };
 
 struct tn__store_rows {
-	struct tn__buf events, rejected, audit;          /* COPY text, one line per row */
-	size_t n_events, n_rejected, n_audit, n_corrupt; /* rows since the last reset */
+	struct tn__buf events, rejected, audit, changes; /* COPY text, one line per row */
+	size_t n_events, n_rejected, n_audit, n_corrupt, n_changes; /* rows since the last reset */
 	struct tn__buf json;                             /* scratch: JSON before COPY escaping */
 	msgpack_zone zone;                               /* unpacked records, cleared per record */
 	struct tn_wire_decoder *dec;                     /* validates event maps */

@@ -771,6 +771,90 @@ START_TEST(test_reject_audit_tick_corrupt)
 }
 END_TEST
 
+/* CHANGE: [stream, incident, rev, msg, priority, area, updated_us, body] */
+static uint64_t append_change(const char *incident, int rev, const char *msg, int priority,
+			      const char *body)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	uint64_t off;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 8);
+	pack_str(&pk, "live");
+	pack_str(&pk, incident);
+	msgpack_pack_int(&pk, rev);
+	pack_str(&pk, msg);
+	msgpack_pack_int(&pk, priority);
+	pack_str(&pk, "ALD-E");
+	msgpack_pack_int64(&pk, T0_US + rev);
+	pack_str(&pk, body);
+	off = append_raw(TN_JREC_CHANGE, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	return off;
+}
+
+START_TEST(test_incident_revisions)
+{
+	/* Two revisions of one incident: the second adds a member with its path. */
+	static const char rev1[] =
+		"{\"incident\":\"INC-00000000000000a1\",\"rev\":1,\"msg\":\"alert\","
+		"\"status\":\"actual\",\"priority\":3,\"title\":\"Sub 1 \\\"down\\\"\\t\","
+		"\"cause\":\"observed\",\"root\":{\"asset\":\"SUB-1\"},"
+		"\"opened\":\"2026-11-26T16:52:00.000Z\",\"affected\":[{\"asset\":\"SUB-1\","
+		"\"sector\":\"energy\",\"state\":\"down\",\"time\":\"2026-11-26T16:52:00.000Z\","
+		"\"event\":{\"source\":\"s\",\"id\":\"1\"},\"late\":false}],\"explain\":[]}";
+	static const char rev2[] =
+		"{\"incident\":\"INC-00000000000000a1\",\"rev\":2,\"msg\":\"update\","
+		"\"status\":\"actual\",\"priority\":2,\"title\":\"Sub 1 and a pump\","
+		"\"cause\":\"observed\",\"root\":{\"asset\":\"SUB-1\"},"
+		"\"opened\":\"2026-11-26T16:52:00.000Z\",\"affected\":[{\"asset\":\"SUB-1\","
+		"\"sector\":\"energy\",\"state\":\"down\",\"time\":\"2026-11-26T16:52:00.000Z\","
+		"\"event\":{\"source\":\"s\",\"id\":\"1\"},\"late\":false},{\"asset\":\"PS-1\","
+		"\"sector\":\"water\",\"state\":\"down\",\"time\":\"2026-11-26T16:52:40.000Z\","
+		"\"event\":{\"source\":\"w\",\"id\":\"2\"},\"late\":true}],\"explain\":"
+		"[{\"asset\":\"PS-1\",\"path\":[\"SUB-1\",\"PS-1\"],\"window\":"
+		"[\"2026-11-26T16:52:00.000Z\",\"2026-11-26T16:53:30.000Z\"],\"rule\":\"cascade\"}]}";
+	struct tn_store_stats st;
+	struct tn_store *s;
+	char v[256];
+
+	uint64_t o1 = append_change("INC-00000000000000a1", 1, "alert", 3, rev1);
+	uint64_t o2 = append_change("INC-00000000000000a1", 2, "update", 2, rev2);
+	append_change("INC-00000000000000a2", 1, "alert", 9, rev1); /* priority 9: E_CORRUPT */
+	publish();
+
+	s = start_store(conninfo, 100, 50);
+	ck_assert(wait_committed(s, tn_journal_end(jw), WAIT_MS));
+	tn_store_stats(s, &st);
+	ck_assert_int_eq(tn_store_stop(s, 5000), 0);
+	ck_assert_uint_eq(st.corrupt_records, 1);
+
+	ck_assert_int_eq(qint("SELECT count(*) FROM incident_revisions"), 2);
+	snprintf(v, sizeof v, "SELECT rev FROM incident_revisions WHERE journal_offset = %llu",
+		 (unsigned long long)o2);
+	ck_assert_int_eq(qint(v), 2);
+	snprintf(v, sizeof v, "SELECT rev FROM incident_revisions WHERE journal_offset = %llu",
+		 (unsigned long long)o1);
+	ck_assert_int_eq(qint(v), 1);
+	/* The current state is the newest revision... */
+	ck_assert_str_eq(q1("SELECT rev || ' ' || msg || ' ' || priority || ' ' || root_asset "
+			    "FROM incidents WHERE incident = 'INC-00000000000000a1'",
+			    v, sizeof v),
+			 "2 update 2 SUB-1");
+	/* ...with its members, and the path and window that linked each. */
+	ck_assert_int_eq(qint("SELECT count(*) FROM incident_members"), 2);
+	ck_assert_str_eq(q1("SELECT array_to_string(path, '>') || ' ' || rule || ' ' || late "
+			    "FROM incident_members WHERE asset = 'PS-1'",
+			    v, sizeof v),
+			 "SUB-1>PS-1 cascade true");
+	/* Escapes inside the JSON body survive COPY. */
+	ck_assert_str_eq(q1("SELECT body->>'title' FROM incident_revisions WHERE rev = 1", v,
+			    sizeof v),
+			 "Sub 1 \"down\"\t");
+}
+END_TEST
+
 START_TEST(test_escaping)
 {
 	static const char nasty[] = "tab\there nl\nline cr\r back\\slash \\N \\. \\x41 "
@@ -1170,6 +1254,7 @@ int main(void)
 	tcase_add_test(tc, test_duplicates);
 	tcase_add_test(tc, test_reject_audit_tick_corrupt);
 	tcase_add_test(tc, test_escaping);
+	tcase_add_test(tc, test_incident_revisions);
 	tcase_add_test(tc, test_restart);
 	tcase_add_test(tc, test_rewind);
 	tcase_add_test(tc, test_pg_unavailable);
