@@ -26,6 +26,11 @@ static const struct verb verbs[] = {
 	{"assets", tn__cmd_assets,
 	 "assets import ASSETS.csv DEPENDENCIES.csv   replace the asset registry\n"
 	 "  assets export --out DIR  write assets.csv and dependencies.csv"},
+	{"sim", tn__cmd_sim,
+	 "sim city|cascades|score ...  simulated city, cascade scenarios, scoring (sim --help)"},
+	{"replay", tn__cmd_replay,
+	 "replay --offline --assets A.csv --deps D.csv SCENARIO.csv [--json]\n"
+	 "                           run a scenario through the engine in-process"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,428 @@
+/*
+ * scenario.c - read a drill scenario CSV into events (scenario.h).
+ *
+ * Strings of all rows live in a list of fixed blocks, so that pointers into
+ * them stay valid while the file grows the list; an event costs its struct,
+ * its line number and its strings, nothing per field beyond that.
+ */
+#include "scenario.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tocsin/adapter.h"
+#include "tocsin/error.h"
+#include "utf8.h"
+
+#define MAX_LINE (64 * 1024)
+#define NCOLS 7
+#define BLOCK_BYTES (1024 * 1024)
+
+struct tn__scenario_block {
+	struct tn__scenario_block *next;
+	size_t used;
+	char data[BLOCK_BYTES];
+};
+
+static const char *const header_offset = "t_offset_s,source,sector,asset,type,severity,summary";
+static const char *const header_time = "time,source,sector,asset,type,severity,summary";
+
+int tn__csv_split(char *s, char **field, int max, const char **why)
+{
+	int n = 0;
+
+	for (;;) {
+		char *out = s;
+
+		if (n == max) {
+			*why = "too many fields";
+			return -1;
+		}
+		field[n++] = out;
+		if (*s == '"') {
+			s++;
+			for (;;) {
+				if (*s == '\0') {
+					*why = "unterminated quoted field";
+					return -1;
+				}
+				if (*s == '"' && s[1] == '"') {
+					*out++ = '"';
+					s += 2;
+				} else if (*s == '"') {
+					s++;
+					break;
+				} else {
+					*out++ = *s++;
+				}
+			}
+			if (*s != ',' && *s != '\0') {
+				*why = "expected a comma after a closing quote";
+				return -1;
+			}
+		} else {
+			while (*s != ',' && *s != '\0') {
+				if (*s == '"') {
+					*why = "a quote inside an unquoted field (quote the whole "
+					       "field)";
+					return -1;
+				}
+				*out++ = *s++;
+			}
+		}
+		if (*s == '\0') {
+			*out = '\0';
+			return n;
+		}
+		s++; /* the comma */
+		*out = '\0';
+	}
+}
+
+int tn__csv_put(FILE *f, const char *s)
+{
+	if (!strpbrk(s, ",\"\r\n"))
+		return fputs(s, f) < 0 ? TN_EIO : 0;
+	if (putc('"', f) == EOF)
+		return TN_EIO;
+	for (; *s; s++) {
+		if (*s == '"' && putc('"', f) == EOF)
+			return TN_EIO;
+		if (putc(*s, f) == EOF)
+			return TN_EIO;
+	}
+	return putc('"', f) == EOF ? TN_EIO : 0;
+}
+
+/* ---- storage -------------------------------------------------------------------- */
+
+static const char *keep(struct tn__scenario *sc, const char *s, size_t len)
+{
+	struct tn__scenario_block *b = sc->blocks;
+	char *p;
+
+	if (!b || b->used + len + 1 > BLOCK_BYTES) {
+		b = malloc(sizeof *b);
+		if (!b)
+			return NULL;
+		b->used = 0;
+		b->next = sc->blocks;
+		sc->blocks = b;
+	}
+	p = b->data + b->used;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	b->used += len + 1;
+	return p;
+}
+
+void tn__scenario_free(struct tn__scenario *s)
+{
+	if (!s)
+		return;
+	while (s->blocks) {
+		struct tn__scenario_block *b = s->blocks;
+		s->blocks = b->next;
+		free(b);
+	}
+	free(s->ev);
+	free(s->line);
+	free(s);
+}
+
+static int grow(struct tn__scenario *sc, size_t *cap)
+{
+	size_t nc = *cap ? *cap * 2 : 1024;
+	struct tn_event *ev = realloc(sc->ev, nc * sizeof *ev);
+	uint32_t *line;
+
+	if (!ev)
+		return TN_ENOMEM;
+	sc->ev = ev;
+	line = realloc(sc->line, nc * sizeof *line);
+	if (!line)
+		return TN_ENOMEM;
+	sc->line = line;
+	*cap = nc;
+	return 0;
+}
+
+/* ---- fields --------------------------------------------------------------------- */
+
+/* Seconds with up to six decimals, >= 0, into microseconds. */
+static int parse_offset(const char *s, int64_t *us)
+{
+	int64_t whole = 0, frac = 0, scale = 100000;
+	const char *p = s;
+
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		whole = whole * 10 + (*p - '0');
+		if (whole > TN_SCENARIO_MAX_OFFSET_S)
+			return -1;
+	}
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		for (int n = 0; isdigit((unsigned char)*p); p++, n++) {
+			if (n >= 6)
+				return -1;
+			frac += (*p - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (*p)
+		return -1;
+	*us = whole * 1000000 + frac;
+	return 0;
+}
+
+/* A text field: valid UTF-8 without control characters, min..max bytes. */
+static bool text_ok(const char *s, size_t min, size_t max)
+{
+	size_t len = strlen(s);
+
+	return len >= min && len <= max && tn__utf8_check(s, len, TN__UTF8_NO_CONTROL, NULL) == 0;
+}
+
+struct reader {
+	const char *path;
+	FILE *errs;
+	size_t max_errors, bad;
+};
+
+static void bad(struct reader *r, unsigned long line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void bad(struct reader *r, unsigned long line, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->bad++ >= r->max_errors || !r->errs)
+		return;
+	fprintf(r->errs, "%s:%lu: ", r->path, line);
+	va_start(ap, fmt);
+	vfprintf(r->errs, fmt, ap);
+	va_end(ap);
+	fputc('\n', r->errs);
+}
+
+/* Check one row; on success fill *ev with borrowed pointers into `f`. */
+static int row(struct reader *r, unsigned long line, char **f, bool absolute, int64_t base_us,
+	       struct tn_event *ev)
+{
+	int64_t us;
+	int t, sec;
+	bool hb;
+
+	memset(ev, 0, sizeof *ev);
+	if (absolute) {
+		/* RFC 3339 only: a bare number would be an offset in the other form */
+		if (strlen(f[0]) < 5 || f[0][4] != '-' || tn_adapter_parse_time(f[0], &us) != 0) {
+			bad(r, line,
+			    "time: expected an RFC 3339 time like 2026-11-26T16:52:00Z, got "
+			    "\"%.64s\"",
+			    f[0]);
+			return -1;
+		}
+		ev->time_us = us;
+	} else {
+		if (parse_offset(f[0], &us) != 0) {
+			bad(r, line,
+			    "t_offset_s: expected seconds 0..%" PRId64
+			    " with at most 6 decimals, got \"%.64s\"",
+			    TN_SCENARIO_MAX_OFFSET_S, f[0]);
+			return -1;
+		}
+		ev->time_us = base_us + us;
+	}
+	if (!text_ok(f[1], 1, TN_WIRE_MAX_SOURCE)) {
+		bad(r, line, "source: expected 1-%d bytes of UTF-8 text, got \"%.64s\"",
+		    TN_WIRE_MAX_SOURCE, f[1]);
+		return -1;
+	}
+	ev->source = f[1];
+	t = tn_event_type_parse(f[4], strlen(f[4]));
+	if (t < 0) {
+		bad(r, line,
+		    "type: expected asset.down, asset.degraded, asset.up, asset.alarm or "
+		    "heartbeat, got \"%.64s\"",
+		    f[4]);
+		return -1;
+	}
+	ev->type = (enum tn_event_type)t;
+	hb = ev->type == TN_EV_HEARTBEAT;
+	if (hb && !*f[2]) {
+		ev->sector = TN_SECTOR_NONE;
+	} else {
+		sec = tn_sector_parse(f[2], strlen(f[2]));
+		if (sec < 0) {
+			bad(r, line,
+			    "sector: expected one of chemicals, civil-nuclear, communications, "
+			    "defence, emergency-services, energy, finance, food, government, "
+			    "health, space, transport, water, data%s, got \"%.64s\"",
+			    hb ? " (or empty for a heartbeat)" : "", f[2]);
+			return -1;
+		}
+		ev->sector = (enum tn_sector)sec;
+	}
+	if (hb && !*f[3]) {
+		ev->asset = NULL;
+	} else if (!text_ok(f[3], 1, TN_WIRE_MAX_ASSET)) {
+		bad(r, line, "asset: expected an asset id of 1-%d bytes, got \"%.64s\"",
+		    TN_WIRE_MAX_ASSET, f[3]);
+		return -1;
+	} else {
+		ev->asset = f[3];
+	}
+	if (*f[5]) {
+		if (strlen(f[5]) != 1 || f[5][0] < '1' || f[5][0] > '5') {
+			bad(r, line, "severity: expected an integer 1..5 or empty, got \"%.64s\"",
+			    f[5]);
+			return -1;
+		}
+		ev->severity = f[5][0] - '0';
+	}
+	if (*f[6]) {
+		if (!text_ok(f[6], 1, TN_WIRE_MAX_SUMMARY)) {
+			bad(r, line, "summary: expected at most %d bytes of UTF-8 text",
+			    TN_WIRE_MAX_SUMMARY);
+			return -1;
+		}
+		ev->summary = f[6];
+	}
+	return 0;
+}
+
+/* Copy the row's strings into the scenario and give the event its id. */
+static int store(struct tn__scenario *sc, unsigned long line, struct tn_event *ev)
+{
+	char id[24];
+
+	snprintf(id, sizeof id, "L%lu", line);
+	if (!(ev->id = keep(sc, id, strlen(id))) ||
+	    !(ev->source = keep(sc, ev->source, strlen(ev->source))) ||
+	    (ev->asset && !(ev->asset = keep(sc, ev->asset, strlen(ev->asset)))) ||
+	    (ev->summary && !(ev->summary = keep(sc, ev->summary, strlen(ev->summary)))))
+		return TN_ENOMEM;
+	return 0;
+}
+
+int tn__scenario_read(const char *path, int64_t base_us, FILE *errs, size_t max_errors,
+		      struct tn__scenario **out)
+{
+	struct reader r = {path, errs, max_errors, 0};
+	struct tn__scenario *sc = calloc(1, sizeof *sc);
+	char *buf = malloc(MAX_LINE + 2);
+	FILE *f = NULL;
+	size_t cap = 0;
+	unsigned long line = 0;
+	bool header = false;
+	int rc = TN_ENOMEM;
+
+	*out = NULL;
+	if (!sc || !buf)
+		goto out;
+	f = fopen(path, "r");
+	if (!f) {
+		if (errs)
+			fprintf(errs, "%s: %s\n", path, strerror(errno));
+		rc = TN_EIO;
+		goto out;
+	}
+	while (fgets(buf, MAX_LINE + 2, f)) {
+		size_t len = strlen(buf);
+		char *field[NCOLS + 1];
+		const char *why;
+		struct tn_event ev;
+		int n;
+
+		line++;
+		if (len == MAX_LINE + 1 && buf[len - 1] != '\n') {
+			int ch;
+			bad(&r, line, "expected a line of at most %d bytes", MAX_LINE);
+			while ((ch = fgetc(f)) != EOF && ch != '\n')
+				;
+			continue;
+		}
+		while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			buf[--len] = '\0';
+		if (!header) {
+			if (line == 1 && strncmp(buf, "\xef\xbb\xbf", 3) == 0)
+				memmove(buf, buf + 3,
+					strlen(buf + 3) + 1); /* a spreadsheet's BOM */
+			if (strcmp(buf, header_offset) == 0) {
+				sc->absolute = false;
+			} else if (strcmp(buf, header_time) == 0) {
+				sc->absolute = true;
+			} else {
+				bad(&r, line,
+				    "header: expected \"%s\" (or time in place of t_offset_s), "
+				    "got \"%.120s\"",
+				    header_offset, buf);
+				rc = TN_EINVAL;
+				goto report;
+			}
+			header = true;
+			continue;
+		}
+		if (len == 0)
+			continue;
+		n = tn__csv_split(buf, field, NCOLS + 1, &why);
+		if (n < 0) {
+			bad(&r, line, "%s", why);
+			continue;
+		}
+		if (n != NCOLS) {
+			bad(&r, line, "expected %d fields as in the header, got %d", NCOLS, n);
+			continue;
+		}
+		if (row(&r, line, field, sc->absolute, base_us, &ev) != 0 || r.bad)
+			continue; /* once a row is bad only the checking goes on */
+		if (line > UINT32_MAX) {
+			bad(&r, line, "expected at most %" PRIu32 " lines", UINT32_MAX);
+			continue;
+		}
+		if (sc->n == cap && (rc = grow(sc, &cap)) != 0)
+			goto out;
+		if ((rc = store(sc, line, &ev)) != 0)
+			goto out;
+		if (sc->n == 0 || ev.time_us < sc->min_us)
+			sc->min_us = ev.time_us;
+		if (sc->n == 0 || ev.time_us > sc->max_us)
+			sc->max_us = ev.time_us;
+		sc->ev[sc->n] = ev;
+		sc->line[sc->n] = (uint32_t)line;
+		sc->n++;
+	}
+	if (ferror(f)) {
+		if (errs)
+			fprintf(errs, "%s: %s\n", path, strerror(errno));
+		rc = TN_EIO;
+		goto out;
+	}
+	if (!header && !r.bad)
+		bad(&r, line + 1, "header: expected \"%s\", got an empty file", header_offset);
+report:
+	if (r.bad) {
+		if (r.bad > r.max_errors && errs)
+			fprintf(errs, "%s: %zu more bad rows\n", path, r.bad - r.max_errors);
+		rc = TN_EINVAL;
+		goto out;
+	}
+	*out = sc;
+	sc = NULL;
+	rc = 0;
+out:
+	if (f)
+		fclose(f);
+	free(buf);
+	tn__scenario_free(sc);
+	return rc;
+}
