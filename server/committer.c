@@ -15,7 +15,8 @@ struct tn_committer {
 	struct tn_committer_opts o;
 	struct ev_loop *loop;
 	ev_async wake, stop;
-	ev_timer retain;
+	ev_timer retain, tick;
+	bool tick_due;
 	pthread_t thread;
 	bool fatal;
 	struct tn_committer_stats st; /* written by the committer only */
@@ -62,17 +63,42 @@ static void fail_fatal(struct tn_committer *c, const char *what, int rc)
 		c->o.on_fatal(c->o.fatal_ud);
 }
 
-/* Drain the input ring in groups until it stays empty. */
+/* Journal the wall clock (microseconds since the epoch) for the correlator:
+ * msgpack [int64], i.e. a fixarray of one, 0xd3 and 8 big-endian bytes. */
+static void append_tick(struct tn_committer *c)
+{
+	struct timespec ts;
+	unsigned char rec[10] = {0x91, 0xd3};
+	uint64_t us;
+
+	c->tick_due = false;
+	if (c->fatal)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	for (int i = 0; i < 8; i++)
+		rec[2 + i] = (unsigned char)(us >> (8 * (7 - i)));
+	int rc = tn_journal_append(c->o.journal, TN_JREC_TICK, rec, sizeof rec, NULL);
+	if (rc == 0)
+		ck_pr_inc_64(&c->st.ticks);
+	else if (rc != TN_EFULL)
+		c->fatal = true;
+}
+
+/* Drain the input rings in groups until they stay empty. */
 static void commit_all(struct tn_committer *c)
 {
 	struct tn__frame *group[256];
 
 	for (;;) {
-		size_t n = 0;
+		size_t n = 0, n1;
 		struct tn__frame *f;
 		while (n < 256 && (f = tn__ring_pop(c->o.in)) != NULL)
 			group[n++] = f;
-		if (n == 0)
+		n1 = n; /* group[0, n1) came from ingest, the rest from the correlator */
+		while (c->o.in2 && n < 256 && (f = tn__ring_pop(c->o.in2)) != NULL)
+			group[n++] = f;
+		if (n == 0 && !c->tick_due)
 			return;
 		if (c->o.group_commit_us > 0 && n < 256) {
 			struct timespec ts = {0, (long)c->o.group_commit_us * 1000};
@@ -81,6 +107,8 @@ static void commit_all(struct tn_committer *c)
 				group[n++] = f;
 		}
 		bool was_fatal = c->fatal;
+		if (c->tick_due)
+			append_tick(c);
 		for (size_t i = 0; i < n; i++)
 			append_frame(c, group[i]);
 		if (!was_fatal && c->fatal)
@@ -110,10 +138,13 @@ static void commit_all(struct tn_committer *c)
 		}
 		if (!c->fatal)
 			ck_pr_store_64(c->o.durable, tn_journal_durable(c->o.journal));
-		for (size_t i = 0; i < n; i++)
-			/* Cannot fail: the out ring is as large as the frame pool. */
+		/* Cannot fail: each out ring is as large as its frame pool. */
+		for (size_t i = 0; i < n1; i++)
 			(void)tn__ring_push(c->o.out, group[i]);
-		ev_async_send(c->o.done_loop, c->o.done_async);
+		for (size_t i = n1; i < n; i++)
+			(void)tn__ring_push(c->o.out2, group[i]);
+		if (n1)
+			ev_async_send(c->o.done_loop, c->o.done_async);
 	}
 }
 
@@ -147,6 +178,15 @@ static void on_retain(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tn_committer *c = w->data;
+	(void)loop;
+	(void)revents;
+	c->tick_due = true;
+	commit_all(c);
+}
+
 static void *committer_main(void *arg)
 {
 	struct tn_committer *c = arg;
@@ -175,6 +215,11 @@ int tn_committer_start(const struct tn_committer_opts *o, struct tn_committer **
 	ev_timer_init(&c->retain, on_retain, 5., 10.);
 	c->retain.data = c;
 	ev_timer_start(c->loop, &c->retain);
+	if (o->tick_ms > 0) {
+		ev_timer_init(&c->tick, on_tick, o->tick_ms / 1000., o->tick_ms / 1000.);
+		c->tick.data = c;
+		ev_timer_start(c->loop, &c->tick);
+	}
 	if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
 		ev_loop_destroy(c->loop);
 		free(c);
@@ -198,6 +243,7 @@ void tn_committer_stats(const struct tn_committer *c, struct tn_committer_stats 
 	out->syncs = ck_pr_load_64(&c->st.syncs);
 	out->full_refusals = ck_pr_load_64(&c->st.full_refusals);
 	out->segments_deleted = ck_pr_load_64(&c->st.segments_deleted);
+	out->ticks = ck_pr_load_64(&c->st.ticks);
 	out->sync_ns_total = ck_pr_load_64(&c->st.sync_ns_total);
 	out->sync_ns_max = ck_pr_load_64(&c->st.sync_ns_max);
 }

@@ -10,6 +10,12 @@
  * seconds, deletes segments that are older than the retention and already
  * stored in PostgreSQL.
  *
+ * It also journals the clock: every tick_ms a TICK record with the wall
+ * clock, so that the correlator, which reads the journal, sees time pass in
+ * the same order on a live run and on its replay. And it appends the
+ * correlator's incident revisions (CHANGE records), which come on a second
+ * ring and go back on a third, unsignalled (the correlator polls).
+ *
  * A failed write or fsync is fatal (after a failed fsync the page cache can
  * no longer be trusted): the frames come back with TN_EIO and the committer
  * calls on_fatal.
@@ -30,6 +36,9 @@ struct tn_committer_opts {
 	struct tn_journal *journal; /* borrowed; used only by the committer thread */
 	struct tn__ring *in;        /* frames to commit (consumer: committer) */
 	struct tn__ring *out;       /* committed frames (producer: committer) */
+	struct tn__ring *in2;       /* the correlator's frames, or NULL */
+	struct tn__ring *out2;      /* and back to it */
+	int tick_ms;                /* period of TICK records; 0 = none */
 	struct ev_loop *done_loop;  /* the ingest loop, and */
 	ev_async *done_async;       /* its watcher to signal after pushing to out */
 	int group_commit_us;        /* extra wait for a fuller group; 0 = none */
@@ -46,7 +55,7 @@ struct tn_committer_opts {
 };
 
 struct tn_committer_stats {
-	uint64_t frames, records, syncs, full_refusals, segments_deleted;
+	uint64_t frames, records, syncs, full_refusals, segments_deleted, ticks;
 	uint64_t sync_ns_total, sync_ns_max;
 };
 

@@ -58,7 +58,8 @@ struct key {
 
 #define FIELD(f) offsetof(struct tn_config, f), sizeof(((struct tn_config *)0)->f)
 
-static const char *const sections[] = {"server", "ingest", "journal", "store", "registry"};
+static const char *const sections[] = {"server", "ingest", "journal", "store", "correlator",
+				       "registry"};
 
 static const struct key keys[] = {
 	{"server", "log_level", K_LEVEL, FIELD(log_level), 0, 0},
@@ -82,6 +83,11 @@ static const struct key keys[] = {
 	{"store", "conninfo", K_CONNINFO, FIELD(conninfo), 1, 0},
 	{"store", "batch", K_INT, FIELD(store_batch), 1, 100000},
 	{"store", "retry_ms", K_INT, FIELD(store_retry_ms), 10, 600000},
+	{"correlator", "enabled", K_BOOL, FIELD(correlate), 0, 0},
+	{"correlator", "tick_ms", K_INT, FIELD(tick_ms), 10, 60000},
+	{"correlator", "lateness_s", K_INT, FIELD(lateness_s), 0, 3600},
+	{"correlator", "max_depth", K_INT, FIELD(max_depth), 1, 64},
+	{"correlator", "slack_s", K_INT, FIELD(slack_s), 0, 3600},
 	{"registry", "poll_ms", K_INT, FIELD(registry_poll_ms), 10, 600000},
 	{"registry", "cache", K_PATH, FIELD(registry_cache), 0, 0},
 };
@@ -122,6 +128,11 @@ void tn_config_defaults(struct tn_config *c)
 	c->horizon_s = 604800;
 	c->inflight_frames = 256;
 	c->dedup_entries = 1 << 20;
+	c->correlate = true;
+	c->tick_ms = 1000;
+	c->lateness_s = 60;
+	c->max_depth = 6;
+	c->slack_s = 30;
 
 	snprintf(c->journal_dir, sizeof c->journal_dir, "var/journal");
 	c->segment_bytes = 64 * MIB;

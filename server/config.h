@@ -50,6 +50,13 @@ struct tn_config {
 	int store_batch;                /* batch = 5000 records per COPY transaction */
 	int store_retry_ms;             /* retry_ms = 1000 while PostgreSQL is away */
 
+	/* [correlator] */
+	bool correlate;                 /* enabled = true */
+	int tick_ms;                    /* tick_ms = 1000: clock ticks journaled for the engine */
+	int lateness_s;                 /* lateness_s = 60: allowed lateness of the watermark */
+	int max_depth;                  /* max_depth = 6: hops of upstream/downstream searches */
+	int slack_s;                    /* slack_s = 30: clock-skew slack of a path's window */
+
 	/* [registry] */
 	int registry_poll_ms;           /* poll_ms = 1000: key registry refresh period */
 	char registry_cache[TN_CONFIG_STR]; /* cache = <journal dir>/registry.cache when empty */

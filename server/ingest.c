@@ -815,9 +815,7 @@ static int watch_fd(struct tn_ingest *g, void *sock, ev_io *w)
 	return 0;
 }
 
-int tn_ingest_run(struct tn_ingest *g, struct tn_journal *journal, uint64_t *durable,
-		  uint64_t (*stored)(void *), void *stored_ud, void (*on_fatal)(void *),
-		  void *fatal_ud)
+int tn_ingest_run(struct tn_ingest *g, const struct tn_ingest_run_opts *o)
 {
 	g->loop = ev_loop_new(EVFLAG_AUTO);
 	if (!g->loop)
@@ -838,18 +836,21 @@ int tn_ingest_run(struct tn_ingest *g, struct tn_journal *journal, uint64_t *dur
 		return TN_EZMQ;
 
 	struct tn_committer_opts co = {
-		.journal = journal,
+		.journal = o->journal,
 		.in = &g->to_commit,
 		.out = &g->from_commit,
+		.in2 = o->corr_in,
+		.out2 = o->corr_out,
+		.tick_ms = o->tick_ms,
 		.done_loop = g->loop,
 		.done_async = &g->done_async,
 		.group_commit_us = g->cfg->group_commit_us,
 		.retain_s = g->cfg->retain_s,
-		.stored = stored,
-		.stored_ud = stored_ud,
-		.on_fatal = on_fatal,
-		.fatal_ud = fatal_ud,
-		.durable = durable,
+		.stored = o->consumed,
+		.stored_ud = o->consumed_ud,
+		.on_fatal = o->on_fatal,
+		.fatal_ud = o->fatal_ud,
+		.durable = o->durable,
 	};
 	int rc = tn_committer_start(&co, &g->committer);
 	if (rc != 0)
@@ -883,14 +884,26 @@ void tn_ingest_stats(const struct tn_ingest *g, struct tn_ingest_stats *out)
 		dst[i] = ck_pr_load_64(&src[i]);
 }
 
+void tn_ingest_wake_committer(void *ud)
+{
+	struct tn_ingest *g = ud;
+	tn_committer_wake(g->committer);
+}
+
+void tn_ingest_quiesce(struct tn_ingest *g)
+{
+	if (!g || !g->running)
+		return;
+	ev_async_send(g->loop, &g->stop_async);
+	pthread_join(g->thread, NULL);
+	g->running = false;
+}
+
 void tn_ingest_stop(struct tn_ingest *g)
 {
 	if (!g)
 		return;
-	if (g->running) {
-		ev_async_send(g->loop, &g->stop_async);
-		pthread_join(g->thread, NULL);
-	}
+	tn_ingest_quiesce(g);
 	tn_committer_stop(g->committer);
 	/* Frames the committer finished after the loop ended (none expected). */
 	struct tn__frame *f;

@@ -59,16 +59,40 @@ int tn_ingest_open(const struct tn_config *cfg, const char *server_secret,
 		   struct tn_registry *registry, struct tn_dedup *dedup, struct tn_ingest **out,
 		   char *err, size_t errlen);
 
+struct tn__ring;
+
+struct tn_ingest_run_opts {
+	struct tn_journal *journal; /* borrowed: the committer writes it */
+	/* The journal's durable offset is published here (the caller's; it must
+	 * outlive the ingest and the readers: store, correlator). */
+	uint64_t *durable;
+	/* The offset below which the journal may be deleted (retention): what
+	 * the store and the correlator have both consumed. */
+	uint64_t (*consumed)(void *ud);
+	void *consumed_ud;
+	void (*on_fatal)(void *ud); /* the journal failed (from some thread) */
+	void *fatal_ud;
+	/* The correlator's frames of CHANGE records, to and from the committer
+	 * (NULL: none), and the period of TICK records (0: none). */
+	struct tn__ring *corr_in, *corr_out;
+	int tick_ms;
+};
+
 /*
- * tn_ingest_run - start the committer (on `journal`, borrowed) and the ingest
- * thread. The journal's durable offset is published in *durable (the
- * caller's; it must outlive the ingest and the store that reads it). `stored`/`stored_ud` give the store's offset for journal
- * retention; on_fatal is called (from some thread) if the journal fails.
- * Returns 0 or TN_ENOMEM.
+ * tn_ingest_run - start the committer and the ingest thread. Returns 0 or
+ * TN_ENOMEM. `o` is copied.
  */
-int tn_ingest_run(struct tn_ingest *g, struct tn_journal *journal, uint64_t *durable,
-		  uint64_t (*stored)(void *), void *stored_ud, void (*on_fatal)(void *),
-		  void *fatal_ud);
+int tn_ingest_run(struct tn_ingest *g, const struct tn_ingest_run_opts *o);
+
+/* Wake the committer after pushing to corr_in (any thread; ud = the ingest). */
+void tn_ingest_wake_committer(void *ud);
+
+/*
+ * tn_ingest_quiesce - stop reading, answer every frame in flight once it is
+ * durable, and stop the ingest thread; the committer keeps running (the
+ * correlator still journals its last revisions). Main thread; idempotent.
+ */
+void tn_ingest_quiesce(struct tn_ingest *g);
 
 /* Hand over a new registry snapshot (registry watcher thread). See registry.h. */
 bool tn_ingest_publish_registry(void *g, struct tn_registry *r);
@@ -76,9 +100,8 @@ bool tn_ingest_publish_registry(void *g, struct tn_registry *r);
 void tn_ingest_stats(const struct tn_ingest *g, struct tn_ingest_stats *out);
 
 /*
- * tn_ingest_stop - stop reading, answer every frame in flight once it is
- * durable, close the sockets, stop the committer and the thread, free it.
- * Main thread; NULL is fine.
+ * tn_ingest_stop - quiesce (if not yet), stop the committer, close the
+ * sockets, free it. Main thread; NULL is fine.
  */
 void tn_ingest_stop(struct tn_ingest *g);
 

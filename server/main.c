@@ -26,6 +26,7 @@
 #include <zmq.h>
 
 #include "config.h"
+#include "correlate.h"
 #include "dedup.h"
 #include "ingest.h"
 #include "journal.h"
@@ -41,6 +42,8 @@
 static atomic_int fatal;
 static pthread_t main_thread;
 static struct tn_store *store; /* set once by main; read by the committer */
+static bool cfg_correlate;
+static uint64_t correlated; /* journal offset the correlator has processed */
 /* The journal's durable offset: written by the committer, read by the store.
  * Here, not in the committer, because the store drains after it stops. */
 static uint64_t durable;
@@ -52,11 +55,16 @@ static void on_fatal(void *ud)
 	pthread_kill(main_thread, SIGTERM);
 }
 
-static uint64_t stored_offset(void *ud)
+/* Journal segments below this offset may be deleted: the store has put them
+ * in PostgreSQL and the correlator has read them. */
+static uint64_t consumed_offset(void *ud)
 {
 	(void)ud;
 	struct tn_store *s = ck_pr_load_ptr(&store);
-	return s ? tn_store_committed(s) : 0;
+	uint64_t off = s ? tn_store_committed(s) : 0;
+	if (cfg_correlate && ck_pr_load_64(&correlated) < off)
+		off = ck_pr_load_64(&correlated);
+	return off;
 }
 
 static void usage(FILE *f)
@@ -256,9 +264,51 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	memset(secret, 0, sizeof secret);
-	if ((rc = tn_ingest_run(ingest, journal, &durable, stored_offset, NULL, on_fatal, NULL)) != 0) {
+	/* The correlator's frames go to the committer and back on two rings as
+	 * large as its pool, so pushing never fails. */
+	static struct tn__ring corr_in, corr_out;
+	const unsigned corr_pool = 16;
+	cfg_correlate = cfg.correlate;
+	if (cfg.correlate &&
+	    (tn__ring_init(&corr_in, corr_pool) != 0 || tn__ring_init(&corr_out, corr_pool) != 0)) {
+		tn_error("out of memory", NULL);
+		return 1;
+	}
+	struct tn_ingest_run_opts ro = {
+		.journal = journal,
+		.durable = &durable,
+		.consumed = consumed_offset,
+		.on_fatal = on_fatal,
+		.corr_in = cfg.correlate ? &corr_in : NULL,
+		.corr_out = cfg.correlate ? &corr_out : NULL,
+		.tick_ms = cfg.correlate ? cfg.tick_ms : 0,
+	};
+	if ((rc = tn_ingest_run(ingest, &ro)) != 0) {
 		tn_error("cannot start ingest threads", "error=\"%s\"", tn_strerror(rc));
 		return 1;
+	}
+
+	struct tn_correlate *corr = NULL;
+	if (cfg.correlate) {
+		struct tn_correlate_opts co = {
+			.journal_dir = cfg.journal_dir,
+			.durable = &durable,
+			.graph = NULL,
+			.to_commit = &corr_in,
+			.from_commit = &corr_out,
+			.wake_commit = tn_ingest_wake_committer,
+			.wake_ud = ingest,
+			.pool = corr_pool,
+			.consumed = &correlated,
+		};
+		tn_corr_config_defaults(&co.engine);
+		co.engine.lateness_s = cfg.lateness_s;
+		co.engine.max_depth = cfg.max_depth;
+		co.engine.slack_s = cfg.slack_s;
+		if ((rc = tn_correlate_start(&co, &corr)) != 0) {
+			tn_error("cannot start the correlator", "error=\"%s\"", tn_strerror(rc));
+			return 1;
+		}
 	}
 
 	struct tn_store_opts so = {
@@ -300,6 +350,10 @@ int main(int argc, char **argv)
 	}
 
 	tn_registry_watch_stop(watch);
+	/* Order: stop taking events; let the correlator read what is durable
+	 * and journal its last revisions; then stop the committer. */
+	tn_ingest_quiesce(ingest);
+	tn_correlate_stop(corr, 2000);
 	tn_ingest_stop(ingest);
 	ck_pr_store_ptr(&store, NULL);
 	rc = tn_store_stop(s, STORE_DRAIN_MS);

@@ -88,6 +88,11 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_int_eq(a->horizon_s, b->horizon_s);
 	ck_assert_int_eq(a->inflight_frames, b->inflight_frames);
 	ck_assert_int_eq(a->dedup_entries, b->dedup_entries);
+	ck_assert_int_eq(a->correlate, b->correlate);
+	ck_assert_int_eq(a->tick_ms, b->tick_ms);
+	ck_assert_int_eq(a->lateness_s, b->lateness_s);
+	ck_assert_int_eq(a->max_depth, b->max_depth);
+	ck_assert_int_eq(a->slack_s, b->slack_s);
 	ck_assert_str_eq(a->journal_dir, b->journal_dir);
 	ck_assert_int_eq(a->segment_bytes, b->segment_bytes);
 	ck_assert_int_eq(a->journal_max_bytes, b->journal_max_bytes);
@@ -116,6 +121,9 @@ START_TEST(defaults)
 	ck_assert_int_eq(cfg.horizon_s, 604800);
 	ck_assert_int_eq(cfg.inflight_frames, 256);
 	ck_assert_int_eq(cfg.dedup_entries, 1 << 20);
+	ck_assert(cfg.correlate);
+	ck_assert_int_eq(cfg.tick_ms, 1000);
+	ck_assert_int_eq(cfg.lateness_s, 60);
 	ck_assert_str_eq(cfg.journal_dir, "var/journal");
 	ck_assert_int_eq(cfg.segment_bytes, 64LL << 20);
 	ck_assert_int_eq(cfg.journal_max_bytes, 8LL << 30);
@@ -314,6 +322,8 @@ START_TEST(bad_values)
 		{"ingest", "horizon_s", "59", "an integer between 60 and 31622400"},
 		{"ingest", "inflight_frames", "65537", "an integer between 1 and 65536"},
 		{"ingest", "dedup_entries", "1000", "an integer between 1024 and 268435456"},
+		{"correlator", "tick_ms", "5", "an integer between 10 and 60000"},
+		{"correlator", "max_depth", "0", "an integer between 1 and 64"},
 		{"journal", "dir", "", "a path of 1-511 bytes"},
 		{"journal", "segment_bytes", "512k",
 		 "a size between 1MiB and 1GiB (suffixes k, M, G)"},
@@ -527,7 +537,7 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 23);
+	ck_assert_int_eq(keys, 28);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);

@@ -1,0 +1,479 @@
+/* correlate.c - the correlator thread: journal in, engine, CHANGE records out (correlate.h). */
+#include "correlate.h"
+
+#include <ck_pr.h>
+#include <inttypes.h>
+#include <msgpack.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "frame.h"
+#include "journal.h"
+#include "log.h"
+#include "tocsin/error.h"
+#include "wire.h"
+
+#define FRAME_FLUSH_BYTES (256u << 10) /* submit a frame of revisions past this */
+#define IDLE_SLEEP_NS (2 * 1000000L)
+#define SCAN_DEPTH 6
+
+/* incident id -> highest rev already journaled (start-up only) */
+struct sent_map {
+	char (*ids)[TN_INCIDENT_ID_LEN + 1];
+	uint32_t *revs;
+	size_t cap, n;
+};
+
+struct tn_correlate {
+	struct tn_correlate_opts o;
+	struct tn_corr *engine;
+	struct tn_graph *graph;
+	struct tn__ring graph_ring;
+	struct tn_journal_reader *rd;
+	struct tn_wire_decoder *dec;
+	msgpack_zone zone;
+	struct sent_map sent;
+	uint64_t rebuild_end; /* journal end when we started: below it, rebuilding */
+
+	struct tn__frame **pool;
+	size_t pool_free;
+	unsigned in_flight;
+	struct tn__frame *cur; /* frame being filled, or NULL */
+
+	pthread_t thread;
+	bool started;
+	atomic_int stop;
+	int64_t deadline_ns;
+	struct tn_log_slot log_bad;
+	struct tn_correlate_stats st; /* ck_pr writes, read by stats */
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- the start-up map of revisions already sent ----------------------------- */
+
+static uint64_t id_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a: our own ids, not peer input */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static size_t sent_slot(const struct sent_map *m, const char *id)
+{
+	size_t i = (size_t)id_hash(id) & (m->cap - 1);
+	while (m->ids[i][0] && strcmp(m->ids[i], id) != 0)
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+static int sent_put(struct sent_map *m, const char *id, uint32_t rev)
+{
+	if (strlen(id) > TN_INCIDENT_ID_LEN)
+		return 0;
+	if ((m->n + 1) * 2 > m->cap) {
+		struct sent_map g = {.cap = m->cap ? m->cap * 2 : 1024};
+		g.ids = calloc(g.cap, sizeof *g.ids);
+		g.revs = calloc(g.cap, sizeof *g.revs);
+		if (!g.ids || !g.revs) {
+			free(g.ids);
+			free(g.revs);
+			return TN_ENOMEM;
+		}
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->ids[i][0]) {
+				size_t j = sent_slot(&g, m->ids[i]);
+				memcpy(g.ids[j], m->ids[i], sizeof g.ids[j]);
+				g.revs[j] = m->revs[i];
+				g.n++;
+			}
+		free(m->ids);
+		free(m->revs);
+		*m = g;
+	}
+	size_t i = sent_slot(m, id);
+	if (!m->ids[i][0]) {
+		strcpy(m->ids[i], id);
+		m->n++;
+	}
+	if (rev > m->revs[i])
+		m->revs[i] = rev;
+	return 0;
+}
+
+static uint32_t sent_get(const struct sent_map *m, const char *id)
+{
+	if (!m->cap)
+		return 0;
+	size_t i = sent_slot(m, id);
+	return m->ids[i][0] ? m->revs[i] : 0;
+}
+
+static void sent_free(struct sent_map *m)
+{
+	free(m->ids);
+	free(m->revs);
+	*m = (struct sent_map){0};
+}
+
+/* ---- decoding journal records ------------------------------------------------ */
+
+static bool unpack(struct tn_correlate *c, const struct tn_journal_record *rec,
+		   msgpack_object *o)
+{
+	size_t off = 0;
+	if (tn_wire_scan(rec->payload, rec->len, SCAN_DEPTH, rec->len, NULL, 0) != 0)
+		return false;
+	msgpack_zone_clear(&c->zone);
+	return msgpack_unpack(rec->payload, rec->len, &off, &c->zone, o) == MSGPACK_UNPACK_SUCCESS;
+}
+
+static bool get_i64(const msgpack_object *o, int64_t *v)
+{
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX)
+		*v = (int64_t)o->via.u64;
+	else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+		*v = o->via.i64;
+	else
+		return false;
+	return true;
+}
+
+/* First pass: which revisions are already in the journal. */
+static int scan_sent(struct tn_correlate *c)
+{
+	struct tn_journal_reader *r;
+	struct tn_journal_record rec;
+	msgpack_object o;
+	char id[TN_INCIDENT_ID_LEN + 1];
+	int rc;
+
+	if ((rc = tn_journal_reader_open(c->o.journal_dir, 0, &r)) != 0)
+		return rc;
+	uint64_t limit = ck_pr_load_64(c->o.durable);
+	while ((rc = tn_journal_reader_next(r, limit, &rec)) == 1) {
+		int64_t rev;
+		if (rec.type != TN_JREC_CHANGE || !unpack(c, &rec, &o) ||
+		    o.type != MSGPACK_OBJECT_ARRAY || o.via.array.size != 8 ||
+		    o.via.array.ptr[1].type != MSGPACK_OBJECT_STR ||
+		    o.via.array.ptr[1].via.str.size > TN_INCIDENT_ID_LEN ||
+		    !get_i64(&o.via.array.ptr[2], &rev) || rev < 1 || rev > UINT32_MAX)
+			continue;
+		memcpy(id, o.via.array.ptr[1].via.str.ptr, o.via.array.ptr[1].via.str.size);
+		id[o.via.array.ptr[1].via.str.size] = 0;
+		if ((rc = sent_put(&c->sent, id, (uint32_t)rev)) != 0)
+			break;
+	}
+	c->rebuild_end = limit;
+	tn_journal_reader_close(r);
+	return rc < 0 ? rc : 0;
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static int bytes_write(void *data, const char *buf, size_t len)
+{
+	struct tn__bytes *b = data;
+	if (tn__bytes_reserve(b, len) != 0)
+		return -1;
+	memcpy(b->data + b->len, buf, len);
+	b->len += len;
+	return 0;
+}
+
+static void pack_str(msgpack_packer *pk, const char *s, size_t n)
+{
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+static void reclaim(struct tn_correlate *c)
+{
+	struct tn__frame *f;
+	while ((f = tn__ring_pop(c->o.from_commit)) != NULL) {
+		if (f->result != 0)
+			tn_error("incident revisions not journaled", "records=%zu error=\"%s\"",
+				 f->n_recs - f->n_appended, tn_strerror(f->result));
+		c->pool[c->pool_free++] = f;
+		c->in_flight--;
+	}
+}
+
+static void submit(struct tn_correlate *c)
+{
+	if (!c->cur)
+		return;
+	(void)tn__ring_push(c->o.to_commit, c->cur); /* holds the whole pool */
+	c->cur = NULL;
+	c->in_flight++;
+	c->o.wake_commit(c->o.wake_ud);
+}
+
+/* A frame to add revisions to; waits for one when all are with the committer
+ * (backpressure: the correlator falls behind the journal, nothing is lost). */
+static struct tn__frame *frame(struct tn_correlate *c)
+{
+	if (c->cur && c->cur->recbuf.len >= FRAME_FLUSH_BYTES)
+		submit(c);
+	if (c->cur)
+		return c->cur;
+	reclaim(c);
+	while (c->pool_free == 0) {
+		struct timespec ts = {0, 200000};
+		ck_pr_inc_64(&c->st.pool_stalls);
+		nanosleep(&ts, NULL);
+		reclaim(c);
+	}
+	c->cur = c->pool[--c->pool_free];
+	tn__frame_reset(c->cur);
+	return c->cur;
+}
+
+static void emit_changes(struct tn_correlate *c, bool rebuilding)
+{
+	const struct tn_change *ch;
+	size_t n = tn_corr_changes(c->engine, &ch);
+
+	for (size_t i = 0; i < n; i++) {
+		if (rebuilding && sent_get(&c->sent, ch[i].incident) >= ch[i].rev) {
+			ck_pr_inc_64(&c->st.changes_suppressed);
+			continue;
+		}
+		struct tn__frame *f = frame(c);
+		struct tn__rec *r = tn__frame_rec(f);
+		msgpack_packer pk;
+		if (!r) {
+			tn_error("out of memory packing an incident revision", "incident=%s",
+				 ch[i].incident);
+			continue;
+		}
+		const char *msg = tn_change_msg_name(ch[i].msg);
+		r->type = TN_JREC_CHANGE;
+		r->off = (uint32_t)f->recbuf.len;
+		msgpack_packer_init(&pk, &f->recbuf, bytes_write);
+		msgpack_pack_array(&pk, 8);
+		pack_str(&pk, "live", 4);
+		pack_str(&pk, ch[i].incident, strlen(ch[i].incident));
+		msgpack_pack_uint32(&pk, ch[i].rev);
+		pack_str(&pk, msg, strlen(msg));
+		msgpack_pack_int(&pk, ch[i].priority);
+		pack_str(&pk, ch[i].area, strlen(ch[i].area));
+		msgpack_pack_int64(&pk, ch[i].updated_us);
+		/* The stored body is a JSON object: "{" + the body (which has no seq). */
+		msgpack_pack_str(&pk, ch[i].body_len + 1);
+		msgpack_pack_str_body(&pk, "{", 1);
+		msgpack_pack_str_body(&pk, ch[i].body, ch[i].body_len);
+		r->len = (uint32_t)(f->recbuf.len - r->off);
+		ck_pr_inc_64(&c->st.changes);
+	}
+}
+
+/* ---- input ------------------------------------------------------------------- */
+
+static void feed(struct tn_correlate *c, const struct tn_journal_record *rec)
+{
+	msgpack_object o;
+	int64_t us;
+
+	switch (rec->type) {
+	case TN_JREC_EVENT:
+		if (unpack(c, rec, &o) && o.type == MSGPACK_OBJECT_ARRAY &&
+		    o.via.array.size == 3) {
+			struct tn_wire_item item;
+			if (tn_wire_validate_event(c->dec, &o.via.array.ptr[2], NULL, &item) == 0) {
+				tn_corr_event(c->engine, &item.ev);
+				ck_pr_inc_64(&c->st.events);
+				return;
+			}
+		}
+		break;
+	case TN_JREC_TICK:
+		if (unpack(c, rec, &o) && o.type == MSGPACK_OBJECT_ARRAY &&
+		    o.via.array.size == 1 && get_i64(&o.via.array.ptr[0], &us)) {
+			tn_corr_advance(c->engine, us);
+			ck_pr_inc_64(&c->st.ticks);
+			return;
+		}
+		break;
+	default:
+		return; /* our own revisions, rejects, audit: not input */
+	}
+	ck_pr_inc_64(&c->st.undecodable);
+	tn_log_limited(&c->log_bad, 1, TN_LOG_ERROR, "journal record not fed to the correlator",
+		       "offset=%" PRIu64 " type=%u", rec->offset, (unsigned)rec->type);
+}
+
+static void swap_graph(struct tn_correlate *c)
+{
+	struct tn_graph *g, *newest = NULL;
+	while ((g = tn__ring_pop(&c->graph_ring)) != NULL) {
+		tn_graph_free(newest);
+		newest = g;
+	}
+	if (!newest)
+		return;
+	if (tn_corr_set_graph(c->engine, newest) != 0) {
+		tn_error("cannot switch to the new asset graph; keeping the old one", NULL);
+		tn_graph_free(newest);
+		return;
+	}
+	/* The engine no longer refers to the old graph: this thread owned it. */
+	tn_graph_free(c->graph);
+	c->graph = newest;
+	ck_pr_inc_64(&c->st.graph_swaps);
+	tn_info("asset graph swapped in", "assets=%zu dependencies=%zu", tn_graph_size(newest),
+		tn_graph_edges(newest));
+}
+
+static void *correlate_main(void *arg)
+{
+	struct tn_correlate *c = arg;
+	struct tn_journal_record rec;
+	bool announced = false;
+	int rc;
+
+	for (;;) {
+		uint64_t limit = ck_pr_load_64(c->o.durable);
+		int n = 0;
+		swap_graph(c);
+		reclaim(c);
+		while (n < 4096 && (rc = tn_journal_reader_next(c->rd, limit, &rec)) == 1) {
+			bool rebuilding = rec.offset < c->rebuild_end;
+			feed(c, &rec);
+			emit_changes(c, rebuilding);
+			ck_pr_inc_64(&c->st.records);
+			n++;
+		}
+		uint64_t at = tn_journal_reader_offset(c->rd);
+		ck_pr_store_64(&c->st.offset, at);
+		ck_pr_store_64(c->o.consumed, at);
+		if (!announced && at >= c->rebuild_end) {
+			announced = true;
+			sent_free(&c->sent);
+			ck_pr_store_8((uint8_t *)&c->st.rebuilt, 1);
+			tn_info("correlator caught up with the journal", "offset=%" PRIu64, at);
+		}
+		if (n > 0 && rc == 1)
+			continue; /* more to read at once */
+		if (rc < 0) {
+			tn_log_limited(&c->log_bad, 1, TN_LOG_ERROR, "correlator cannot read the journal",
+				       "offset=%" PRIu64 " error=\"%s\"", at, tn_strerror(rc));
+		}
+		submit(c);
+		if (atomic_load(&c->stop) &&
+		    (at >= ck_pr_load_64(c->o.durable) || mono_ns() >= c->deadline_ns))
+			break;
+		struct timespec ts = {0, IDLE_SLEEP_NS};
+		nanosleep(&ts, NULL);
+	}
+	/* Wait (bounded) for the last revisions to be journaled. */
+	while (c->in_flight && mono_ns() < c->deadline_ns + 1000000000) {
+		struct timespec ts = {0, 500000};
+		nanosleep(&ts, NULL);
+		reclaim(c);
+	}
+	return NULL;
+}
+
+/* ---- set-up ------------------------------------------------------------------ */
+
+int tn_correlate_start(const struct tn_correlate_opts *o, struct tn_correlate **out)
+{
+	struct tn_correlate *c = calloc(1, sizeof *c);
+	int rc = TN_ENOMEM;
+	if (!c)
+		return TN_ENOMEM;
+	c->o = *o;
+	c->graph = o->graph;
+	atomic_init(&c->stop, 0);
+	if (tn__ring_init(&c->graph_ring, 4) != 0 || !msgpack_zone_init(&c->zone, 8192))
+		goto fail;
+	if (tn_wire_decoder_new(&c->dec) != 0)
+		goto fail;
+	c->pool = calloc(o->pool, sizeof *c->pool);
+	if (!c->pool)
+		goto fail;
+	for (unsigned i = 0; i < o->pool; i++) {
+		if (!(c->pool[i] = calloc(1, sizeof **c->pool)))
+			goto fail;
+		c->pool_free++;
+	}
+	rc = tn_corr_new(&o->engine, c->graph, "live", &c->engine);
+	if (rc)
+		goto fail;
+	if ((rc = scan_sent(c)) != 0 ||
+	    (rc = tn_journal_reader_open(o->journal_dir, 0, &c->rd)) != 0)
+		goto fail;
+	tn_info("correlator rebuilding from the journal", "until=%" PRIu64 " sent_incidents=%zu",
+		c->rebuild_end, c->sent.n);
+	if (pthread_create(&c->thread, NULL, correlate_main, c) != 0) {
+		rc = TN_ENOMEM;
+		goto fail;
+	}
+	c->started = true;
+	*out = c;
+	return 0;
+fail:
+	c->graph = NULL; /* the caller keeps it on failure */
+	tn_correlate_stop(c, 0);
+	return rc;
+}
+
+bool tn_correlate_publish_graph(void *ud, struct tn_graph *g)
+{
+	struct tn_correlate *c = ud;
+	return tn__ring_push(&c->graph_ring, g);
+}
+
+void tn_correlate_stats(const struct tn_correlate *c, struct tn_correlate_stats *out)
+{
+	out->records = ck_pr_load_64(&c->st.records);
+	out->events = ck_pr_load_64(&c->st.events);
+	out->ticks = ck_pr_load_64(&c->st.ticks);
+	out->changes = ck_pr_load_64(&c->st.changes);
+	out->changes_suppressed = ck_pr_load_64(&c->st.changes_suppressed);
+	out->undecodable = ck_pr_load_64(&c->st.undecodable);
+	out->graph_swaps = ck_pr_load_64(&c->st.graph_swaps);
+	out->pool_stalls = ck_pr_load_64(&c->st.pool_stalls);
+	out->offset = ck_pr_load_64(&c->st.offset);
+	out->rebuilt = ck_pr_load_8((const uint8_t *)&c->st.rebuilt) != 0;
+}
+
+void tn_correlate_stop(struct tn_correlate *c, int drain_ms)
+{
+	if (!c)
+		return;
+	if (c->started) {
+		c->deadline_ns = mono_ns() + (int64_t)drain_ms * 1000000;
+		atomic_store(&c->stop, 1);
+		pthread_join(c->thread, NULL);
+	}
+	if (c->pool) {
+		for (size_t i = 0; i < c->pool_free; i++)
+			tn__frame_free(c->pool[i]);
+		free(c->pool);
+	}
+	if (c->cur)
+		tn__frame_free(c->cur);
+	struct tn_graph *g;
+	while (c->graph_ring.buf && (g = tn__ring_pop(&c->graph_ring)) != NULL)
+		tn_graph_free(g);
+	tn__ring_destroy(&c->graph_ring);
+	tn_corr_free(c->engine);
+	tn_graph_free(c->graph);
+	tn_journal_reader_close(c->rd);
+	tn_wire_decoder_free(c->dec);
+	msgpack_zone_destroy(&c->zone);
+	sent_free(&c->sent);
+	free(c);
+}

@@ -1,0 +1,83 @@
+/*
+ * correlate.h - the correlator thread: the engine (tocsin/correlator.h)
+ * driven by the journal, its output journaled back.
+ *
+ * It tails the journal below the durable offset, exactly as the store does,
+ * and gives the engine every EVENT record (decoded as the store decodes it)
+ * and every TICK record (the wall clock the committer journals each
+ * second), in journal order. So a live run and a replay of its journal see
+ * the same input in the same order, and give the same incidents: the engine
+ * is deterministic, and nothing else feeds it.
+ *
+ * Each incident revision the engine emits is packed as a CHANGE record into
+ * a frame of the correlator's own pool and handed to the committer through
+ * a ring; the store then keeps it in PostgreSQL exactly once, and the alert
+ * fan-out (issue 4) will read it from there too.
+ *
+ * On start it replays the whole journal to rebuild the engine's state. A
+ * first pass collects the revisions already journaled (incident -> highest
+ * rev), so the rebuild does not emit again what was already sent; revisions
+ * the engine produces that the journal lacks (a crash came between an event
+ * and its revision) are emitted then.
+ *
+ * A new asset graph arrives through a ring from whatever thread loaded it;
+ * the correlator swaps it into the engine between two records and frees the
+ * old one: one owner at a time, no lock, nothing to reclaim late.
+ *
+ * Thread contract: start/stop/stats from the main thread;
+ * tn_correlate_publish_graph from one other thread (the asset watcher).
+ */
+#ifndef TN_CORRELATE_H
+#define TN_CORRELATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ring.h"
+#include "tocsin/correlator.h"
+#include "tocsin/graph.h"
+
+struct tn_correlate_opts {
+	const char *journal_dir;         /* borrowed; must outlive the correlator */
+	const uint64_t *durable;         /* the committer's durable offset (ck_pr) */
+	struct tn_corr_config engine;    /* copied */
+	struct tn_graph *graph;          /* initial registry; ownership passes (NULL: empty) */
+	struct tn__ring *to_commit;      /* frames of CHANGE records (producer: correlator) */
+	struct tn__ring *from_commit;    /* and back (consumer: correlator) */
+	void (*wake_commit)(void *ud);   /* after pushing to to_commit */
+	void *wake_ud;
+	unsigned pool;                   /* frames of the correlator's pool (rings hold them all) */
+	/* Where it publishes the journal offset it has processed (ck_pr), for
+	 * retention. The caller's: it must outlive the correlator and whoever
+	 * reads it (the committer stops after the correlator). */
+	uint64_t *consumed;
+};
+
+struct tn_correlate_stats {
+	uint64_t records, events, ticks, changes, changes_suppressed, undecodable;
+	uint64_t graph_swaps, pool_stalls;
+	uint64_t offset;           /* journal offset processed so far */
+	bool rebuilt;              /* the start-up replay has reached the journal's end */
+};
+
+struct tn_correlate;
+
+/*
+ * tn_correlate_start - start the thread. Returns 0 and *out (owned by the
+ * caller until tn_correlate_stop), TN_ENOMEM, TN_ECONFIG (engine settings).
+ */
+int tn_correlate_start(const struct tn_correlate_opts *o, struct tn_correlate **out);
+
+/* Hand over a new graph (ownership passes when it returns true). One thread. */
+bool tn_correlate_publish_graph(void *c, struct tn_graph *g);
+
+void tn_correlate_stats(const struct tn_correlate *c, struct tn_correlate_stats *out);
+
+/*
+ * tn_correlate_stop - process the journal up to the durable offset (at most
+ * drain_ms), journal the last revisions (the committer must still run),
+ * stop the thread, free it and its graph. Main thread; NULL is fine.
+ */
+void tn_correlate_stop(struct tn_correlate *c, int drain_ms);
+
+#endif
