@@ -360,7 +360,7 @@ static double spread_chance(const struct gen *s, uint32_t dep, uint32_t prov,
 }
 
 /* Grow a candidate cascade from root at t0 (breadth first, by hops). */
-static int grow(struct gen *s, uint32_t root, int64_t t0)
+static int grow_cascade(struct gen *s, uint32_t root, int64_t t0)
 {
 	int rc;
 
@@ -650,7 +650,7 @@ int tn__sim_cascades(const struct tn_graph *g, const struct tn__sim_cascade_opts
 
 			if (root == NONE)
 				break;
-			if ((rc = grow(&s, root, t0)) != 0)
+			if ((rc = grow_cascade(&s, root, t0)) != 0)
 				goto out;
 			if (s.nm < 3 || conflict(&s)) {
 				st->rejected++;

@@ -16,7 +16,7 @@
 #include "sim.h"
 #include "tocsin/error.h"
 
-#define MAX_LINE 4096
+#define MAX_ROW 4096
 
 static const char *const assets_header =
 	"id,sector,kind,name,lat,lon,area,criticality,population,backup_s,sensitivity";
@@ -116,7 +116,7 @@ static int load(struct tn_graph_builder *b, const char *path, const char *header
 		int (*fn)(struct tn_graph_builder *, char **, char *, size_t), FILE *errs)
 {
 	FILE *f = fopen(path, "r");
-	char buf[MAX_LINE + 2], msg[512];
+	char buf[MAX_ROW + 2], msg[512];
 	unsigned long line = 0;
 	int rc = 0;
 

@@ -1,0 +1,366 @@
+/*
+ * test_scenario.c - the drill scenario reader (tools/scenario.h): both
+ * header forms, every column's checks and messages, line numbers as event
+ * ids, nothing returned when any row is bad, CSV quoting.
+ *
+ * The tools are not a library: the reader's source is compiled in here.
+ */
+#include "../../tools/scenario.c"
+
+#include <check.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[200];
+static char path[256];
+static char *errbuf;
+static size_t errlen;
+
+static void setup(void)
+{
+	snprintf(dir, sizeof dir, "%s/tn_scenario_XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/s.csv", dir);
+	errbuf = NULL;
+	errlen = 0;
+}
+
+static void teardown(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	free(errbuf);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Write `text` as the scenario and read it; the messages land in errbuf. */
+static int read_text(const char *text, size_t max_errors, struct tn__scenario **out)
+{
+	FILE *f = fopen(path, "w");
+	FILE *e;
+	int rc;
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+	free(errbuf);
+	errbuf = NULL;
+	e = open_memstream(&errbuf, &errlen);
+	ck_assert_ptr_nonnull(e);
+	rc = tn__scenario_read(path, TN_SCENARIO_EPOCH_US, e, max_errors, out);
+	fclose(e);
+	return rc;
+}
+
+/* Expect exactly these messages ("LINE: text\n" each, the path added). */
+static void expect_errors(const char *text, const char *want)
+{
+	struct tn__scenario *sc = (void *)1;
+	char full[8192] = "", line[1024];
+	const char *p = want;
+
+	ck_assert_int_eq(read_text(text, 100, &sc), TN_EINVAL);
+	ck_assert_ptr_null(sc);
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		snprintf(line, sizeof line, "%s:%.*s\n", path, (int)(nl - p), p);
+		strcat(full, line);
+		p = nl + 1;
+	}
+	ck_assert_str_eq(errbuf, full);
+}
+
+#define HDR "t_offset_s,source,sector,asset,type,severity,summary\n"
+
+START_TEST(offsets_ids_and_fields)
+{
+	struct tn__scenario *sc;
+
+	ck_assert_int_eq(read_text(HDR "0,ukpn/scada,energy,ss-1,asset.down,1,tripped\n"
+				       "\n"
+				       "12.5,ukpn/scada,energy,ss-2,asset.degraded,,\"on backup, "
+				       "\"\"gen\"\" 2\"\n"
+				       "3,netco/noc,,,heartbeat,,\r\n"
+				       "7200,water/tm,water,wps-1,asset.up,5,\n",
+				   100, &sc),
+			 0);
+	ck_assert_str_eq(errbuf, "");
+	ck_assert_uint_eq(sc->n, 4);
+	ck_assert(!sc->absolute);
+	ck_assert_str_eq(sc->ev[0].id, "L2");
+	ck_assert_str_eq(sc->ev[1].id, "L4"); /* the blank line keeps its number */
+	ck_assert_str_eq(sc->ev[2].id, "L5");
+	ck_assert_str_eq(sc->ev[3].id, "L6");
+	ck_assert_uint_eq(sc->line[1], 4);
+	ck_assert_int_eq(sc->ev[0].time_us, TN_SCENARIO_EPOCH_US);
+	ck_assert_int_eq(sc->ev[1].time_us, TN_SCENARIO_EPOCH_US + 12500000);
+	ck_assert_int_eq(sc->ev[3].time_us, TN_SCENARIO_EPOCH_US + INT64_C(7200000000));
+	ck_assert_str_eq(sc->ev[0].source, "ukpn/scada");
+	ck_assert_int_eq(sc->ev[0].sector, TN_SECTOR_ENERGY);
+	ck_assert_str_eq(sc->ev[0].asset, "ss-1");
+	ck_assert_int_eq(sc->ev[0].type, TN_EV_DOWN);
+	ck_assert_int_eq(sc->ev[0].severity, 1);
+	ck_assert_str_eq(sc->ev[0].summary, "tripped");
+	ck_assert_int_eq(sc->ev[1].type, TN_EV_DEGRADED);
+	ck_assert_int_eq(sc->ev[1].severity, 0);
+	ck_assert_str_eq(sc->ev[1].summary, "on backup, \"gen\" 2");
+	ck_assert_int_eq(sc->ev[2].type, TN_EV_HEARTBEAT);
+	ck_assert_int_eq(sc->ev[2].sector, TN_SECTOR_NONE);
+	ck_assert_ptr_null(sc->ev[2].asset);
+	ck_assert_ptr_null(sc->ev[2].summary);
+	ck_assert_int_eq(sc->ev[3].type, TN_EV_UP);
+	ck_assert_int_eq(sc->min_us, TN_SCENARIO_EPOCH_US);
+	ck_assert_int_eq(sc->max_us, TN_SCENARIO_EPOCH_US + INT64_C(7200000000));
+	ck_assert(!sc->ev[0].has_geo);
+	ck_assert_uint_eq(sc->ev[0].n_attrs, 0);
+	tn__scenario_free(sc);
+}
+END_TEST
+
+START_TEST(absolute_times_and_file_order)
+{
+	struct tn__scenario *sc;
+
+	/* out of order in time: the file's order is the order of arrival */
+	ck_assert_int_eq(read_text("time,source,sector,asset,type,severity,summary\n"
+				   "2026-11-26T16:52:00Z,a,energy,x,asset.down,,\n"
+				   "2026-11-26T17:51:59.250+01:00,a,energy,y,asset.down,,\n",
+				   100, &sc),
+			 0);
+	ck_assert(sc->absolute);
+	ck_assert_uint_eq(sc->n, 2);
+	ck_assert_int_eq(sc->ev[0].time_us, INT64_C(1795711920000000));
+	ck_assert_int_eq(sc->ev[1].time_us, INT64_C(1795711919250000));
+	ck_assert_str_eq(sc->ev[1].asset, "y");
+	ck_assert_int_eq(sc->min_us, INT64_C(1795711919250000));
+	ck_assert_int_eq(sc->max_us, INT64_C(1795711920000000));
+	tn__scenario_free(sc);
+}
+END_TEST
+
+START_TEST(base_time_moves_offsets)
+{
+	struct tn__scenario *sc;
+	FILE *f = fopen(path, "w");
+
+	fputs(HDR "60,a,energy,x,asset.down,,\n", f);
+	fclose(f);
+	ck_assert_int_eq(tn__scenario_read(path, INT64_C(1000000000000000), NULL, 10, &sc), 0);
+	ck_assert_int_eq(sc->ev[0].time_us, INT64_C(1000000060000000));
+	tn__scenario_free(sc);
+}
+END_TEST
+
+START_TEST(every_bad_row_reported_nothing_returned)
+{
+	expect_errors(HDR "x,a,energy,s,asset.down,,\n"
+			  "1.1234567,a,energy,s,asset.down,,\n"
+			  "-1,a,energy,s,asset.down,,\n"
+			  "1,,energy,s,asset.down,,\n"
+			  "1,a,power,s,asset.down,,\n"
+			  "1,a,,s,asset.down,,\n"
+			  "1,a,energy,,asset.down,,\n"
+			  "1,a,energy,s,asset.broken,,\n"
+			  "1,a,energy,s,asset.down,6,\n"
+			  "1,a,energy,s,asset.down,0,\n"
+			  "1,a,energy,s,asset.down,\n"
+			  "1,a,energy,s,asset.down,1,x,y\n"
+			  "1,a,energy,\"s,asset.down,1,x\n"
+			  "1,a,energy,s\"x,asset.down,1,x\n"
+			  "1,a,energy,s,asset.down,1,ok\n",
+		      "2: t_offset_s: expected seconds 0..315360000 with at most 6 decimals, got "
+		      "\"x\"\n"
+		      "3: t_offset_s: expected seconds 0..315360000 with at most 6 decimals, got "
+		      "\"1.1234567\"\n"
+		      "4: t_offset_s: expected seconds 0..315360000 with at most 6 decimals, got "
+		      "\"-1\"\n"
+		      "5: source: expected 1-256 bytes of UTF-8 text, got \"\"\n"
+		      "6: sector: expected one of chemicals, civil-nuclear, communications, "
+		      "defence, emergency-services, energy, finance, food, government, health, "
+		      "space, transport, water, data, got \"power\"\n"
+		      "7: sector: expected one of chemicals, civil-nuclear, communications, "
+		      "defence, emergency-services, energy, finance, food, government, health, "
+		      "space, transport, water, data, got \"\"\n"
+		      "8: asset: expected an asset id of 1-64 bytes, got \"\"\n"
+		      "9: type: expected asset.down, asset.degraded, asset.up, asset.alarm or "
+		      "heartbeat, got \"asset.broken\"\n"
+		      "10: severity: expected an integer 1..5 or empty, got \"6\"\n"
+		      "11: severity: expected an integer 1..5 or empty, got \"0\"\n"
+		      "12: expected 7 fields as in the header, got 6\n"
+		      "13: expected 7 fields as in the header, got 8\n"
+		      "14: unterminated quoted field\n"
+		      "15: a quote inside an unquoted field (quote the whole field)\n");
+}
+END_TEST
+
+START_TEST(absolute_form_refuses_offsets)
+{
+	expect_errors("time,source,sector,asset,type,severity,summary\n"
+		      "60,a,energy,s,asset.down,,\n"
+		      "2026-11-26T16:52:00,a,energy,s,asset.down,,\n",
+		      "2: time: expected an RFC 3339 time like 2026-11-26T16:52:00Z, got \"60\"\n"
+		      "3: time: expected an RFC 3339 time like 2026-11-26T16:52:00Z, got "
+		      "\"2026-11-26T16:52:00\"\n");
+}
+END_TEST
+
+START_TEST(bad_header)
+{
+	expect_errors("t,source,sector,asset,type,severity,summary\n1,a,energy,s,asset.down,,\n",
+		      "1: header: expected \"t_offset_s,source,sector,asset,type,severity,"
+		      "summary\" (or time in place of t_offset_s), got \"t,source,sector,asset,"
+		      "type,severity,summary\"\n");
+	expect_errors("", "1: header: expected \"t_offset_s,source,sector,asset,type,severity,"
+			  "summary\", got an empty file\n");
+}
+END_TEST
+
+START_TEST(text_checks)
+{
+	char big[700], row[1024];
+
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	snprintf(row, sizeof row, HDR "1,a,energy,s,asset.down,,%s\n", big);
+	expect_errors(row, "2: summary: expected at most 512 bytes of UTF-8 text\n");
+	expect_errors(HDR "1,a\tb,energy,s,asset.down,,\n",
+		      "2: source: expected 1-256 bytes of UTF-8 text, got \"a\tb\"\n");
+	expect_errors(HDR "1,a,energy,\xff,asset.down,,\n",
+		      "2: asset: expected an asset id of 1-64 bytes, got \"\xff\"\n");
+}
+END_TEST
+
+START_TEST(error_bound_counts_the_rest)
+{
+	struct tn__scenario *sc;
+
+	ck_assert_int_eq(read_text(HDR "x,a,energy,s,asset.down,,\n"
+				       "y,a,energy,s,asset.down,,\n"
+				       "z,a,energy,s,asset.down,,\n",
+				   1, &sc),
+			 TN_EINVAL);
+	ck_assert_ptr_nonnull(strstr(errbuf, ":2: t_offset_s"));
+	ck_assert_ptr_null(strstr(errbuf, ":3: t_offset_s"));
+	ck_assert_ptr_nonnull(strstr(errbuf, ": 2 more bad rows\n"));
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+	struct tn__scenario *sc;
+	FILE *e = open_memstream(&errbuf, &errlen);
+
+	ck_assert_int_eq(tn__scenario_read("/nonexistent/s.csv", 0, e, 10, &sc), TN_EIO);
+	fclose(e);
+	ck_assert_ptr_null(sc);
+	ck_assert_str_eq(errbuf, "/nonexistent/s.csv: No such file or directory\n");
+}
+END_TEST
+
+START_TEST(many_rows_keep_their_strings)
+{
+	struct tn__scenario *sc;
+	FILE *f = fopen(path, "w");
+	char want[64];
+
+	/* more than one string block (1 MiB) */
+	fputs(HDR, f);
+	for (int i = 0; i < 40000; i++)
+		fprintf(f, "%d,source/%d,water,asset-%d,asset.down,2,summary of row %d\n", i, i, i,
+			i);
+	fclose(f);
+	ck_assert_int_eq(tn__scenario_read(path, 0, NULL, 10, &sc), 0);
+	ck_assert_uint_eq(sc->n, 40000);
+	for (int i = 0; i < 40000; i += 997) {
+		snprintf(want, sizeof want, "asset-%d", i);
+		ck_assert_str_eq(sc->ev[i].asset, want);
+		snprintf(want, sizeof want, "L%d", i + 2);
+		ck_assert_str_eq(sc->ev[i].id, want);
+		snprintf(want, sizeof want, "summary of row %d", i);
+		ck_assert_str_eq(sc->ev[i].summary, want);
+	}
+	tn__scenario_free(sc);
+}
+END_TEST
+
+START_TEST(csv_split_and_put)
+{
+	char s[] = "a,\"b,c\",\"d\"\"e\",,f";
+	char *f[8];
+	const char *why;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m;
+
+	ck_assert_int_eq(tn__csv_split(s, f, 8, &why), 5);
+	ck_assert_str_eq(f[0], "a");
+	ck_assert_str_eq(f[1], "b,c");
+	ck_assert_str_eq(f[2], "d\"e");
+	ck_assert_str_eq(f[3], "");
+	ck_assert_str_eq(f[4], "f");
+	m = open_memstream(&buf, &len);
+	ck_assert_int_eq(tn__csv_put(m, "plain"), 0);
+	fputc('|', m);
+	ck_assert_int_eq(tn__csv_put(m, "a, \"b\""), 0);
+	fclose(m);
+	ck_assert_str_eq(buf, "plain|\"a, \"\"b\"\"\"");
+	free(buf);
+}
+END_TEST
+
+/* The hand-written drills of the demo city read as they are. */
+START_TEST(demo_city_scenarios)
+{
+	static const char *const files[] = {"scenario-exchange-flood.csv", "scenario-late-root.csv",
+					    "scenario-substation-fire.csv"};
+	char p[512];
+
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		struct tn__scenario *sc;
+		snprintf(p, sizeof p, "tests/data/demo-city/%s", files[i]);
+		if (access(p, R_OK) != 0)
+			continue; /* run from elsewhere than the repository */
+		ck_assert_int_eq(tn__scenario_read(p, TN_SCENARIO_EPOCH_US, stderr, 10, &sc), 0);
+		ck_assert_uint_gt(sc->n, 0);
+		tn__scenario_free(sc);
+	}
+}
+END_TEST
+
+static Suite *scenario_suite(void)
+{
+	Suite *s = suite_create("scenario");
+	TCase *tc = tcase_create("read");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, offsets_ids_and_fields);
+	tcase_add_test(tc, absolute_times_and_file_order);
+	tcase_add_test(tc, base_time_moves_offsets);
+	tcase_add_test(tc, every_bad_row_reported_nothing_returned);
+	tcase_add_test(tc, absolute_form_refuses_offsets);
+	tcase_add_test(tc, bad_header);
+	tcase_add_test(tc, text_checks);
+	tcase_add_test(tc, error_bound_counts_the_rest);
+	tcase_add_test(tc, missing_file);
+	tcase_add_test(tc, many_rows_keep_their_strings);
+	tcase_add_test(tc, csv_split_and_put);
+	tcase_add_test(tc, demo_city_scenarios);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(scenario_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
