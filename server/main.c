@@ -25,6 +25,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "assets_pg.h"
+#include "assets_watch.h"
 #include "config.h"
 #include "correlate.h"
 #include "dedup.h"
@@ -289,11 +291,22 @@ int main(int argc, char **argv)
 	}
 
 	struct tn_correlate *corr = NULL;
+	struct tn_assets_watch *assets = NULL;
 	if (cfg.correlate) {
+		/* The asset graph: from PostgreSQL, or empty until it is reachable
+		 * (the watcher then loads it). */
+		struct tn_graph *graph = NULL;
+		int64_t generation = -1;
+		if (tn_assets_load_pg(cfg.conninfo, &graph, &generation, err, sizeof err) == 0)
+			tn_info("asset registry loaded", "generation=%lld assets=%zu dependencies=%zu",
+				(long long)generation, tn_graph_size(graph), tn_graph_edges(graph));
+		else
+			tn_warn("no asset registry yet: correlating by location only",
+				"error=\"%s\"", tn_logq(err));
 		struct tn_correlate_opts co = {
 			.journal_dir = cfg.journal_dir,
 			.durable = &durable,
-			.graph = NULL,
+			.graph = graph,
 			.to_commit = &corr_in,
 			.from_commit = &corr_out,
 			.wake_commit = tn_ingest_wake_committer,
@@ -307,6 +320,11 @@ int main(int argc, char **argv)
 		co.engine.slack_s = cfg.slack_s;
 		if ((rc = tn_correlate_start(&co, &corr)) != 0) {
 			tn_error("cannot start the correlator", "error=\"%s\"", tn_strerror(rc));
+			return 1;
+		}
+		if ((rc = tn_assets_watch_start(cfg.conninfo, cfg.registry_poll_ms, generation,
+						tn_correlate_publish_graph, corr, &assets)) != 0) {
+			tn_error("cannot start the asset watcher", "error=\"%s\"", tn_strerror(rc));
 			return 1;
 		}
 	}
@@ -353,6 +371,7 @@ int main(int argc, char **argv)
 	/* Order: stop taking events; let the correlator read what is durable
 	 * and journal its last revisions; then stop the committer. */
 	tn_ingest_quiesce(ingest);
+	tn_assets_watch_stop(assets);
 	tn_correlate_stop(corr, 2000);
 	tn_ingest_stop(ingest);
 	ck_pr_store_ptr(&store, NULL);
