@@ -75,6 +75,10 @@ void tn_csv_close(struct tn_csv_reader *r);
 /* The name given at open. Lives as long as the reader. */
 const char *tn_csv_name(const struct tn_csv_reader *r);
 
+/* The size of the whole input in bytes when known (a buffer, a regular
+ * file), else 0: a hint for sizing what the rows will fill. */
+uint64_t tn_csv_size(const struct tn_csv_reader *r);
+
 /*
  * tn_csv_next - the next row into *row. Returns 1 (a row, perhaps with a
  * fault), 0 (end of input), TN_EIO (a read error: errno is kept), TN_ENOMEM.
@@ -118,17 +122,18 @@ const char *tn_csv_quote(const char *s, size_t len, char *buf, size_t size);
 
 /*
  * What a loader tells its caller as it goes; every member may be NULL.
- * - asset / dependency: each row as added to the builder, in file order,
- *   strings borrowed for the call, delays -1 when the file left them empty.
- *   Called only while no error has been found (a file with errors loads
- *   nothing, so there is no point in copying its rows). A non-zero return
- *   stops the load with that code.
+ * - asset / dependency: each row as added to the builder, in file order:
+ *   the values, and the row as the file wrote it (row->field[4] is the
+ *   latitude's text), both borrowed for the call; delays -1 when the file
+ *   left them empty. Called only while no error has been found (a file with
+ *   errors loads nothing, so there is no point in copying its rows). A
+ *   non-zero return stops the load with that code.
  * - progress: every TN_CSV_PROGRESS rows of a file, and once at its end
  *   (done true).
  */
 struct tn_registry_csv_sink {
-	int (*asset)(void *ctx, const struct tn_asset *a);
-	int (*dependency)(void *ctx, const struct tn_dependency *d);
+	int (*asset)(void *ctx, const struct tn_asset *a, const struct tn_csv_row *row);
+	int (*dependency)(void *ctx, const struct tn_dependency *d, const struct tn_csv_row *row);
 	void (*progress)(void *ctx, const char *file, uint64_t rows, bool done);
 	void *ctx;
 };
@@ -139,7 +144,7 @@ struct tn_registry_csv_sink {
  * header, a value out of range, an unknown sector, a duplicate id or edge, a
  * dependency on an unknown asset, ...), and build the graph.
  * Returns 0 and sets *out (caller owns it: tn_graph_free) when there was no
- * error at all; TN_EINVAL when the files hold errors (errs says which;
+ * error at all (out may be NULL: check only, build nothing); TN_EINVAL when the files hold errors (errs says which;
  * *out NULL); TN_EIO (a read error, in errs too); TN_ENOMEM; or what a sink
  * callback returned. The readers are borrowed. sink may be NULL.
  * errs is added to, not reset. Any thread owning the readers.

@@ -157,6 +157,18 @@ uint32_t tn_graph_builder_find(const struct tn_graph_builder *b, const char *id)
 uint32_t tn_graph_builder_find_dependency(const struct tn_graph_builder *b, uint32_t dependent,
 					  uint32_t provider, enum tn_dep_kind kind);
 
+/*
+ * tn_graph_builder_prefetch / _prefetch_dependency - hints, with no effect on
+ * any result: start fetching what adding a row with this id (or this
+ * dependency; its ends must have been added) will read. On a large registry
+ * the lookups are cache misses; a loader that reads rows a few ahead and
+ * hints at them overlaps those misses instead of waiting for each in turn.
+ * Same thread as the builder's other calls.
+ */
+void tn_graph_builder_prefetch(const struct tn_graph_builder *b, const char *id);
+void tn_graph_builder_prefetch_dependency(const struct tn_graph_builder *b,
+					  const struct tn_dependency *d);
+
 /* tn_asset_id_ok - whether the `len` bytes at s are a valid asset id (and
  * area code): 1-64 of [A-Za-z0-9._:-]. Pure; any thread. */
 bool tn_asset_id_ok(const char *s, size_t len);

@@ -154,6 +154,19 @@ START_TEST(build_and_read)
 	/* same pair, another kind: a second edge */
 	dep_ok(b, dep("H", "S", TN_DEP_OTHER, 10, 20));
 	ck_assert_uint_eq(tn_graph_builder_edges(b), 6);
+	/* hints change nothing, whatever they are given */
+	struct tn_dependency hd = dep("H", "S", TN_DEP_POWER, -1, -1);
+	tn_graph_builder_prefetch(b, "H");
+	tn_graph_builder_prefetch(b, "no such");
+	tn_graph_builder_prefetch(b, NULL);
+	tn_graph_builder_prefetch(NULL, "H");
+	tn_graph_builder_prefetch_dependency(b, &hd);
+	hd.provider = "nope";
+	tn_graph_builder_prefetch_dependency(b, &hd);
+	hd.kind = (enum tn_dep_kind)99;
+	tn_graph_builder_prefetch_dependency(b, &hd);
+	tn_graph_builder_prefetch_dependency(b, NULL);
+	ck_assert_uint_eq(tn_graph_builder_size(b), 4);
 	ck_assert_uint_eq(tn_graph_builder_find_dependency(b, 2, 0, TN_DEP_POWER), 2);
 	ck_assert_uint_eq(tn_graph_builder_find_dependency(b, 2, 0, TN_DEP_OTHER), 5);
 	ck_assert_uint_eq(tn_graph_builder_find_dependency(b, 2, 0, TN_DEP_GAS), TN_GRAPH_NONE);

@@ -225,22 +225,24 @@ struct seen {
 	char log[1024];
 };
 
-static int on_asset(void *ctx, const struct tn_asset *a)
+static int on_asset(void *ctx, const struct tn_asset *a, const struct tn_csv_row *row)
 {
 	struct seen *s = ctx;
 	size_t o = strlen(s->log);
 
 	s->assets++;
-	snprintf(s->log + o, sizeof s->log - o, "A:%s ", a->id);
+	ck_assert_uint_eq(row->n, 11);
+	snprintf(s->log + o, sizeof s->log - o, "A:%s@%s ", a->id, row->field[4]);
 	return 0;
 }
 
-static int on_dep(void *ctx, const struct tn_dependency *d)
+static int on_dep(void *ctx, const struct tn_dependency *d, const struct tn_csv_row *row)
 {
 	struct seen *s = ctx;
 	size_t o = strlen(s->log);
 
 	s->deps++;
+	ck_assert_uint_eq(row->n, 5);
 	snprintf(s->log + o, sizeof s->log - o, "D:%s>%s:%d:%d ", d->dependent, d->provider,
 		 (int)d->delay_min_s, (int)d->delay_max_s);
 	return 0;
@@ -318,7 +320,8 @@ START_TEST(load_valid)
 	ck_assert_int_eq(seen.assets, 3);
 	ck_assert_int_eq(seen.deps, 4);
 	ck_assert_int_eq(seen.progress_done, 2);
-	ck_assert_str_eq(seen.log, "A:sub-1 A:pump-7 A:hosp:royal.london D:pump-7>sub-1:-1:-1 "
+	ck_assert_str_eq(seen.log, "A:sub-1@51.5226 A:pump-7@51.5312 A:hosp:royal.london@51.5186 "
+				   "D:pump-7>sub-1:-1:-1 "
 				   "D:hosp:royal.london>pump-7:3600:14400 "
 				   "D:hosp:royal.london>sub-1:0:60 D:sub-1>hosp:royal.london:-1:-1 ");
 	tn_graph_free(g);
@@ -554,10 +557,11 @@ START_TEST(headers)
 }
 END_TEST
 
-static int stop_at_second(void *ctx, const struct tn_asset *a)
+static int stop_at_second(void *ctx, const struct tn_asset *a, const struct tn_csv_row *row)
 {
 	int *n = ctx;
 	(void)a;
+	(void)row;
 	return ++*n == 2 ? TN_EIO : 0;
 }
 
@@ -578,6 +582,15 @@ START_TEST(sink_stops)
 	tn_csv_close(rd);
 	tn_csv_errors_free(&errs);
 	ck_assert_int_eq(tn_registry_csv_read(NULL, rd, NULL, &g, &errs), TN_EINVAL);
+
+	/* check only */
+	ck_assert_int_eq(tn_csv_open_buffer(valid_assets, strlen(valid_assets), "a", &ra), 0);
+	ck_assert_int_eq(tn_csv_open_buffer(DH, strlen(DH), "d", &rd), 0);
+	ck_assert_uint_eq(tn_csv_size(ra), strlen(valid_assets));
+	ck_assert_int_eq(tn_registry_csv_read(ra, rd, NULL, NULL, &errs), 0);
+	ck_assert_uint_eq(errs.total, 0);
+	tn_csv_close(ra);
+	tn_csv_close(rd);
 }
 END_TEST
 
