@@ -48,9 +48,10 @@ int tn__sim_city(const struct tn__sim_city_opts *o, FILE *assets, FILE *deps,
 
 /*
  * tn__sim_load_graph - build a graph from assets.csv and dependencies.csv
- * (paths borrowed). Each refused row is written to errs (may be NULL) as
- * "FILE:LINE: what was expected"; loading stops at the first. Returns 0 and
- * sets *out (caller owns it: tn_graph_free), TN_EIO, TN_EINVAL or TN_ENOMEM.
+ * (paths borrowed) with the registry's loader (registry_csv.h): every bad
+ * row is written to errs (may be NULL) as "tocsin: FILE:LINE:COLUMN: ...",
+ * up to its bound. Returns 0 and sets *out (caller owns it: tn_graph_free),
+ * TN_EIO, TN_EINVAL or TN_ENOMEM.
  */
 int tn__sim_load_graph(const char *assets, const char *deps, FILE *errs, struct tn_graph **out);
 

@@ -51,7 +51,7 @@ enum { ST_CASCADES = 11, ST_NOISE, ST_REPORTS };
 #define SEP_COLO_M 1000.0   /* twice colo_radius_m */
 #define SEP_COLO_S 600	    /* twice colo_window_s */
 #define SEP_SCAN 4096	    /* max_scan: dependents looked at per provider */
-#define SEP_VISIT 20000	    /* assets one walk visits at most */
+#define SEP_VISIT 200000    /* steps of one walk at most */
 
 #define RESTORE_MIN_S 1800 /* the root comes back this long after the last failure, */
 #define RESTORE_MAX_S 7200 /* at most this */
@@ -85,6 +85,7 @@ struct gen {
 	uint32_t n;
 	int64_t *fail_t; /* committed failure time of each asset, NO_TIME */
 	uint32_t *stamp; /* walk marks */
+	int64_t *best;	 /* widest window to each asset marked in this walk */
 	uint32_t gen_no;
 	uint32_t *cand; /* candidate membership marks (cand_no) */
 	uint32_t cand_no;
@@ -231,7 +232,9 @@ static bool geo_conflict(const struct gen *s, uint32_t a, int64_t t)
 /*
  * Walk from asset a up (providers) or down (dependents) to SEP_DEPTH hops; a
  * committed failure at tx on the way conflicts when |t - tx| is within the
- * path's widest window plus slack and margin.
+ * widest window of a path to it plus slack and margin. The engine may link
+ * along any path within its depth, so an asset reached again by a path with
+ * a wider window is walked again from there (label correcting, by depth).
  */
 static bool walk_conflict(struct gen *s, uint32_t a, int64_t t, bool up)
 {
@@ -242,6 +245,7 @@ static bool walk_conflict(struct gen *s, uint32_t a, int64_t t, bool up)
 		s->gen_no = 1;
 	}
 	s->stamp[a] = s->gen_no;
+	s->best[a] = 0;
 	s->q_asset[tail] = a;
 	s->q_win[tail] = 0;
 	s->q_depth[tail++] = 0;
@@ -250,19 +254,21 @@ static bool walk_conflict(struct gen *s, uint32_t a, int64_t t, bool up)
 		int64_t win = s->q_win[head];
 		uint8_t depth = s->q_depth[head++];
 		const struct tn_graph_edge *e;
-		size_t ne = up ? tn_graph_providers(s->g, x, &e) : tn_graph_dependents(s->g, x, &e);
+		size_t ne;
 
-		if (depth >= SEP_DEPTH)
-			continue;
+		if (depth >= SEP_DEPTH || win < s->best[x])
+			continue; /* the end, or a wider path has been through x since */
+		ne = up ? tn_graph_providers(s->g, x, &e) : tn_graph_dependents(s->g, x, &e);
 		if (ne > SEP_SCAN)
 			ne = SEP_SCAN;
 		for (size_t k = 0; k < ne; k++) {
 			uint32_t y = e[k].other;
 			int64_t w = win + e[k].delay_max_s;
 
-			if (s->stamp[y] == s->gen_no)
+			if (s->stamp[y] == s->gen_no && w <= s->best[y])
 				continue;
 			s->stamp[y] = s->gen_no;
+			s->best[y] = w;
 			if (s->fail_t[y] != NO_TIME && s->cand[y] != s->cand_no &&
 			    llabs(s->fail_t[y] - t) <= w + SEP_SLACK_S + SEP_MARGIN_S)
 				return true;
@@ -628,11 +634,12 @@ int tn__sim_cascades(const struct tn_graph *g, const struct tn__sim_cascade_opts
 	}
 	s.fail_t = malloc(s.n * sizeof *s.fail_t);
 	s.stamp = calloc(s.n, sizeof *s.stamp);
+	s.best = malloc(s.n * sizeof *s.best);
 	s.cand = calloc(s.n, sizeof *s.cand);
 	s.q_asset = malloc(SEP_VISIT * sizeof *s.q_asset);
 	s.q_win = malloc(SEP_VISIT * sizeof *s.q_win);
 	s.q_depth = malloc(SEP_VISIT);
-	if (!s.fail_t || !s.stamp || !s.cand || !s.q_asset || !s.q_win || !s.q_depth)
+	if (!s.fail_t || !s.stamp || !s.best || !s.cand || !s.q_asset || !s.q_win || !s.q_depth)
 		goto out;
 	for (uint32_t i = 0; i < s.n; i++)
 		s.fail_t[i] = NO_TIME;
@@ -703,6 +710,7 @@ out:
 		snprintf(err, errlen, "out of memory");
 	free(s.fail_t);
 	free(s.stamp);
+	free(s.best);
 	free(s.cand);
 	free(s.q_asset);
 	free(s.q_win);
