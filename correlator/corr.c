@@ -1241,7 +1241,10 @@ static void heartbeat_due(struct tn_corr *c, uint32_t s, int64_t t)
 		timer_push(c, deadline, TN__T_HEARTBEAT, s, 0, 0);
 		return;
 	}
-	snprintf(when, sizeof when, "%lld", (long long)t);
+	/* The deadline alone would repeat when a late report revives the source
+	 * without moving its last sign of life: the episode number keeps every
+	 * blind spell's incident id distinct. */
+	snprintf(when, sizeof when, "%lld/%u", (long long)t, so->episodes++);
 	if (inc_new(c, tn__corr_hash("visibility", c->sources.str[s], when, NULL),
 		    TN_CAUSE_VISIBILITY, s, so->sector, t, &slot) != 0)
 		return;

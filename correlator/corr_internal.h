@@ -140,6 +140,7 @@ struct tn__source {
 	int8_t sector;
 	uint8_t hb, blind;
 	uint32_t inc;              /* visibility incident while blind */
+	uint32_t episodes;         /* times it went blind: part of each episode's incident id */
 };
 
 /* An event waiting for the watermark (copied). */

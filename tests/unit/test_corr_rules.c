@@ -585,6 +585,41 @@ START_TEST(visibility_heartbeat)
 }
 END_TEST
 
+/* A late report revives a blind source without moving its last sign of life;
+ * when it goes blind again at the same deadline, that is a new incident (the
+ * first one's id with rev 1 again would be a revision emitted twice). */
+START_TEST(visibility_twice_at_one_deadline)
+{
+	struct tn_graph *g = chain3();
+	struct run r;
+	json_t *v;
+	size_t i, alerts = 0;
+	const char *first = NULL;
+
+	run_init(&r, g);
+	hb(&r, "mon", 0);
+	hb(&r, "mon", 100);
+	tick(&r, 600); /* blind at 280 */
+	/* a report from before the last heartbeat: late, but a sign of life */
+	ck_assert_int_eq(feed_ev(&r, "mon", "old", TN_EV_ALARM, T0 + S(10), W, "PUMP", NULL), 0);
+	tick(&r, 800);
+	finish(&r, 900);
+	json_array_foreach(r.all, i, v) {
+		if (strcmp(json_string_value(json_object_get(v, "msg")), "alert") != 0)
+			continue;
+		const char *id = json_string_value(json_object_get(v, "incident"));
+		if (!first)
+			first = id;
+		else
+			ck_assert_str_ne(id, first);
+		alerts++;
+	}
+	ck_assert_uint_eq(alerts, 2);
+	run_free(&r);
+	tn_graph_free(g);
+}
+END_TEST
+
 START_TEST(visibility_priority_during_cascade)
 {
 	struct tn_graph *g = chain3();
@@ -871,6 +906,7 @@ START_TEST(json_shape_and_ids)
 	test_cfg(&cfg);
 	ck_assert_int_eq(tn_corr_new(&cfg, g, "storm-2025", &r2.c), 0);
 	r2.all = json_array();
+	r2.revs = json_object();
 	r2.text = calloc(1, 1);
 	r2.tlen = 0;
 	r2.seq = 0;
@@ -942,6 +978,7 @@ static Suite *suite(void)
 	tcase_add_test(t, colocation_same_sector_and_unregistered);
 	tcase_add_test(t, visibility_heartbeat);
 	tcase_add_test(t, visibility_priority_during_cascade);
+	tcase_add_test(t, visibility_twice_at_one_deadline);
 	tcase_add_test(t, restore_all_vs_some);
 	tcase_add_test(t, alarm_and_duplicate_do_not_fail);
 	tcase_add_test(t, forecast_borne_out_or_not);

@@ -58,6 +58,7 @@ static inline struct tn_graph *gb_build(struct gb *g)
 struct run {
 	struct tn_corr *c;
 	json_t *all;  /* array of every revision, in order */
+	json_t *revs; /* incident -> last rev seen: revisions must go 1, 2, 3, ... */
 	char *text;   /* every revision's JSON, one a line */
 	size_t tlen;
 	uint64_t seq;
@@ -80,6 +81,13 @@ static inline void run_drain(struct run *r)
 		ck_assert_str_eq(json_string_value(json_object_get(j, "incident")), ch[i].incident);
 		ck_assert_int_eq(json_integer_value(json_object_get(j, "rev")), ch[i].rev);
 		ck_assert_int_eq(json_integer_value(json_object_get(j, "priority")), ch[i].priority);
+		/* Every incident's revisions are 1, 2, 3, ...: an (incident, rev)
+		 * pair is never emitted twice (the store keeps it unique). */
+		json_t *last = json_object_get(r->revs, ch[i].incident);
+		ck_assert_msg((last ? json_integer_value(last) : 0) + 1 == ch[i].rev,
+			      "%s: rev %u after rev %lld", ch[i].incident, ch[i].rev,
+			      last ? (long long)json_integer_value(last) : 0LL);
+		json_object_set_new(r->revs, ch[i].incident, json_integer(ch[i].rev));
 		json_array_append_new(r->all, j);
 		r->text = realloc(r->text, r->tlen + len + 2);
 		memcpy(r->text + r->tlen, buf, len);
@@ -96,6 +104,7 @@ static inline void run_init_cfg(struct run *r, const struct tn_corr_config *cfg,
 	memset(r, 0, sizeof *r);
 	ck_assert_int_eq(tn_corr_new(cfg, g, "live", &r->c), 0);
 	r->all = json_array();
+	r->revs = json_object();
 	r->text = calloc(1, 1);
 }
 
@@ -118,6 +127,7 @@ static inline void run_free(struct run *r)
 {
 	tn_corr_free(r->c);
 	json_decref(r->all);
+	json_decref(r->revs);
 	free(r->text);
 }
 
