@@ -1,6 +1,8 @@
 #!/bin/sh
-# demo.sh - `make demo`: a small city's adapters report a cascading failure to
-# tocsind, with a few bad events among them, and we look at what happened.
+# demo.sh - `make demo`: the adapters of a small city's utilities report a
+# substation fire to tocsind, with a few bad events among them; the
+# correlator makes one incident of the cascade, with its explanation and
+# forecast, and we look at what happened.
 #
 # Everything lives in var/demo (recreated on each run) and a fresh database
 # `tocsin_demo` in the private PostgreSQL (`make pg-start` ran before us).
@@ -15,6 +17,7 @@ endpoint="tcp://127.0.0.1:$port"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 sock="$top/var/pg/run"
 DB="host=$sock port=5439 user=tocsin dbname=tocsin_demo"
+city="$top/tests/data/demo-city"
 psql() { "$pgbin/psql" -X -q "$DB" "$@"; }
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -28,15 +31,19 @@ say "a fresh database, migrated"
 "$pgbin/createdb" -h "$sock" -p 5439 -U tocsin tocsin_demo
 "$B/tocsin" --db "$DB" --schema "$top/schema" db migrate
 
-say "keys: the server and four sector adapters"
-for k in server ukpn thames tfl nhs; do
+say "the asset registry: Aldermoor, a small city (tests/data/demo-city)"
+"$B/tocsin" --db "$DB" assets import "$city/assets.csv" "$city/dependencies.csv"
+
+say "keys: the server and five sector adapters, each allowed only its own sectors"
+for k in server power water netco transport health; do
 	"$B/tocsin" keygen "$k" >/dev/null
 	echo "$k.key (0600) $k.pub: $(cat "$k.pub")"
 done
-"$B/tocsin" --db "$DB" adapter add ukpn --key ukpn.pub --sectors energy --assets SUB-,FDR-
-"$B/tocsin" --db "$DB" adapter add thames --key thames.pub --sectors water
-"$B/tocsin" --db "$DB" adapter add tfl --key tfl.pub --sectors transport
-"$B/tocsin" --db "$DB" adapter add nhs --key nhs.pub --sectors health,emergency-services
+"$B/tocsin" --db "$DB" adapter add power --key power.pub --sectors energy --assets SUB-,GSP-,FDR-
+"$B/tocsin" --db "$DB" adapter add water --key water.pub --sectors water
+"$B/tocsin" --db "$DB" adapter add netco --key netco.pub --sectors communications
+"$B/tocsin" --db "$DB" adapter add transport --key transport.pub --sectors transport
+"$B/tocsin" --db "$DB" adapter add health --key health.pub --sectors health,emergency-services
 
 cat >tocsind.ini <<INI
 [ingest]
@@ -46,6 +53,13 @@ server_key = server.key
 dir = journal
 [store]
 conninfo = $DB
+[correlator]
+tick_ms = 200
+lateness_s = 5
+# The demo replays an hour that has already passed: every report arrives
+# after the watermark (late, and marked so), so heartbeat deadlines would
+# pass before the heartbeats that meet them arrive. Visibility is off here.
+heartbeat_timeout_s = 0
 [registry]
 poll_ms = 500
 INI
@@ -61,61 +75,107 @@ for _ in $(seq 1 100); do
 	sleep 0.1
 done
 grep -q "tocsind ready" tocsind.log || { cat tocsind.log; exit 1; }
-grep -E "journal opened|key registry|ready" tocsind.log | sed 's/^/  /'
+grep -E "journal opened|key registry|asset registry|ready" tocsind.log | sed 's/^/  /'
 
-# The cascade happened in the last few minutes: times relative to now.
+# The scenario "a primary substation fire" (tests/data/demo-city/README.md)
+# happened in the last hour. Each utility's adapter reports its own assets,
+# in the order the reports arrived (the file's order), over its own CURVE key.
+say "the fire, as it was reported: five adapters, each over its own key"
+$PY - "$city/scenario-substation-fire.csv" "$endpoint" <<'PYEOF'
+import csv, sys, time
+import msgpack, zmq
+owner = {"aldermoor-power": "power", "aldermoor-water": "water", "netco": "netco",
+         "aldermoor-council/utc": "transport", "aldermoor-tram": "transport",
+         "rail": "transport", "nhs-aldermoor": "health",
+         "aldermoor-council/social-care": "health"}
+key = lambda p: open(p).read().split()[0].encode()
+ctx = zmq.Context()
+socks = {}
+for name in set(owner.values()):
+    s = ctx.socket(zmq.DEALER)
+    s.curve_serverkey, s.curve_publickey, s.curve_secretkey = (
+        key("server.pub"), key(name + ".pub"), key(name + ".key"))
+    s.rcvtimeo = 10000
+    s.connect(sys.argv[2])
+    socks[name] = s
+base_ms = (int(time.time()) - 3300) * 1000
+counts = {}
+root = None
+with open(sys.argv[1]) as f:
+    for line, r in enumerate(csv.DictReader(f), start=2):
+        ev = {"id": "fire-L%d" % line, "source": r["source"], "type": r["type"],
+              "time": base_ms + int(float(r["t_offset_s"]) * 1000)}
+        for k in ("sector", "asset", "summary"):
+            if r[k]:
+                ev[k] = r[k]
+        if r["severity"]:
+            ev["severity"] = int(r["severity"])
+        name = next(v for k, v in owner.items() if r["source"].startswith(k))
+        if root is None and r["type"] == "asset.down":
+            root = ev  # the substation's trip: the C adapter resends it below
+        socks[name].send(msgpack.packb(ev))
+        reply = msgpack.unpackb(socks[name].recv())
+        c = counts.setdefault(name, {"ok": 0, "dup": 0, "err": 0})
+        for k in c:
+            c[k] += len(reply[k])
+for name, c in sorted(counts.items()):
+    print("  %-9s %3d ok  %d dup  %d err" % (name, c["ok"], c["dup"], c["err"]))
+with open("root.csv", "w") as f:
+    f.write("%s,%s,%s,%s,%s,%s,%s,%s\n" % (
+        root["id"], root["source"], root["type"],
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(root["time"] // 1000)),
+        root["sector"], root["asset"], root.get("severity", ""), "resent: harmless"))
+PYEOF
+
+# The adapters' own tools, with a few bad events: each refusal names the
+# field and what was expected, and is kept in `rejected`.
 t() { date -u -d "@$(( $(date +%s) + $1 ))" +%Y-%m-%dT%H:%M:%SZ; }
-
-cat >energy.csv <<CSV
-id,source,type,time,sector,asset,severity,summary
-ukpn-0001,ukpn/scada/east,asset.down,$(t -420),energy,SUB-BARKING-132,1,Barking 132kV grid substation tripped on protection
-ukpn-0002,ukpn/scada/east,asset.down,$(t -400),energy,FDR-RIPPLE-11,2,Ripple Road 11kV feeder lost supply
-ukpn-0003,ukpn/scada/east,asset.down,$(t -380),water,PS-BECKTON-03,2,a pumping station is not ours to report on
+{
+echo "id,source,type,time,sector,asset,severity,summary"
+cat root.csv
+cat <<CSV
+power-bad-1,aldermoor-power/scada,asset.down,$(t -3200),water,PS-ALD-07,2,a pumping station is not ours to report on
 CSV
-
+} >power.csv
 cat >water.csv <<CSV
 id,source,type,time,sector,asset,severity,summary
-tw-0001,thameswater/telemetry/east,asset.down,$(t -360),water,PS-BECKTON-03,2,Beckton pumping station 3: mains failure
-tw-0002,thameswater/telemetry/east,asset.degraded,$(t -300),water,WTW-CHIGWELL,3,Chigwell treatment works on one supply
-tw-0003,thameswater/telemetry/east,asset.alarm,$(t -290),water,RES-HAINAULT,9,reservoir level alarm with a severity out of range
+water-bad-1,aldermoor-water/telemetry,asset.alarm,$(t -600),water,RES-ALD-01,9,severity out of range
 CSV
-
-cat >transport-health.jsonl <<JSONL
-{"id": "tfl-0001", "source": "tfl/signalling", "type": "asset.down", "time": "$(t -350)", "sector": "transport", "asset": "SIG-UPNEY-4", "summary": "District line signals at Upney dark", "attrs": {"line": "District", "trains_held": 6}}
-{"id": "tfl-0002", "source": "tfl/signalling", "type": "asset.degraded", "time": "$(t -240)", "sector": "transport", "asset": "RAIL-C2C-BARKING", "summary": "c2c services suspended through Barking"}
-{"id": "tfl-0003", "source": "tfl/signalling", "type": "asset.down", "time": "$(t 86400)", "sector": "transport", "asset": "SIG-UPNEY-5", "summary": "a report from tomorrow"}
+cat >transport.jsonl <<JSONL
+{"id": "rail-tomorrow", "source": "rail/stations", "type": "asset.down", "time": "$(t 86400)", "sector": "transport", "asset": "STN-ALD-CENTRAL", "summary": "a report from tomorrow"}
 JSONL
 
-cat >health.jsonl <<JSONL
-{"id": "nhs-0001", "source": "nhs/estates/queens", "type": "asset.degraded", "time": "$(t -330)", "sector": "health", "asset": "HOSP-QUEENS-ROMFORD", "summary": "Queen's Hospital on generator, theatres paused", "geo": [51.5688, 0.1812], "attrs": {"generator_hours": 36}}
-JSONL
-
-say "the energy adapter (C, on the SDK) replays energy.csv: one event is outside its sectors"
-"$B/examples/replay_csv" --endpoint "$endpoint" --server-key server.pub --key ukpn energy.csv | sed 's/^/  /'
-
-say "the water adapter (Python, plain pyzmq + msgpack) replays water.csv: one has severity 9"
-$PY "$top/adapters/examples/replay_csv.py" --endpoint "$endpoint" --server-key server.pub --key thames water.csv | sed 's/^/  /'
-
-say "tocsin send: transport (one event dated tomorrow) and health, from JSON lines"
-"$B/tocsin" send transport-health.jsonl --endpoint "$endpoint" --server-key server.pub --key tfl | sed 's/^/  /'
-"$B/tocsin" send health.jsonl --endpoint "$endpoint" --server-key server.pub --key nhs | sed 's/^/  /'
-
-say "the energy adapter sends the same file again: duplicates are harmless"
-"$B/examples/replay_csv" --endpoint "$endpoint" --server-key server.pub --key ukpn energy.csv | sed 's/^/  /'
+say "the power company's adapter (C, on the SDK): a resent event, and one outside its sectors"
+"$B/examples/replay_csv" --endpoint "$endpoint" --server-key server.pub --key power power.csv |
+	sed 's/^/  /'
+say "the water company's adapter (Python, plain pyzmq + msgpack): severity 9"
+$PY "$top/adapters/examples/replay_csv.py" --endpoint "$endpoint" --server-key server.pub \
+	--key water water.csv | sed 's/^/  /'
+say "tocsin send (JSON lines): a report dated tomorrow"
+"$B/tocsin" send transport.jsonl --endpoint "$endpoint" --server-key server.pub --key transport 2>&1 |
+	sed 's/^/  /' || true
 
 say "an unregistered key is refused at the handshake (no reply; audited)"
 "$B/tocsin" keygen stranger >/dev/null
-"$B/tocsin" send health.jsonl --endpoint "$endpoint" --server-key server.pub --key stranger --timeout-ms 1500 2>&1 | sed 's/^/  /' || true
+"$B/tocsin" send transport.jsonl --endpoint "$endpoint" --server-key server.pub --key stranger \
+	--timeout-ms 1500 2>&1 | tail -n 1 | sed 's/^/  /' || true
 
-# The store tails the journal into PostgreSQL; give it a moment.
-for _ in $(seq 1 50); do
-	n=$(psql -tAc "SELECT count(*) FROM events")
-	[ "$n" -ge 7 ] && break
-	sleep 0.1
+# The correlator closes each window as its clock passes it; the store keeps
+# every revision. Wait for the fire's incident to be resolved.
+for _ in $(seq 1 100); do
+	n=$(psql -tAc "SELECT count(*) FROM incidents WHERE root_asset = 'SUB-ALD-PRI-07' AND msg = 'resolved'")
+	[ "$n" -ge 1 ] && break
+	sleep 0.2
 done
 
-say "stored in PostgreSQL: events"
-psql -c "SELECT to_char(time, 'HH24:MI:SS') AS time, adapter, sector, asset, type, severity, summary FROM events ORDER BY time"
+say "incidents: one per cascade, not a flood of alarms"
+psql -c "SELECT incident, priority AS p, cause, msg AS state, rev, title FROM incidents ORDER BY priority, opened"
+inc=$(psql -tAc "SELECT incident FROM incidents WHERE root_asset = 'SUB-ALD-PRI-07' AND cause = 'observed' ORDER BY rev DESC LIMIT 1")
+say "why each asset is in $inc: the dependency path from the root and its window"
+psql -c "SELECT to_char(time, 'HH24:MI:SS') AS failed, sector, asset, state, array_to_string(path, ' > ') AS path, to_char(window_lo, 'HH24:MI:SS') || '..' || to_char(window_hi, 'HH24:MI:SS') AS window FROM incident_members WHERE incident = '$inc' ORDER BY time, asset"
+say "the forecast: what was at risk next and when, and whether it was borne out"
+psql -c "SELECT r->>'asset' AS asset, r->>'sector' AS sector, to_char((r->>'eta')::timestamptz, 'HH24:MI:SS') AS eta, r->>'via' AS via, r->>'outcome' AS outcome FROM incidents, jsonb_array_elements(body->'at_risk') r WHERE incident = '$inc' ORDER BY (r->>'eta')::timestamptz LIMIT 12"
+say "stored in PostgreSQL: $(psql -tAc "SELECT count(*) FROM events") events, $(psql -tAc "SELECT count(*) FROM incident_revisions") incident revisions"
 say "rejected input, kept for inspection"
 psql -c "SELECT adapter, code, item, event_id, msg FROM rejected ORDER BY journal_offset"
 say "the audit trail"

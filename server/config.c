@@ -88,6 +88,7 @@ static const struct key keys[] = {
 	{"correlator", "lateness_s", K_INT, FIELD(lateness_s), 0, 3600},
 	{"correlator", "max_depth", K_INT, FIELD(max_depth), 1, 64},
 	{"correlator", "slack_s", K_INT, FIELD(slack_s), 0, 3600},
+	{"correlator", "heartbeat_timeout_s", K_INT, FIELD(heartbeat_timeout_s), 0, 86400},
 	{"registry", "poll_ms", K_INT, FIELD(registry_poll_ms), 10, 600000},
 	{"registry", "cache", K_PATH, FIELD(registry_cache), 0, 0},
 };
@@ -133,6 +134,7 @@ void tn_config_defaults(struct tn_config *c)
 	c->lateness_s = 60;
 	c->max_depth = 6;
 	c->slack_s = 30;
+	c->heartbeat_timeout_s = 180;
 
 	snprintf(c->journal_dir, sizeof c->journal_dir, "var/journal");
 	c->segment_bytes = 64 * MIB;

@@ -56,6 +56,7 @@ struct tn_config {
 	int lateness_s;                 /* lateness_s = 60: allowed lateness of the watermark */
 	int max_depth;                  /* max_depth = 6: hops of upstream/downstream searches */
 	int slack_s;                    /* slack_s = 30: clock-skew slack of a path's window */
+	int heartbeat_timeout_s;        /* heartbeat_timeout_s = 180: a silent source is blind */
 
 	/* [registry] */
 	int registry_poll_ms;           /* poll_ms = 1000: key registry refresh period */

@@ -318,6 +318,7 @@ int main(int argc, char **argv)
 		co.engine.lateness_s = cfg.lateness_s;
 		co.engine.max_depth = cfg.max_depth;
 		co.engine.slack_s = cfg.slack_s;
+		co.engine.heartbeat_timeout_s = cfg.heartbeat_timeout_s;
 		if ((rc = tn_correlate_start(&co, &corr)) != 0) {
 			tn_error("cannot start the correlator", "error=\"%s\"", tn_strerror(rc));
 			return 1;

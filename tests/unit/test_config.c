@@ -93,6 +93,7 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_int_eq(a->lateness_s, b->lateness_s);
 	ck_assert_int_eq(a->max_depth, b->max_depth);
 	ck_assert_int_eq(a->slack_s, b->slack_s);
+	ck_assert_int_eq(a->heartbeat_timeout_s, b->heartbeat_timeout_s);
 	ck_assert_str_eq(a->journal_dir, b->journal_dir);
 	ck_assert_int_eq(a->segment_bytes, b->segment_bytes);
 	ck_assert_int_eq(a->journal_max_bytes, b->journal_max_bytes);
@@ -537,7 +538,7 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 28);
+	ck_assert_int_eq(keys, 29);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);
