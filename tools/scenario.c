@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "registry_csv.h"
 #include "tocsin/adapter.h"
 #include "tocsin/error.h"
 #include "utf8.h"
 
-#define MAX_LINE (64 * 1024)
 #define NCOLS 7
 #define BLOCK_BYTES (1024 * 1024)
 
@@ -29,59 +29,6 @@ struct tn__scenario_block {
 };
 
 static const char *const header_offset = "t_offset_s,source,sector,asset,type,severity,summary";
-static const char *const header_time = "time,source,sector,asset,type,severity,summary";
-
-int tn__csv_split(char *s, char **field, int max, const char **why)
-{
-	int n = 0;
-
-	for (;;) {
-		char *out = s;
-
-		if (n == max) {
-			*why = "too many fields";
-			return -1;
-		}
-		field[n++] = out;
-		if (*s == '"') {
-			s++;
-			for (;;) {
-				if (*s == '\0') {
-					*why = "unterminated quoted field";
-					return -1;
-				}
-				if (*s == '"' && s[1] == '"') {
-					*out++ = '"';
-					s += 2;
-				} else if (*s == '"') {
-					s++;
-					break;
-				} else {
-					*out++ = *s++;
-				}
-			}
-			if (*s != ',' && *s != '\0') {
-				*why = "expected a comma after a closing quote";
-				return -1;
-			}
-		} else {
-			while (*s != ',' && *s != '\0') {
-				if (*s == '"') {
-					*why = "a quote inside an unquoted field (quote the whole "
-					       "field)";
-					return -1;
-				}
-				*out++ = *s++;
-			}
-		}
-		if (*s == '\0') {
-			*out = '\0';
-			return n;
-		}
-		s++; /* the comma */
-		*out = '\0';
-	}
-}
 
 int tn__csv_put(FILE *f, const char *s)
 {
@@ -183,12 +130,13 @@ static int parse_offset(const char *s, int64_t *us)
 	return 0;
 }
 
-/* A text field: valid UTF-8 without control characters, min..max bytes. */
-static bool text_ok(const char *s, size_t min, size_t max)
+/* A text field: valid UTF-8, min..max bytes; identifiers without control
+ * characters (they end up in logs and topics), free text with them. */
+static bool text_ok(const char *s, size_t min, size_t max, unsigned flags)
 {
 	size_t len = strlen(s);
 
-	return len >= min && len <= max && tn__utf8_check(s, len, TN__UTF8_NO_CONTROL, NULL) == 0;
+	return len >= min && len <= max && tn__utf8_check(s, len, flags, NULL) == 0;
 }
 
 struct reader {
@@ -214,8 +162,8 @@ static void bad(struct reader *r, unsigned long line, const char *fmt, ...)
 }
 
 /* Check one row; on success fill *ev with borrowed pointers into `f`. */
-static int row(struct reader *r, unsigned long line, char **f, bool absolute, int64_t base_us,
-	       struct tn_event *ev)
+static int row(struct reader *r, unsigned long line, const char *const *f, bool absolute,
+	       int64_t base_us, struct tn_event *ev)
 {
 	int64_t us;
 	int t, sec;
@@ -242,7 +190,7 @@ static int row(struct reader *r, unsigned long line, char **f, bool absolute, in
 		}
 		ev->time_us = base_us + us;
 	}
-	if (!text_ok(f[1], 1, TN_WIRE_MAX_SOURCE)) {
+	if (!text_ok(f[1], 1, TN_WIRE_MAX_SOURCE, TN__UTF8_NO_CONTROL)) {
 		bad(r, line, "source: expected 1-%d bytes of UTF-8 text, got \"%.64s\"",
 		    TN_WIRE_MAX_SOURCE, f[1]);
 		return -1;
@@ -274,7 +222,7 @@ static int row(struct reader *r, unsigned long line, char **f, bool absolute, in
 	}
 	if (hb && !*f[3]) {
 		ev->asset = NULL;
-	} else if (!text_ok(f[3], 1, TN_WIRE_MAX_ASSET)) {
+	} else if (!text_ok(f[3], 1, TN_WIRE_MAX_ASSET, TN__UTF8_NO_CONTROL)) {
 		bad(r, line, "asset: expected an asset id of 1-%d bytes, got \"%.64s\"",
 		    TN_WIRE_MAX_ASSET, f[3]);
 		return -1;
@@ -290,7 +238,7 @@ static int row(struct reader *r, unsigned long line, char **f, bool absolute, in
 		ev->severity = f[5][0] - '0';
 	}
 	if (*f[6]) {
-		if (!text_ok(f[6], 1, TN_WIRE_MAX_SUMMARY)) {
+		if (!text_ok(f[6], 1, TN_WIRE_MAX_SUMMARY, 0)) {
 			bad(r, line, "summary: expected at most %d bytes of UTF-8 text",
 			    TN_WIRE_MAX_SUMMARY);
 			return -1;
@@ -314,78 +262,78 @@ static int store(struct tn__scenario *sc, unsigned long line, struct tn_event *e
 	return 0;
 }
 
+static const char *const col_name[NCOLS] = {"t_offset_s", "source",   "sector", "asset",
+					    "type",	  "severity", "summary"};
+
+static bool is_header(const struct tn_csv_row *row, bool *absolute)
+{
+	if (row->fault || row->n != NCOLS)
+		return false;
+	for (size_t i = 1; i < NCOLS; i++)
+		if (strcmp(row->field[i], col_name[i]) != 0)
+			return false;
+	*absolute = strcmp(row->field[0], "time") == 0;
+	return *absolute || strcmp(row->field[0], col_name[0]) == 0;
+}
+
 int tn__scenario_read(const char *path, int64_t base_us, FILE *errs, size_t max_errors,
 		      struct tn__scenario **out)
 {
 	struct reader r = {path, errs, max_errors, 0};
 	struct tn__scenario *sc = calloc(1, sizeof *sc);
-	char *buf = malloc(MAX_LINE + 2);
+	struct tn_csv_reader *csv = NULL;
+	struct tn_csv_row cr;
 	FILE *f = NULL;
 	size_t cap = 0;
-	unsigned long line = 0;
 	bool header = false;
-	int rc = TN_ENOMEM;
+	int rc = TN_ENOMEM, k;
 
 	*out = NULL;
-	if (!sc || !buf)
+	if (!sc)
 		goto out;
-	f = fopen(path, "r");
+	f = fopen(path, "re");
 	if (!f) {
 		if (errs)
 			fprintf(errs, "%s: %s\n", path, strerror(errno));
 		rc = TN_EIO;
 		goto out;
 	}
-	while (fgets(buf, MAX_LINE + 2, f)) {
-		size_t len = strlen(buf);
-		char *field[NCOLS + 1];
-		const char *why;
+	if ((rc = tn_csv_open_file(f, path, &csv)) != 0)
+		goto out;
+	while ((k = tn_csv_next(csv, &cr)) == 1) {
+		unsigned long line = (unsigned long)cr.line;
 		struct tn_event ev;
-		int n;
 
-		line++;
-		if (len == MAX_LINE + 1 && buf[len - 1] != '\n') {
-			int ch;
-			bad(&r, line, "expected a line of at most %d bytes", MAX_LINE);
-			while ((ch = fgetc(f)) != EOF && ch != '\n')
-				;
-			continue;
-		}
-		while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-			buf[--len] = '\0';
 		if (!header) {
-			if (line == 1 && strncmp(buf, "\xef\xbb\xbf", 3) == 0)
-				memmove(buf, buf + 3,
-					strlen(buf + 3) + 1); /* a spreadsheet's BOM */
-			if (strcmp(buf, header_offset) == 0) {
-				sc->absolute = false;
-			} else if (strcmp(buf, header_time) == 0) {
-				sc->absolute = true;
-			} else {
+			if (!is_header(&cr, &sc->absolute)) {
+				char got[128] = "";
+				for (size_t i = 0; i < cr.n && strlen(got) < 120; i++)
+					snprintf(got + strlen(got), sizeof got - strlen(got),
+						 "%s%s", i ? "," : "", cr.field[i]);
 				bad(&r, line,
 				    "header: expected \"%s\" (or time in place of t_offset_s), "
 				    "got \"%.120s\"",
-				    header_offset, buf);
-				rc = TN_EINVAL;
-				goto report;
+				    header_offset, got);
+				break;
 			}
 			header = true;
 			continue;
 		}
-		if (len == 0)
-			continue;
-		n = tn__csv_split(buf, field, NCOLS + 1, &why);
-		if (n < 0) {
-			bad(&r, line, "%s", why);
-			continue;
-		}
-		if (n != NCOLS) {
-			bad(&r, line, "expected %d fields as in the header, got %d", NCOLS, n);
+		if (cr.fault) {
+			bad(&r, (unsigned long)cr.fault->line, "%s: %s",
+			    cr.fault->field >= 1 && cr.fault->field <= NCOLS
+				    ? col_name[cr.fault->field - 1]
+				    : "row",
+			    cr.fault->what);
 			continue;
 		}
-		if (row(&r, line, field, sc->absolute, base_us, &ev) != 0 || r.bad)
+		if (cr.n != NCOLS) {
+			bad(&r, line, "expected %d fields as in the header, got %zu", NCOLS, cr.n);
+			continue;
+		}
+		if (row(&r, line, cr.field, sc->absolute, base_us, &ev) != 0 || r.bad)
 			continue; /* once a row is bad only the checking goes on */
-		if (line > UINT32_MAX) {
+		if (cr.line > UINT32_MAX) {
 			bad(&r, line, "expected at most %" PRIu32 " lines", UINT32_MAX);
 			continue;
 		}
@@ -401,15 +349,15 @@ int tn__scenario_read(const char *path, int64_t base_us, FILE *errs, size_t max_
 		sc->line[sc->n] = (uint32_t)line;
 		sc->n++;
 	}
-	if (ferror(f)) {
+	if (k < 0) {
 		if (errs)
-			fprintf(errs, "%s: %s\n", path, strerror(errno));
-		rc = TN_EIO;
+			fprintf(errs, "%s: %s\n", path,
+				k == TN_EIO ? strerror(errno) : tn_strerror(k));
+		rc = k;
 		goto out;
 	}
 	if (!header && !r.bad)
-		bad(&r, line + 1, "header: expected \"%s\", got an empty file", header_offset);
-report:
+		bad(&r, 1, "header: expected \"%s\", got an empty file", header_offset);
 	if (r.bad) {
 		if (r.bad > r.max_errors && errs)
 			fprintf(errs, "%s: %zu more bad rows\n", path, r.bad - r.max_errors);
@@ -420,9 +368,9 @@ report:
 	sc = NULL;
 	rc = 0;
 out:
+	tn_csv_close(csv);
 	if (f)
 		fclose(f);
-	free(buf);
 	tn__scenario_free(sc);
 	return rc;
 }

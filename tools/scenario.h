@@ -6,10 +6,11 @@
  *
  * The first column is either seconds since the scenario's start (a decimal
  * with up to 6 fractional digits, >= 0), added to a base time, or an
- * absolute RFC 3339 time ("2026-11-26T16:52:00Z", "...+01:00"). Fields may
- * be quoted (RFC 4180, one line each). severity and summary may be empty;
+ * absolute RFC 3339 time ("2026-11-26T16:52:00Z", "...+01:00"). The CSV is
+ * the registry's (registry_csv.h): RFC 4180 quoting, line breaks inside
+ * quotes, CRLF, a byte order mark. severity and summary may be empty;
  * sector and asset may be empty for a heartbeat only. Blank lines are
- * skipped (they keep their line number).
+ * skipped (they keep their line number); a row's line is where it starts.
  *
  * Rows keep the file's order: that is the order of arrival a replay feeds
  * the engine, and the event times may go back and forth within it. Each
@@ -58,13 +59,6 @@ int tn__scenario_read(const char *path, int64_t base_us, FILE *errs, size_t max_
 
 /* tn__scenario_free - free a scenario and its strings. NULL is fine. */
 void tn__scenario_free(struct tn__scenario *s);
-
-/*
- * tn__csv_split - split one line in place (RFC 4180 quoting, no embedded
- * newline) into at most max fields. Returns the number of fields, or -1 with
- * *why set (static text). Pure.
- */
-int tn__csv_split(char *s, char **field, int max, const char **why);
 
 /*
  * tn__csv_put - write `s` to f as one CSV field, quoted when it holds a

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "registry_csv.h"
 #include "scenario.h"
 #include "sim.h"
 #include "tocsin/error.h"
@@ -201,65 +202,74 @@ struct state {
 
 static int read_truth(struct state *s, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
-	char buf[256];
-	unsigned long line = 0;
+	FILE *f = fopen(path, "re");
+	struct tn_csv_reader *csv = NULL;
+	struct tn_csv_row row;
+	int rc = TN_EINVAL, k;
 
 	if (!f) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return TN_EIO;
 	}
-	while (fgets(buf, sizeof buf, f)) {
-		char *field[3], *end;
-		const char *why;
+	if (tn_csv_open_file(f, path, &csv) != 0) {
+		fclose(f);
+		snprintf(err, errlen, "out of memory");
+		return TN_ENOMEM;
+	}
+	while ((k = tn_csv_next(csv, &row)) == 1) {
 		unsigned long long l, c;
-		int n;
+		char *end;
 
-		line++;
-		buf[strcspn(buf, "\r\n")] = '\0';
-		if (line == 1) {
-			if (strcmp(buf, "line,cascade") != 0) {
+		if (row.line == 1) {
+			if (row.fault || row.n != 2 || strcmp(row.field[0], "line") != 0 ||
+			    strcmp(row.field[1], "cascade") != 0) {
 				snprintf(err, errlen, "%s:1: header: expected \"line,cascade\"",
 					 path);
-				goto bad;
+				goto out;
 			}
 			continue;
 		}
-		if (!*buf)
-			continue;
-		n = tn__csv_split(buf, field, 3, &why);
-		if (n != 2) {
-			snprintf(err, errlen, "%s:%lu: expected 2 fields", path, line);
-			goto bad;
+		if (row.fault || row.n != 2) {
+			snprintf(err, errlen, "%s:%" PRIu64 ": expected 2 fields: line,cascade",
+				 path, row.line);
+			goto out;
 		}
 		errno = 0;
-		l = strtoull(field[0], &end, 10);
-		if (*end || !*field[0] || errno || l < 2 || l >= s->nlines) {
+		l = strtoull(row.field[0], &end, 10);
+		if (*end || !*row.field[0] || errno || l < 2 || l >= s->nlines) {
 			snprintf(err, errlen,
-				 "%s:%lu: line: expected a line number of the scenario, got "
+				 "%s:%" PRIu64
+				 ": line: expected a line number of the scenario, got "
 				 "\"%.32s\"",
-				 path, line, field[0]);
-			goto bad;
+				 path, row.line, row.field[0]);
+			goto out;
 		}
-		if (strcmp(field[1], "noise") == 0) {
+		if (strcmp(row.field[1], "noise") == 0) {
 			s->truth[l] = TN_SIM_SINGLETON | l;
 			continue;
 		}
-		c = strtoull(field[1], &end, 10);
-		if (*end || !*field[1] || errno || c == 0 || c >= TN_SIM_SINGLETON) {
+		c = strtoull(row.field[1], &end, 10);
+		if (*end || !*row.field[1] || errno || c == 0 || c >= TN_SIM_SINGLETON) {
 			snprintf(err, errlen,
-				 "%s:%lu: cascade: expected a positive integer or noise, got "
+				 "%s:%" PRIu64
+				 ": cascade: expected a positive integer or noise, got "
 				 "\"%.32s\"",
-				 path, line, field[1]);
-			goto bad;
+				 path, row.line, row.field[1]);
+			goto out;
 		}
 		s->truth[l] = c;
 	}
+	if (k < 0) {
+		snprintf(err, errlen, "%s: %s", path,
+			 k == TN_EIO ? strerror(errno) : tn_strerror(k));
+		rc = k;
+		goto out;
+	}
+	rc = 0;
+out:
+	tn_csv_close(csv);
 	fclose(f);
-	return 0;
-bad:
-	fclose(f);
-	return TN_EINVAL;
+	return rc;
 }
 
 /* The scenario line an event id "L<n>" names, or NONE. */

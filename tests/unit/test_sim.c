@@ -320,6 +320,22 @@ static size_t lines(char *text, char ***out)
 	return n;
 }
 
+/* Split a row in place at its commas (the generator never quotes). */
+static int split(char *s, char **f, int max)
+{
+	int n = 0;
+
+	f[n++] = s;
+	for (; *s; s++)
+		if (*s == ',') {
+			if (n == max)
+				return -1;
+			*s = '\0';
+			f[n++] = s + 1;
+		}
+	return n;
+}
+
 START_TEST(city_valid)
 {
 	char *a, *d, **al, **dl;
@@ -376,8 +392,7 @@ START_TEST(city_valid)
 	ck_assert_uint_eq(st.edges, 6000);
 	for (size_t i = 1; i < na; i++) {
 		char *fl[12];
-		const char *why;
-		ck_assert_int_eq(tn__csv_split(al[i], fl, 12, &why), 11);
+		ck_assert_int_eq(split(al[i], fl, 12), 11);
 		ck_assert_int_eq(smap_put(&ids, fl[0], 1), 0);
 		ck_assert_int_eq(smap_put(&seen, fl[2], 1), 0);
 	}
@@ -386,8 +401,7 @@ START_TEST(city_valid)
 		ck_assert_msg(smap_get(&seen, kinds[k]) != NONE, "no %s", kinds[k]);
 	for (size_t i = 1; i < nd; i++) {
 		char *fl[6], key[256];
-		const char *why;
-		ck_assert_int_eq(tn__csv_split(dl[i], fl, 6, &why), 5);
+		ck_assert_int_eq(split(dl[i], fl, 6), 5);
 		ck_assert_msg(smap_get(&ids, fl[0]) != NONE, "unknown dependent %s", fl[0]);
 		ck_assert_msg(smap_get(&ids, fl[1]) != NONE, "unknown provider %s", fl[1]);
 		ck_assert_str_ne(fl[0], fl[1]);
