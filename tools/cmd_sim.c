@@ -80,6 +80,14 @@ static int city(int argc, char **argv)
 			usage_text);
 		return 2;
 	}
+	/* checked again by the generator; here so that no file is created for nothing */
+	if (o.assets < TN_SIM_CITY_MIN_ASSETS || o.assets > TN_SIM_CITY_MAX_ASSETS ||
+	    !(o.deps_per_asset >= 0 && o.deps_per_asset <= 16)) {
+		fprintf(stderr,
+			"tocsin: sim city: expected --assets %d..%d and --deps-per-asset 0..16\n",
+			TN_SIM_CITY_MIN_ASSETS, TN_SIM_CITY_MAX_ASSETS);
+		return 2;
+	}
 	o.progress = o.assets >= 100000 && isatty(2);
 	fa = create(out, "assets.csv", pa, sizeof pa);
 	fd = fa ? create(out, "dependencies.csv", pd, sizeof pd) : NULL;
@@ -143,6 +151,10 @@ static int cascades(int argc, char **argv)
 	o.max_size = (uint32_t)max_size;
 	o.duration_s = (int64_t)duration;
 	o.progress = isatty(2);
+	if (tn__sim_cascade_check(&o, err, sizeof err) != 0) {
+		fprintf(stderr, "tocsin: sim cascades: %s\n", err);
+		return 2;
+	}
 	if (tn__sim_load_graph(assets, deps, stderr, &g) != 0) {
 		fprintf(stderr, "tocsin: sim cascades: registry not loaded\n");
 		return 1;

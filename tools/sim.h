@@ -79,6 +79,10 @@ struct tn__sim_cascade_stats {
 /* tn__sim_cascade_defaults - fill *o with the documented defaults. */
 void tn__sim_cascade_defaults(struct tn__sim_cascade_opts *o);
 
+/* tn__sim_cascade_check - TN_EINVAL (err says what was expected) when an
+ * option is out of range, else 0. Pure. */
+int tn__sim_cascade_check(const struct tn__sim_cascade_opts *o, char *err, size_t errlen);
+
 /*
  * tn__sim_cascades - place cascades and noise on graph `g` (borrowed) and
  * write scenario.csv (arrival order, design §6 columns) and truth.csv

@@ -604,6 +604,21 @@ static int write_out(struct gen *s, FILE *sf, FILE *tf, struct tn__sim_cascade_s
 	return rc;
 }
 
+int tn__sim_cascade_check(const struct tn__sim_cascade_opts *o, char *err, size_t errlen)
+{
+	if (!(o->missing >= 0 && o->missing <= 1) || !(o->reorder >= 0 && o->reorder <= 1) ||
+	    !(o->noise_per_hour >= 0 && o->noise_per_hour <= 1e6) || o->duration_s < 60 ||
+	    o->duration_s > TN_SCENARIO_MAX_OFFSET_S / 2 || o->late_max_s < 0 || o->max_size < 1 ||
+	    o->max_depth < 1 || o->max_depth > 64) {
+		snprintf(err, errlen,
+			 "options: expected --missing and --reorder in 0..1, --noise 0..1000000, "
+			 "--duration-s >= 60, --late-max-s >= 0, --max-size >= 1, --max-depth "
+			 "1..64");
+		return TN_EINVAL;
+	}
+	return 0;
+}
+
 int tn__sim_cascades(const struct tn_graph *g, const struct tn__sim_cascade_opts *o, FILE *scenario,
 		     FILE *truth, struct tn__sim_cascade_stats *st, char *err, size_t errlen)
 {
@@ -616,15 +631,8 @@ int tn__sim_cascades(const struct tn_graph *g, const struct tn__sim_cascade_opts
 		st = &dummy;
 	memset(st, 0, sizeof *st);
 	memset(&s, 0, sizeof s);
-	if (!(o->missing >= 0 && o->missing <= 1) || !(o->reorder >= 0 && o->reorder <= 1) ||
-	    !(o->noise_per_hour >= 0 && o->noise_per_hour <= 1e6) || o->duration_s < 60 ||
-	    o->duration_s > TN_SCENARIO_MAX_OFFSET_S / 2 || o->late_max_s < 0 || o->max_size < 1 ||
-	    o->max_depth < 1 || o->max_depth > 64) {
-		snprintf(err, errlen,
-			 "options: expected --missing and --reorder in 0..1, --noise >= 0, "
-			 "--duration-s >= 60, --late-max-s >= 0");
-		return TN_EINVAL;
-	}
+	if ((rc = tn__sim_cascade_check(o, err, errlen)) != 0)
+		return rc;
 	s.g = g;
 	s.o = o;
 	s.n = (uint32_t)tn_graph_size(g);
