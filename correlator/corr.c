@@ -1006,6 +1006,14 @@ static void on_fail(struct tn_corr *c, const struct tn__bev *ev, const char *src
 		/* a failed asset reports again (degraded then down, or a repeat) */
 		if (a->inc == TN__NONE || c->inc[a->inc].status != TN__INC_OPEN)
 			return;
+		/* The same state again says nothing new. As a member it would
+		 * lengthen the asset's chain and every revision with it: a sensor
+		 * repeating "down" each second would make revisions grow without
+		 * bound (and their explanation paths with them). Counted. */
+		if (f.state == a->state) {
+			c->st.repeats++;
+			return;
+		}
 		idx = inc_member(c, a->inc, key, ev->sector, f.state, src, ev->id, a->member, &key,
 				 1, TN__RULE_SAME_ASSET, a->fail_us, a->fail_us, f.t, late);
 		if (idx == TN__NONE)

@@ -363,6 +363,13 @@ static void *correlate_main(void *arg)
 			ck_pr_store_8((uint8_t *)&c->st.rebuilt, 1);
 			tn_info("correlator caught up with the journal", "offset=%" PRIu64, at);
 		}
+		/* A stop is bounded by its deadline even amid a backlog: what is
+		 * not read now stays in the journal for the next start. */
+		bool stopping = atomic_load(&c->stop);
+		if (stopping && mono_ns() >= c->deadline_ns) {
+			submit(c);
+			break;
+		}
 		if (n > 0 && rc == 1)
 			continue; /* more to read at once */
 		if (rc < 0) {
@@ -370,8 +377,7 @@ static void *correlate_main(void *arg)
 				       "offset=%" PRIu64 " error=\"%s\"", at, tn_strerror(rc));
 		}
 		submit(c);
-		if (atomic_load(&c->stop) &&
-		    (at >= ck_pr_load_64(c->o.durable) || mono_ns() >= c->deadline_ns))
+		if (stopping && at >= ck_pr_load_64(c->o.durable))
 			break;
 		struct timespec ts = {0, IDLE_SLEEP_NS};
 		nanosleep(&ts, NULL);

@@ -152,6 +152,8 @@ struct tn_corr_stats {
 	uint64_t stale;         /* state reports older than the asset's last change: recorded,
 				   state unchanged */
 	uint64_t duplicates;    /* same source + id as the asset's current failure: ignored */
+	uint64_t repeats;       /* a failed asset reporting its current state again (another id):
+				   counted, not a new member */
 	uint64_t unregistered;  /* events about assets missing from the registry */
 	uint64_t alarms;        /* asset.alarm: recorded, never fail an asset */
 	uint64_t incidents;     /* incidents opened (all causes) */

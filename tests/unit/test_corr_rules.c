@@ -715,6 +715,32 @@ END_TEST
 
 /* ---- forecast ---------------------------------------------------------------------- */
 
+/* A sensor repeating "down" under new ids adds nothing: one member, and the
+ * revision does not grow with the repeats. */
+START_TEST(repeats_do_not_grow_the_incident)
+{
+	struct tn_graph *g = chain3();
+	struct run r;
+	struct tn_corr_stats st;
+	char id[32];
+
+	run_init(&r, g);
+	down(&r, "SUB", E, 0);
+	for (int i = 1; i <= 1000; i++) {
+		snprintf(id, sizeof id, "rep%d", i);
+		ck_assert_int_eq(feed_ev(&r, "src", id, TN_EV_DOWN, T0 + S(i), E, "SUB", NULL), 0);
+	}
+	finish(&r, 2000);
+	tn_corr_stats(r.c, &st);
+	ck_assert_uint_eq(st.repeats, 1000);
+	ck_assert_uint_eq(count_incidents(&r), 1);
+	json_t *last = json_array_get(r.all, json_array_size(r.all) - 1);
+	ck_assert_uint_eq(json_array_size(json_object_get(last, "affected")), 1);
+	run_free(&r);
+	tn_graph_free(g);
+}
+END_TEST
+
 START_TEST(forecast_borne_out_or_not)
 {
 	struct tn_graph *g = chain3();
@@ -979,6 +1005,7 @@ static Suite *suite(void)
 	tcase_add_test(t, visibility_heartbeat);
 	tcase_add_test(t, visibility_priority_during_cascade);
 	tcase_add_test(t, visibility_twice_at_one_deadline);
+	tcase_add_test(t, repeats_do_not_grow_the_incident);
 	tcase_add_test(t, restore_all_vs_some);
 	tcase_add_test(t, alarm_and_duplicate_do_not_fail);
 	tcase_add_test(t, forecast_borne_out_or_not);
