@@ -343,6 +343,48 @@ static int take_revision(struct state *s, json_t *o, uint64_t order, const char 
 	return 0;
 }
 
+/*
+ * One revision, parsed only as far as the scorer needs. The engine writes its
+ * keys in a fixed order (correlator.h) and a JSON string cannot hold a bare
+ * quote, so `,"at_risk":` at top level ends what is needed but for
+ * merged_into, which comes last: the forecast and the explanations, most of
+ * a revision's bytes, are skipped. Anything else is parsed whole.
+ */
+static json_t *load_revision(char *buf, size_t len, json_error_t *je)
+{
+	static const char at_risk[] = ",\"at_risk\":", into[] = ",\"merged_into\":";
+	char *cut = memmem(buf, len, at_risk, sizeof at_risk - 1);
+	char *m, *p;
+	json_t *o, *tail;
+	char save;
+
+	if (!cut || memmem(buf, (size_t)(cut - buf), into, sizeof into - 1))
+		return json_loadb(buf, len, 0, je);
+	save = cut[0];
+	cut[0] = '}';
+	o = json_loadb(buf, (size_t)(cut - buf) + 1, 0, je);
+	cut[0] = save;
+	if (!json_is_object(o))
+		return o;
+	/* the last ,"merged_into": of the line, if any */
+	for (m = NULL, p = cut; (p = memmem(p, len - (size_t)(p - buf), into, sizeof into - 1));
+	     p++)
+		m = p;
+	if (m) {
+		m[0] = '{';
+		tail = json_loadb(m, len - (size_t)(m - buf), 0, je);
+		m[0] = ',';
+		if (!json_is_object(tail)) {
+			json_decref(tail);
+			json_decref(o);
+			return json_loadb(buf, len, 0, je);
+		}
+		json_object_update(o, tail);
+		json_decref(tail);
+	}
+	return o;
+}
+
 static int read_alerts(struct state *s, const char *path, struct tn__sim_score *out, char *err,
 		       size_t errlen)
 {
@@ -364,7 +406,7 @@ static int read_alerts(struct state *s, const char *path, struct tn__sim_score *
 		line++;
 		if (len == 0 || buf[0] == '\n')
 			continue;
-		o = json_loadb(buf, (size_t)len, 0, &je);
+		o = load_revision(buf, (size_t)len, &je);
 		if (!json_is_object(o)) {
 			snprintf(err, errlen, "%s:%" PRIu64 ": expected a JSON object: %s", path,
 				 line, o ? "not an object" : je.text);
