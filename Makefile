@@ -33,6 +33,10 @@ BENCH_SRC   := $(wildcard tests/bench/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
+# The static libraries refer to one another (common's CSV loader builds
+# correlator graphs, the server uses both): link them as one group.
+LINK = $(CC) $(LDFLAGS) -o $@ -Wl,--start-group $^ -Wl,--end-group
+
 LIB_COMMON := $(BUILD)/libtocsin_common.a
 LIB_CORR   := $(BUILD)/libtocsin_correlator.a
 LIB_SERVER := $(BUILD)/libtocsin_server.a
@@ -68,22 +72,22 @@ $(BUILD)/%.a:
 	rm -f $@ && ar rcs $@ $^
 
 $(TOCSIND): $(call obj,server/main.c) $(LIB_SERVER) $(LIB_CORR) $(LIB_COMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(LINK) $(PKG_LIBS)
 
 $(TOCSIN): $(call obj,$(TOOLS_SRC)) $(LIB_SDK) $(LIB_SERVER) $(LIB_CORR) $(LIB_COMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(LINK) $(PKG_LIBS)
 
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(LIB_SERVER) $(LIB_SDK) $(LIB_CORR) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS)
+	$(LINK) $(CHECK_LIBS) $(PKG_LIBS)
 
 $(BUILD)/examples/%: $(call obj,adapters/examples/%.c) $(LIB_SDK) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(LINK) $(PKG_LIBS)
 
-$(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(LIB_SDK) $(LIB_SERVER) $(LIB_COMMON)
+$(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(LIB_SDK) $(LIB_SERVER) $(LIB_CORR) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(LINK) $(PKG_LIBS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
