@@ -124,14 +124,21 @@ static bool to_double(const char *s, double *out)
 	return *end == '\0';
 }
 
+/* A row of COPY output, split (n fields, or -1 when malformed). */
+struct pg_row {
+	char *line; /* libpq's: PQfreemem */
+	char *f[ASSET_FIELDS];
+	int n;
+};
+
 /* One row of COPY assets. 0, or TN_ECORRUPT / TN_ENOMEM / TN_ERANGE with err set. */
-static int asset_row(struct tn_graph_builder *b, char *line, size_t len, uint64_t row, char *err,
+static int asset_row(struct tn_graph_builder *b, struct pg_row *pr, uint64_t row, char *err,
 		     size_t errlen)
 {
-	char *f[ASSET_FIELDS], msg[256];
+	char **f = pr->f, msg[256];
 	struct tn_asset a = {0};
 	int64_t crit, pop, backup;
-	int n = split_row(line, len, f, ASSET_FIELDS), s, sens, rc;
+	int n = pr->n, s, sens, rc;
 
 	if (n != ASSET_FIELDS) {
 		set_err(err, errlen, "assets row %" PRIu64 ": expected %d fields, got %d", row,
@@ -169,13 +176,13 @@ static int asset_row(struct tn_graph_builder *b, char *line, size_t len, uint64_
 	return 0;
 }
 
-static int dep_row(struct tn_graph_builder *b, char *line, size_t len, uint64_t row, char *err,
+static int dep_row(struct tn_graph_builder *b, struct pg_row *pr, uint64_t row, char *err,
 		   size_t errlen)
 {
-	char *f[DEP_FIELDS], msg[256];
+	char **f = pr->f, msg[256];
 	struct tn_dependency d = {0};
 	int64_t min = -1, max = -1;
-	int n = split_row(line, len, f, DEP_FIELDS), k, rc;
+	int n = pr->n, k, rc;
 
 	if (n != DEP_FIELDS || !f[0] || !f[1] || !f[2]) {
 		set_err(err, errlen, "dependencies row %" PRIu64 ": expected %d fields, got %d", row,
@@ -204,15 +211,40 @@ static int dep_row(struct tn_graph_builder *b, char *line, size_t len, uint64_t 
 	return 0;
 }
 
+/*
+ * Rows are handled AHEAD rows behind the connection, each hinted at when it
+ * arrives (tn_graph_builder_prefetch): the lookups of a large registry are
+ * cache misses, and this overlaps them (as the CSV loader does).
+ */
+#define AHEAD 16
+
+static void hint(struct tn_graph_builder *b, const struct pg_row *pr, bool deps, int stage)
+{
+	if (pr->n != (deps ? DEP_FIELDS : ASSET_FIELDS) || !pr->f[0] || (deps && !pr->f[1]))
+		return;
+	if (stage == 0) {
+		tn_graph_builder_prefetch(b, pr->f[0]);
+		if (deps)
+			tn_graph_builder_prefetch(b, pr->f[1]);
+	} else if (deps && pr->f[2]) {
+		int k = tn_dep_kind_parse(pr->f[2], strlen(pr->f[2]));
+		struct tn_dependency d = {pr->f[0], pr->f[1], (enum tn_dep_kind)k, -1, -1};
+		if (k >= 0)
+			tn_graph_builder_prefetch_dependency(b, &d);
+	}
+}
+
 /* COPY `sql` TO STDOUT, each row through fn. */
-static int copy_out(PGconn *c, const char *sql, struct tn_graph_builder *b,
-		    int (*fn)(struct tn_graph_builder *, char *, size_t, uint64_t, char *, size_t),
+static int copy_out(PGconn *c, const char *sql, struct tn_graph_builder *b, bool deps,
+		    int (*fn)(struct tn_graph_builder *, struct pg_row *, uint64_t, char *, size_t),
 		    char *err, size_t errlen)
 {
 	PGresult *res = PQexec(c, sql);
-	uint64_t row = 0;
+	struct pg_row ring[AHEAD];
+	uint64_t in = 0, done = 0;
+	int n = 0, rc = 0, nf = deps ? DEP_FIELDS : ASSET_FIELDS;
+	bool end = false;
 	char *line;
-	int n, rc = 0;
 
 	if (PQresultStatus(res) != PGRES_COPY_OUT) {
 		pg_err(c, res, err, errlen);
@@ -220,11 +252,28 @@ static int copy_out(PGconn *c, const char *sql, struct tn_graph_builder *b,
 		return TN_EDB;
 	}
 	PQclear(res);
-	while ((n = PQgetCopyData(c, &line, 0)) > 0) {
+	while (!end || done < in) {
+		if (!end && in - done < AHEAD) {
+			n = PQgetCopyData(c, &line, 0);
+			if (n <= 0) {
+				end = true;
+				continue;
+			}
+			struct pg_row *pr = &ring[in % AHEAD];
+			pr->line = line;
+			pr->n = split_row(line, (size_t)n, pr->f, nf);
+			hint(b, pr, deps, 0);
+			if (in >= AHEAD / 2)
+				hint(b, &ring[(in - AHEAD / 2) % AHEAD], deps, 1);
+			in++;
+			continue;
+		}
+		struct pg_row *pr = &ring[done % AHEAD];
 		/* after an error, drain the rest: the connection must end idle */
 		if (rc == 0)
-			rc = fn(b, line, (size_t)n, ++row, err, errlen);
-		PQfreemem(line);
+			rc = fn(b, pr, done + 1, err, errlen);
+		PQfreemem(pr->line);
+		done++;
 	}
 	res = PQgetResult(c);
 	if (n == -2 || PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -251,8 +300,14 @@ int tn_assets_load_pg_conn(PGconn *c, struct tn_graph **out, int64_t *generation
 		return TN_EINVAL;
 	*out = NULL;
 	set_err(err, errlen, "%s", "");
-	/* one snapshot: the generation and the rows it describes */
+	/* one snapshot: the generation and the rows it describes, taken after
+	 * the locks (an import waits for none, then truncates: not MVCC-safe
+	 * for a snapshot taken before it) */
 	res = PQexec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		goto pgerr;
+	PQclear(res);
+	res = PQexec(c, "LOCK TABLE registry_generation, assets, dependencies IN ACCESS SHARE MODE");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		goto pgerr;
 	PQclear(res);
@@ -282,12 +337,12 @@ int tn_assets_load_pg_conn(PGconn *c, struct tn_graph **out, int64_t *generation
 	rc = copy_out(c,
 		      "COPY (SELECT id, sector, kind, name, lat, lon, area, criticality, population, "
 		      "backup_s, sensitivity FROM assets ORDER BY ord) TO STDOUT",
-		      b, asset_row, err, errlen);
+		      b, false, asset_row, err, errlen);
 	if (rc == 0)
 		rc = copy_out(c,
 			      "COPY (SELECT dependent, provider, kind, delay_min_s, delay_max_s "
 			      "FROM dependencies ORDER BY ord) TO STDOUT",
-			      b, dep_row, err, errlen);
+			      b, true, dep_row, err, errlen);
 	if (rc != 0)
 		goto out;
 	rc = tn_graph_build(b, out);

@@ -5,12 +5,14 @@
  * import reads and checks both files wholly before it touches the database:
  * every error is printed (FILE:LINE:COLUMN, up to a hundred, then a count)
  * and nothing is loaded. Only a clean pair of files replaces the registry,
- * in one transaction: lock the two tables against other writers (readers go
- * on seeing the old registry until the commit), delete, COPY both, read the
- * generation the triggers of 002_assets.sql bumped (their NOTIFY reaches a
- * running tocsind at the commit) and write the audit row. The rows are held
- * in memory as COPY text between the check and the load, so what is loaded
- * is exactly what was checked.
+ * in one transaction: lock the two tables, drop their keys and indexes,
+ * empty them, COPY both, make the keys and indexes again (which checks the
+ * foreign keys in one pass each), read the generation the triggers of
+ * 002_assets.sql bumped (their NOTIFY reaches a running tocsind at the
+ * commit) and write the audit row. Rebuilding the keys needs the role that
+ * owns the tables (the one that ran tocsin db migrate). The rows are held in
+ * memory as COPY text between the check and the load, so what is loaded is
+ * exactly what was checked.
  *
  * export writes both files back from one snapshot, in the imported order,
  * mode 0600 (the graph is sensitive: design §7), each through a temporary
@@ -195,6 +197,10 @@ static void db_error(const char *what, const PGresult *r)
 	tn__pg_report(what, r);
 	if (strcmp(tn__pg_sqlstate(r), "42P01") == 0)
 		fprintf(stderr, "  hint: run tocsin db migrate first\n");
+	else if (strcmp(tn__pg_sqlstate(r), "42501") == 0)
+		fprintf(stderr, "  hint: an import rebuilds the registry's keys and indexes: run it "
+				"as the role that owns the tables (the one that ran tocsin db "
+				"migrate)\n");
 }
 
 /* Run a statement of the open transaction; on failure report, roll back, NULL. */
@@ -275,30 +281,88 @@ static const char *actor(void)
 	return v && *v ? v : "cli";
 }
 
+/*
+ * The keys, indexes and foreign keys of the two tables (and any foreign key
+ * into them), as the catalog defines them: dropped before the COPY and made
+ * again after it. Kept up to date row by row, a million assets and three
+ * million edges take many minutes (random B-tree inserts and a trigger per
+ * foreign key per row); built at once from sorted input, seconds. Read from
+ * the catalog, so that the schema is written once, in schema/.
+ */
+static const char ddl_sql[] =
+	"SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname), "
+	"       format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, "
+	"              pg_get_constraintdef(c.oid)), "
+	"       CASE c.contype WHEN 'f' THEN 0 ELSE 1 END, CASE c.contype WHEN 'f' THEN 2 ELSE 0 END "
+	"  FROM pg_constraint c "
+	" WHERE (c.conrelid IN ('assets'::regclass, 'dependencies'::regclass) "
+	"        AND c.contype IN ('p', 'u', 'f')) "
+	"    OR (c.confrelid IN ('assets'::regclass, 'dependencies'::regclass) AND c.contype = 'f') "
+	"UNION ALL "
+	"SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid), 2, 1 "
+	"  FROM pg_index i "
+	" WHERE i.indrelid IN ('assets'::regclass, 'dependencies'::regclass) "
+	"   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid "
+	"                   AND c.contype IN ('p', 'u', 'x'))";
+
+/* Run column `col` of the rows of r whose column `ord_col` is `order`, in row order. */
+static int run_ddl(PGconn *c, const PGresult *r, int col, int ord_col, const char *order,
+		   const char *what)
+{
+	for (int i = 0; i < PQntuples(r); i++) {
+		if (strcmp(PQgetvalue(r, i, ord_col), order) != 0)
+			continue;
+		PGresult *x = tx_exec(c, what, PQgetvalue(r, i, col), 0, NULL);
+		if (!x)
+			return -1;
+		PQclear(x);
+	}
+	return 0;
+}
+
 static int load(PGconn *c, const struct import *im, const char *assets_path,
 		const char *deps_path)
 {
 	char old_assets[32], old_deps[32], gen[32], na[16], nd[16];
-	PGresult *r;
+	PGresult *r, *ddl;
 
 	if (tn__pg_run(c, "cannot begin", "BEGIN", 0, NULL) != 0)
 		return 1;
-	/* writers wait for each other (two imports at once would collide on
-	 * the keys); readers are not blocked and see the old registry */
+	/*
+	 * Exclusive: the tables are rebuilt. A reader waits for the commit, then
+	 * sees the new registry whole; the registry in a running server is not
+	 * affected until then. Readers of these tables in REPEATABLE READ must
+	 * take their locks first (LOCK TABLE, as tocsind and export do): the
+	 * TRUNCATE below is not MVCC-safe for a snapshot taken before it.
+	 */
 	r = tx_exec(c, "cannot lock the registry",
-		    "LOCK TABLE assets, dependencies IN EXCLUSIVE MODE", 0, NULL);
+		    "LOCK TABLE assets, dependencies IN ACCESS EXCLUSIVE MODE", 0, NULL);
 	if (!r)
 		return 1;
 	PQclear(r);
-	r = tx_exec(c, "cannot delete the old dependencies", "DELETE FROM dependencies", 0, NULL);
+	r = tx_exec(c, "cannot count the old registry",
+		    "SELECT (SELECT count(*) FROM assets), (SELECT count(*) FROM dependencies)", 0,
+		    NULL);
 	if (!r)
 		return 1;
-	snprintf(old_deps, sizeof old_deps, "%s", PQcmdTuples(r));
+	snprintf(old_assets, sizeof old_assets, "%s", PQgetvalue(r, 0, 0));
+	snprintf(old_deps, sizeof old_deps, "%s", PQgetvalue(r, 0, 1));
 	PQclear(r);
-	r = tx_exec(c, "cannot delete the old assets", "DELETE FROM assets", 0, NULL);
+	r = tx_exec(c, "cannot size the index builds", "SET LOCAL maintenance_work_mem = '512MB'", 0,
+		    NULL);
 	if (!r)
 		return 1;
-	snprintf(old_assets, sizeof old_assets, "%s", PQcmdTuples(r));
+	PQclear(r);
+	ddl = tx_exec(c, "cannot read the registry's keys and indexes", ddl_sql, 0, NULL);
+	if (!ddl)
+		return 1;
+	if (run_ddl(c, ddl, 0, 2, "0", "cannot drop a foreign key") != 0 ||
+	    run_ddl(c, ddl, 0, 2, "1", "cannot drop a key") != 0 ||
+	    run_ddl(c, ddl, 0, 2, "2", "cannot drop an index") != 0)
+		goto fail;
+	r = tx_exec(c, "cannot empty the registry", "TRUNCATE dependencies, assets", 0, NULL);
+	if (!r)
+		goto fail;
 	PQclear(r);
 
 	if (im->tty && im->n_assets + im->n_deps >= TN_CSV_PROGRESS)
@@ -313,7 +377,15 @@ static int load(PGconn *c, const struct import *im, const char *assets_path,
 		    "COPY dependencies (dependent, provider, kind, delay_min_s, delay_max_s, ord) "
 		    "FROM STDIN",
 		    &im->deps) != 0)
-		return 1;
+		goto fail;
+	if (im->tty && im->n_assets + im->n_deps >= TN_CSV_PROGRESS)
+		fprintf(stderr, "tocsin: building the indexes\n");
+	/* keys, then indexes, then the foreign keys, each checked in one pass */
+	if (run_ddl(c, ddl, 1, 3, "0", "cannot make a key") != 0 ||
+	    run_ddl(c, ddl, 1, 3, "1", "cannot make an index") != 0 ||
+	    run_ddl(c, ddl, 1, 3, "2", "cannot make a foreign key") != 0)
+		goto fail;
+	PQclear(ddl);
 
 	r = tx_exec(c, "cannot read the registry generation",
 		    "SELECT generation FROM registry_generation", 0, NULL);
@@ -341,6 +413,9 @@ static int load(PGconn *c, const struct import *im, const char *assets_path,
 	printf("imported %" PRIu32 " %s and %" PRIu32 " %s (generation %s)\n", im->n_assets,
 	       assets_word(im->n_assets), im->n_deps, deps_word(im->n_deps), gen);
 	return 0;
+fail: /* rolled back by whoever failed */
+	PQclear(ddl);
+	return 1;
 }
 
 static int import(const struct tn_cli *cli, const char *assets_path, const char *deps_path,
@@ -493,10 +568,17 @@ static int export(const struct tn_cli *cli, const char *dir)
 	c = tn__pg_connect(cli->conninfo);
 	if (!c)
 		return 1;
-	/* both files and the generation from one snapshot */
+	/* both files and the generation from one snapshot, taken after the
+	 * locks: an import's TRUNCATE is not MVCC-safe for an earlier one */
 	if (tn__pg_run(c, "cannot begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0,
 		       NULL) != 0)
 		goto out;
+	r = tx_exec(c, "cannot lock the registry",
+		    "LOCK TABLE registry_generation, assets, dependencies IN ACCESS SHARE MODE", 0,
+		    NULL);
+	if (!r)
+		goto out;
+	PQclear(r);
 	r = tx_exec(c, "cannot read the registry generation",
 		    "SELECT generation FROM registry_generation", 0, NULL);
 	if (!r)
