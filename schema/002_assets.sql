@@ -51,6 +51,10 @@ CREATE INDEX dependencies_provider ON dependencies (provider);
 -- (an import, or an edit by hand), which also notifies channel
 -- tocsin_assets with the new generation as payload. A server LISTENs, then
 -- reloads the registry and reads the generation in the same snapshot.
+-- An import rebuilds both tables (TRUNCATE, COPY, keys) under an ACCESS
+-- EXCLUSIVE lock, and TRUNCATE is not MVCC-safe: a REPEATABLE READ reader
+-- takes its locks before its snapshot (LOCK TABLE registry_generation,
+-- assets, dependencies IN ACCESS SHARE MODE as its first statement).
 CREATE TABLE registry_generation (
     one         boolean PRIMARY KEY DEFAULT true CHECK (one),
     generation  bigint NOT NULL,
