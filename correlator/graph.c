@@ -810,21 +810,41 @@ static uint32_t grid_col(double lon)
 	return c >= GRID_COLS ? GRID_COLS - 1 : (uint32_t)c;
 }
 
+/* How far ahead the scatter loops below hint at the lines they will touch. */
+#define FILL_AHEAD 16
+
 /* CSR of one direction: by `from` (dependent for providers lists), `other` the far end. */
 static void fill_csr(const struct tn_graph_builder *b, const struct tn_asset *assets, bool by_dep,
 		     uint32_t *off, struct tn_graph_edge *out)
 {
-	size_t n = b->n_assets;
+	size_t n = b->n_assets, m = b->n_edges;
+	const struct bedge *edges = b->edges;
 
+#define FROM(e) (by_dep ? (e)->dependent : (e)->provider)
 	memset(off, 0, (n + 1) * sizeof *off);
-	for (size_t i = 0; i < b->n_edges; i++)
-		off[(by_dep ? b->edges[i].dependent : b->edges[i].provider) + 1]++;
+	for (size_t i = 0; i < m; i++) {
+		if (i + FILL_AHEAD < m)
+			__builtin_prefetch(&off[FROM(&edges[i + FILL_AHEAD]) + 1], 1);
+		off[FROM(&edges[i]) + 1]++;
+	}
 	for (size_t i = 0; i < n; i++)
 		off[i + 1] += off[i];
 	/* off[i] walks forward while filling, then is shifted back */
-	for (size_t i = 0; i < b->n_edges; i++) {
-		const struct bedge *e = &b->edges[i];
-		uint32_t from = by_dep ? e->dependent : e->provider;
+	for (size_t i = 0; i < m; i++) {
+		const struct bedge *e = &edges[i];
+		uint32_t from = FROM(e);
+
+		/* the edges are in the order added, the lists by asset: every
+		 * access but to edges[] is at random, so fetch them ahead, the
+		 * slot of out[] once its offset has arrived */
+		if (i + FILL_AHEAD < m) {
+			const struct bedge *f = &edges[i + FILL_AHEAD];
+			__builtin_prefetch(&off[FROM(f)], 1);
+			__builtin_prefetch(&assets[f->dependent].backup_s);
+		}
+		if (i + FILL_AHEAD / 2 < m)
+			__builtin_prefetch(&out[off[FROM(&edges[i + FILL_AHEAD / 2])]], 1);
+
 		struct tn_graph_edge *o = &out[off[from]++];
 		int32_t backup = assets[e->dependent].backup_s;
 
@@ -841,6 +861,7 @@ static void fill_csr(const struct tn_graph_builder *b, const struct tn_asset *as
 			o->delay_max_s = e->delay_max_s;
 		}
 	}
+#undef FROM
 	memmove(off + 1, off, n * sizeof *off);
 	off[0] = 0;
 }
