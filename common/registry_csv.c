@@ -28,7 +28,7 @@
 /* ---- the reader ------------------------------------------------------------ */
 
 struct tn_csv_reader {
-	FILE *f; /* NULL: a buffer */
+	FILE *f;       /* NULL: a buffer */
 	uint64_t size; /* of the whole input, 0: unknown */
 	char *name;
 	const unsigned char *p, *end; /* input not yet read */
@@ -45,7 +45,7 @@ struct tn_csv_reader {
 	size_t *off, *lens;
 	uint64_t *fline;
 	const char **fields;
-	bool dropping;   /* past TN_CSV_MAX_FIELDS: read, not kept */
+	bool dropping; /* past TN_CSV_MAX_FIELDS: read, not kept */
 	bool quoted_any;
 	bool has_fault;
 	struct tn_csv_fault fault;
@@ -361,7 +361,8 @@ static int quoted(struct tn_csv_reader *r)
 		int c = getb(r);
 		if (c < 0) {
 			if (!r->dropping)
-				set_fault(r, field, line, "expected a closing quote, got end of file");
+				set_fault(r, field, line,
+					  "expected a closing quote, got end of file");
 			return 0;
 		}
 		if (c == '"') {
@@ -520,8 +521,8 @@ void tn_csv_errors_print(const struct tn_csv_errors *e, FILE *f, const char *pre
 
 /* ---- the loader ------------------------------------------------------------ */
 
-static const char *const asset_cols[] = {"id",	     "sector",	    "kind",	  "name",
-					 "lat",	     "lon",	    "area",	  "criticality",
+static const char *const asset_cols[] = {"id",         "sector",   "kind",       "name",
+					 "lat",        "lon",      "area",       "criticality",
 					 "population", "backup_s", "sensitivity"};
 static const char *const dep_cols[] = {"dependent", "provider", "kind", "delay_min_s",
 				       "delay_max_s"};
@@ -539,7 +540,7 @@ struct loader {
 	/* ids of asset rows refused: a dependency on one is not reported again.
 	 * A second builder serves as the set. */
 	struct tn_graph_builder *refused;
-	bool assets_usable; /* the assets header was right */
+	bool assets_usable;                               /* the assets header was right */
 	char sectors[256], sensitivities[64], kinds[128]; /* "one of ..." */
 };
 
@@ -565,8 +566,9 @@ static void report(struct loader *ld, const struct tn_csv_reader *r, uint64_t li
 }
 
 /* Report a field: "expected <what>, got <value>". */
-static void bad_field(struct loader *ld, const struct tn_csv_reader *r, const struct tn_csv_row *row,
-		      size_t i, const char *const *cols, const char *what)
+static void bad_field(struct loader *ld, const struct tn_csv_reader *r,
+		      const struct tn_csv_row *row, size_t i, const char *const *cols,
+		      const char *what)
 {
 	char q[100];
 
@@ -686,8 +688,8 @@ static void builder_msg(struct loader *ld, const struct tn_csv_reader *r,
 }
 
 /* A row of the wrong shape: report it, true. */
-static bool bad_shape(struct loader *ld, const struct tn_csv_reader *r, const struct tn_csv_row *row,
-		      const char *const *cols, size_t ncols)
+static bool bad_shape(struct loader *ld, const struct tn_csv_reader *r,
+		      const struct tn_csv_row *row, const char *const *cols, size_t ncols)
 {
 	if (row->fault) {
 		size_t f = row->fault->field;
@@ -723,10 +725,10 @@ static int asset_row(struct loader *ld, struct tn_csv_reader *r, const struct tn
 			note_refused(ld, f[0], len[0]);
 		return 0;
 	}
-#define BAD(i, what)                                                                             \
-	do {                                                                                     \
-		bad_field(ld, r, row, i, asset_cols, what);                                      \
-		bad = true;                                                                      \
+#define BAD(i, what)                                                                               \
+	do {                                                                                       \
+		bad_field(ld, r, row, i, asset_cols, what);                                        \
+		bad = true;                                                                        \
 	} while (0)
 	a.id = f[0];
 	if (!tn_asset_id_ok(f[0], len[0]))
@@ -771,7 +773,7 @@ static int asset_row(struct loader *ld, struct tn_csv_reader *r, const struct tn
 		report(ld, r, row->field_line[0], 1, "id", "duplicate id %s, first on line %lu",
 		       tn_csv_quote(f[0], len[0], q, sizeof q),
 		       first < tn_graph_builder_size(ld->b) ? (unsigned long)ld->asset_line[first]
-							  : 0ul);
+							    : 0ul);
 		return 0;
 	}
 	if (rc == TN_EINVAL) { /* the rules above should have caught it */
@@ -782,8 +784,8 @@ static int asset_row(struct loader *ld, struct tn_csv_reader *r, const struct tn
 		builder_msg(ld, r, row, asset_cols, N_ASSET_COLS, msg);
 		return rc;
 	}
-	if ((rc = push_line(&ld->asset_line, &ld->cap_asset_line,
-			    tn_graph_builder_size(ld->b) - 1, row->line)) != 0)
+	if ((rc = push_line(&ld->asset_line, &ld->cap_asset_line, tn_graph_builder_size(ld->b) - 1,
+			    row->line)) != 0)
 		return rc;
 	if (ld->sink && ld->sink->asset && clean(ld))
 		return ld->sink->asset(ld->sink->ctx, &a, row);
@@ -807,7 +809,8 @@ static uint32_t dep_end(struct loader *ld, struct tn_csv_reader *r, const struct
 		return n;
 	*bad = true;
 	/* said already: the asset's own row was refused, or the whole file */
-	if (!ld->assets_usable || tn_graph_builder_find(ld->refused, row->field[i]) != TN_GRAPH_NONE)
+	if (!ld->assets_usable ||
+	    tn_graph_builder_find(ld->refused, row->field[i]) != TN_GRAPH_NONE)
 		return TN_GRAPH_NONE;
 	snprintf(what, sizeof what, "the id of an asset of %s", ld->assets_name);
 	bad_field(ld, r, row, i, dep_cols, what);
@@ -918,7 +921,8 @@ static int header(struct loader *ld, struct tn_csv_reader *r, const char *const 
 		return 0;
 	}
 	for (size_t i = 0; i < n && i < row.n; i++)
-		if (row.len[i] != strlen(cols[i]) || memcmp(row.field[i], cols[i], row.len[i]) != 0) {
+		if (row.len[i] != strlen(cols[i]) ||
+		    memcmp(row.field[i], cols[i], row.len[i]) != 0) {
 			report(ld, r, row.field_line[i], i + 1, "header",
 			       "expected \"%s\" (the header is %s), got %s", cols[i], text,
 			       tn_csv_quote(row.field[i], row.len[i], q, sizeof q));
@@ -993,7 +997,8 @@ static void hint(struct loader *ld, const struct tn_csv_row *row, bool deps, int
 			tn_graph_builder_prefetch(ld->b, row->field[1]);
 	} else if (deps) {
 		int k = tn_dep_kind_parse(row->field[2], row->len[2]);
-		struct tn_dependency d = {row->field[0], row->field[1], (enum tn_dep_kind)k, -1, -1};
+		struct tn_dependency d = {row->field[0], row->field[1], (enum tn_dep_kind)k, -1,
+					  -1};
 		if (k >= 0)
 			tn_graph_builder_prefetch_dependency(ld->b, &d);
 	}

@@ -28,10 +28,10 @@
 
 #include "tocsin/graph.h"
 
-#define TN_CSV_MAX_FIELD   65536 /* bytes of one field */
-#define TN_CSV_MAX_FIELDS  64    /* fields of one row */
-#define TN_CSV_ERRORS_MAX  100   /* messages kept; the rest are only counted */
-#define TN_CSV_PROGRESS    100000 /* rows between two progress calls */
+#define TN_CSV_MAX_FIELD  65536  /* bytes of one field */
+#define TN_CSV_MAX_FIELDS 64     /* fields of one row */
+#define TN_CSV_ERRORS_MAX 100    /* messages kept; the rest are only counted */
+#define TN_CSV_PROGRESS   100000 /* rows between two progress calls */
 
 /* ---- the reader ------------------------------------------------------------ */
 
@@ -39,9 +39,9 @@ struct tn_csv_reader;
 
 /* The first syntax fault of a row. */
 struct tn_csv_fault {
-	size_t field;      /* 1-based field number */
-	uint64_t line;     /* where that field starts */
-	char what[192];    /* "expected a closing quote, got end of file" */
+	size_t field;   /* 1-based field number */
+	uint64_t line;  /* where that field starts */
+	char what[192]; /* "expected a closing quote, got end of file" */
 };
 
 /*
@@ -56,7 +56,7 @@ struct tn_csv_row {
 	const char *const *field;
 	const size_t *len;
 	const uint64_t *field_line;
-	uint64_t line; /* where the row starts */
+	uint64_t line;   /* where the row starts */
 	bool quoted_any; /* some field was in quotes */
 	const struct tn_csv_fault *fault;
 };
@@ -93,7 +93,7 @@ struct tn_csv_errors {
 	size_t total; /* errors found */
 	size_t n;     /* messages kept, <= TN_CSV_ERRORS_MAX */
 	char *msg[TN_CSV_ERRORS_MAX];
-	bool oom;     /* a message was lost for want of memory (it is still counted) */
+	bool oom; /* a message was lost for want of memory (it is still counted) */
 };
 
 /* Zero it (a zeroed struct is also fine), free what it holds, add one
@@ -117,8 +117,9 @@ const char *tn_csv_quote(const char *s, size_t len, char *buf, size_t size);
 /* ---- the registry ---------------------------------------------------------- */
 
 /* The header rows, exactly (design §2). */
-#define TN_ASSETS_CSV_HEADER "id,sector,kind,name,lat,lon,area,criticality,population,backup_s,sensitivity"
-#define TN_DEPS_CSV_HEADER   "dependent,provider,kind,delay_min_s,delay_max_s"
+#define TN_ASSETS_CSV_HEADER                                                                       \
+	"id,sector,kind,name,lat,lon,area,criticality,population,backup_s,sensitivity"
+#define TN_DEPS_CSV_HEADER "dependent,provider,kind,delay_min_s,delay_max_s"
 
 /*
  * What a loader tells its caller as it goes; every member may be NULL.
@@ -144,10 +145,12 @@ struct tn_registry_csv_sink {
  * header, a value out of range, an unknown sector, a duplicate id or edge, a
  * dependency on an unknown asset, ...), and build the graph.
  * Returns 0 and sets *out (caller owns it: tn_graph_free) when there was no
- * error at all (out may be NULL: check only, build nothing); TN_EINVAL when the files hold errors (errs says which;
- * *out NULL); TN_EIO (a read error, in errs too); TN_ENOMEM; or what a sink
- * callback returned. The readers are borrowed. sink may be NULL.
- * errs is added to, not reset. Any thread owning the readers.
+ * error at all (out may be NULL: check only, build nothing); TN_EINVAL when
+ * the files hold errors (errs says which; *out NULL); TN_EIO (a read error,
+ * in errs too); TN_ENOMEM; or what a sink callback returned. The readers are
+ * borrowed. sink may be NULL. errs is added to, not reset. A dependency on
+ * an asset whose own row was refused is not reported again. Any thread
+ * owning the readers.
  */
 int tn_registry_csv_read(struct tn_csv_reader *assets, struct tn_csv_reader *deps,
 			 const struct tn_registry_csv_sink *sink, struct tn_graph **out,

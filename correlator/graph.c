@@ -33,13 +33,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define ARENA_BLOCK   ((size_t)1 << 20)
-#define EARTH_R_M     6371008.8
-#define DEG           (M_PI / 180.0)
-#define GRID_DEG      0.01
-#define GRID_ROWS     18000u /* 180 / GRID_DEG */
-#define GRID_COLS     36000u /* 360 / GRID_DEG */
-#define ID_CHARS      "A-Z a-z 0-9 . _ : -"
+#define ARENA_BLOCK ((size_t)1 << 20)
+#define EARTH_R_M   6371008.8
+#define DEG         (M_PI / 180.0)
+#define GRID_DEG    0.01
+#define GRID_ROWS   18000u /* 180 / GRID_DEG */
+#define GRID_COLS   36000u /* 360 / GRID_DEG */
+#define ID_CHARS    "A-Z a-z 0-9 . _ : -"
 
 /* ---- large tables ---------------------------------------------------------- */
 
@@ -99,7 +99,7 @@ static void *big_grow(void *p, size_t old, size_t new)
 struct arena {
 	char **blocks;
 	size_t n, cap;
-	char *cur;    /* free space of the last normal block */
+	char *cur; /* free space of the last normal block */
 	size_t left;
 	size_t bytes; /* allocated, for tn_graph_memory */
 };
@@ -212,10 +212,10 @@ static uint32_t index_lookup(const struct slot *slots, size_t mask, const struct
 			return TN_GRAPH_NONE;
 		if (s->hash != h || s->len != len)
 			continue;
-		if (len <= SLOT_HEAD ? memcmp(s->head, id, len) == 0
-				     : memcmp(s->head, id, SLOT_HEAD) == 0 &&
-					       strcmp(assets[s->number].id + SLOT_HEAD,
-						      id + SLOT_HEAD) == 0)
+		if (len <= SLOT_HEAD
+			    ? memcmp(s->head, id, len) == 0
+			    : memcmp(s->head, id, SLOT_HEAD) == 0 &&
+				      strcmp(assets[s->number].id + SLOT_HEAD, id + SLOT_HEAD) == 0)
 			return s->number;
 	}
 }
@@ -540,8 +540,8 @@ static int check_text(const char *field, const char *s, size_t min, size_t max, 
 		return 0;
 	}
 	if (len < min || len > max) {
-		set_msg(msg, msglen, "%s: expected %zu-%zu bytes of text, got %zu bytes", field, min,
-			max, len);
+		set_msg(msg, msglen, "%s: expected %zu-%zu bytes of text, got %zu bytes", field,
+			min, max, len);
 		return TN_EINVAL;
 	}
 	if (tn__utf8_check(s, len, TN__UTF8_NO_CONTROL, &f) != 0) {
@@ -688,8 +688,8 @@ static int grow_edge_index(struct tn_graph_builder *b)
 	return 0;
 }
 
-int tn_graph_add_dependency(struct tn_graph_builder *b, const struct tn_dependency *d,
-			    char *msg, size_t msglen)
+int tn_graph_add_dependency(struct tn_graph_builder *b, const struct tn_dependency *d, char *msg,
+			    size_t msglen)
 {
 	char q[96];
 	uint32_t dep = TN_GRAPH_NONE, prov = TN_GRAPH_NONE, hd = 0, hp = 0;
@@ -979,10 +979,9 @@ int tn_graph_build(struct tn_graph_builder *b, struct tn_graph **out)
 	if (build_grid(g) != 0)
 		goto oom;
 
-	g->memory = sizeof *g + n * sizeof *g->assets +
-		    (g->index_mask + 1) * sizeof *g->index + g->arena.bytes +
-		    g->arena.cap * sizeof *g->arena.blocks + 2 * (n + 1) * sizeof *g->prov_off +
-		    2 * m * sizeof *g->prov +
+	g->memory = sizeof *g + n * sizeof *g->assets + (g->index_mask + 1) * sizeof *g->index +
+		    g->arena.bytes + g->arena.cap * sizeof *g->arena.blocks +
+		    2 * (n + 1) * sizeof *g->prov_off + 2 * m * sizeof *g->prov +
 		    n * (2 * sizeof *g->cell_key + 2 * sizeof *g->cell_lat);
 	tn_graph_builder_free(b);
 	*out = g;
@@ -1163,8 +1162,8 @@ size_t tn_graph_near(const struct tn_graph *g, double lat, double lon, double ra
 	uint32_t row_lo, row_hi, c[4];
 	int ranges;
 
-	if (!g || g->n == 0 || !isfinite(lat) || !isfinite(lon) || !(radius_m >= 0) ||
-	    lat < -90 || lat > 90)
+	if (!g || g->n == 0 || !isfinite(lat) || !isfinite(lon) || !(radius_m >= 0) || lat < -90 ||
+	    lat > 90)
 		return 0;
 	/* any longitude: fold it into -180..180 */
 	if (lon < -180 || lon > 180)

@@ -185,8 +185,8 @@ static int dep_row(struct tn_graph_builder *b, struct pg_row *pr, uint64_t row, 
 	int n = pr->n, k, rc;
 
 	if (n != DEP_FIELDS || !f[0] || !f[1] || !f[2]) {
-		set_err(err, errlen, "dependencies row %" PRIu64 ": expected %d fields, got %d", row,
-			DEP_FIELDS, n);
+		set_err(err, errlen, "dependencies row %" PRIu64 ": expected %d fields, got %d",
+			row, DEP_FIELDS, n);
 		return TN_ECORRUPT;
 	}
 	d.dependent = f[0];
@@ -196,7 +196,8 @@ static int dep_row(struct tn_graph_builder *b, struct pg_row *pr, uint64_t row, 
 	if (k < 0 || (f[3] && !to_i64(f[3], 0, INT32_MAX, &min)) ||
 	    (f[4] && !to_i64(f[4], 0, INT32_MAX, &max))) {
 		set_err(err, errlen,
-			"dependencies row %" PRIu64 " (\"%.64s\" on \"%.64s\"): a value out of range",
+			"dependencies row %" PRIu64
+			" (\"%.64s\" on \"%.64s\"): a value out of range",
 			row, f[0], f[1]);
 		return TN_ECORRUPT;
 	}
@@ -204,8 +205,8 @@ static int dep_row(struct tn_graph_builder *b, struct pg_row *pr, uint64_t row, 
 	d.delay_max_s = (int32_t)max;
 	rc = tn_graph_add_dependency(b, &d, msg, sizeof msg);
 	if (rc != 0) {
-		set_err(err, errlen, "dependencies row %" PRIu64 " (\"%.64s\" on \"%.64s\"): %s", row,
-			f[0], f[1], msg);
+		set_err(err, errlen, "dependencies row %" PRIu64 " (\"%.64s\" on \"%.64s\"): %s",
+			row, f[0], f[1], msg);
 		return rc == TN_EINVAL || rc == TN_EEXIST || rc == TN_ENOTFOUND ? TN_ECORRUPT : rc;
 	}
 	return 0;
@@ -307,7 +308,8 @@ int tn_assets_load_pg_conn(PGconn *c, struct tn_graph **out, int64_t *generation
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		goto pgerr;
 	PQclear(res);
-	res = PQexec(c, "LOCK TABLE registry_generation, assets, dependencies IN ACCESS SHARE MODE");
+	res = PQexec(c,
+		     "LOCK TABLE registry_generation, assets, dependencies IN ACCESS SHARE MODE");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		goto pgerr;
 	PQclear(res);
@@ -334,10 +336,11 @@ int tn_assets_load_pg_conn(PGconn *c, struct tn_graph **out, int64_t *generation
 		set_err(err, errlen, "out of memory");
 		goto out;
 	}
-	rc = copy_out(c,
-		      "COPY (SELECT id, sector, kind, name, lat, lon, area, criticality, population, "
-		      "backup_s, sensitivity FROM assets ORDER BY ord) TO STDOUT",
-		      b, false, asset_row, err, errlen);
+	rc = copy_out(
+		c,
+		"COPY (SELECT id, sector, kind, name, lat, lon, area, criticality, population, "
+		"backup_s, sensitivity FROM assets ORDER BY ord) TO STDOUT",
+		b, false, asset_row, err, errlen);
 	if (rc == 0)
 		rc = copy_out(c,
 			      "COPY (SELECT dependent, provider, kind, delay_min_s, delay_max_s "

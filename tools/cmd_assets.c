@@ -111,7 +111,7 @@ static void buf_field(struct buf *b, const char *s, char end)
 	const char *run = s;
 
 	for (; *s; s++) {
-		const char *esc = *s == '\\' ? "\\\\"
+		const char *esc = *s == '\\'   ? "\\\\"
 				  : *s == '\t' ? "\\t"
 				  : *s == '\n' ? "\\n"
 				  : *s == '\r' ? "\\r"
@@ -128,7 +128,7 @@ static void buf_field(struct buf *b, const char *s, char end)
 
 struct import {
 	struct buf assets, deps;
-	uint32_t n_assets, n_deps;          /* rows in the COPY text */
+	uint32_t n_assets, n_deps;             /* rows in the COPY text */
 	uint64_t checked_assets, checked_deps; /* rows read (--check) */
 	bool assets_done;
 	bool tty;
@@ -198,9 +198,10 @@ static void db_error(const char *what, const PGresult *r)
 	if (strcmp(tn__pg_sqlstate(r), "42P01") == 0)
 		fprintf(stderr, "  hint: run tocsin db migrate first\n");
 	else if (strcmp(tn__pg_sqlstate(r), "42501") == 0)
-		fprintf(stderr, "  hint: an import rebuilds the registry's keys and indexes: run it "
-				"as the role that owns the tables (the one that ran tocsin db "
-				"migrate)\n");
+		fprintf(stderr,
+			"  hint: an import rebuilds the registry's keys and indexes: run it "
+			"as the role that owns the tables (the one that ran tocsin db "
+			"migrate)\n");
 }
 
 /* Run a statement of the open transaction; on failure report, roll back, NULL. */
@@ -293,13 +294,16 @@ static const char ddl_sql[] =
 	"SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname), "
 	"       format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, "
 	"              pg_get_constraintdef(c.oid)), "
-	"       CASE c.contype WHEN 'f' THEN 0 ELSE 1 END, CASE c.contype WHEN 'f' THEN 2 ELSE 0 END "
+	"       CASE c.contype WHEN 'f' THEN 0 ELSE 1 END, CASE c.contype WHEN 'f' THEN 2 ELSE 0 "
+	"END "
 	"  FROM pg_constraint c "
 	" WHERE (c.conrelid IN ('assets'::regclass, 'dependencies'::regclass) "
 	"        AND c.contype IN ('p', 'u', 'f')) "
-	"    OR (c.confrelid IN ('assets'::regclass, 'dependencies'::regclass) AND c.contype = 'f') "
+	"    OR (c.confrelid IN ('assets'::regclass, 'dependencies'::regclass) AND c.contype = "
+	"'f') "
 	"UNION ALL "
-	"SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid), 2, 1 "
+	"SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid), 2, "
+	"1 "
 	"  FROM pg_index i "
 	" WHERE i.indrelid IN ('assets'::regclass, 'dependencies'::regclass) "
 	"   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid "
@@ -320,8 +324,7 @@ static int run_ddl(PGconn *c, const PGresult *r, int col, int ord_col, const cha
 	return 0;
 }
 
-static int load(PGconn *c, const struct import *im, const char *assets_path,
-		const char *deps_path)
+static int load(PGconn *c, const struct import *im, const char *assets_path, const char *deps_path)
 {
 	char old_assets[32], old_deps[32], gen[32], na[16], nd[16];
 	PGresult *r, *ddl;
@@ -348,8 +351,8 @@ static int load(PGconn *c, const struct import *im, const char *assets_path,
 	snprintf(old_assets, sizeof old_assets, "%s", PQgetvalue(r, 0, 0));
 	snprintf(old_deps, sizeof old_deps, "%s", PQgetvalue(r, 0, 1));
 	PQclear(r);
-	r = tx_exec(c, "cannot size the index builds", "SET LOCAL maintenance_work_mem = '512MB'", 0,
-		    NULL);
+	r = tx_exec(c, "cannot size the index builds", "SET LOCAL maintenance_work_mem = '512MB'",
+		    0, NULL);
 	if (!r)
 		return 1;
 	PQclear(r);
@@ -366,8 +369,9 @@ static int load(PGconn *c, const struct import *im, const char *assets_path,
 	PQclear(r);
 
 	if (im->tty && im->n_assets + im->n_deps >= TN_CSV_PROGRESS)
-		fprintf(stderr, "tocsin: loading %" PRIu32 " assets and %" PRIu32
-				" dependencies into PostgreSQL\n",
+		fprintf(stderr,
+			"tocsin: loading %" PRIu32 " assets and %" PRIu32
+			" dependencies into PostgreSQL\n",
 			im->n_assets, im->n_deps);
 	if (copy_in(c, "cannot load the assets",
 		    "COPY assets (id, sector, kind, name, lat, lon, area, criticality, population, "
@@ -396,7 +400,8 @@ static int load(PGconn *c, const struct import *im, const char *assets_path,
 
 	snprintf(na, sizeof na, "%" PRIu32, im->n_assets);
 	snprintf(nd, sizeof nd, "%" PRIu32, im->n_deps);
-	const char *p_audit[] = {actor(), na, nd, gen, assets_path, deps_path, old_assets, old_deps};
+	const char *p_audit[] = {actor(),     na,        nd,         gen,
+				 assets_path, deps_path, old_assets, old_deps};
 	r = tx_exec(c, "cannot write the audit row",
 		    "INSERT INTO audit (actor, action, subject, origin, detail) "
 		    "VALUES ($1, 'assets.import', 'registry', 'cli', jsonb_build_object("
@@ -489,8 +494,7 @@ out:
 /* ---- export ----------------------------------------------------------------- */
 
 /* COPY (query) TO STDOUT into dir/name through a temporary file. Rows in *rows. */
-static int export_one(PGconn *c, const char *dir, const char *name, const char *query,
-		      long *rows)
+static int export_one(PGconn *c, const char *dir, const char *name, const char *query, long *rows)
 {
 	char tmp[4096], path[4096], *line;
 	PGresult *r;

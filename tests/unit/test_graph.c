@@ -10,10 +10,10 @@
 #include <string.h>
 
 /* For hot loops: a passing ck_assert costs a write(2). */
-#define QUICK_ASSERT(cond, ...)                                                                  \
-	do {                                                                                     \
-		if (!(cond))                                                                     \
-			ck_abort_msg(__VA_ARGS__);                                               \
+#define QUICK_ASSERT(cond, ...)                                                                    \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			ck_abort_msg(__VA_ARGS__);                                                 \
 	} while (0)
 
 static uint64_t splitmix(uint64_t *x)
@@ -84,7 +84,7 @@ START_TEST(names)
 {
 	ck_assert_str_eq(tn_sensitivity_name(TN_SENS_OFFICIAL_SENSITIVE), "official-sensitive");
 	ck_assert_ptr_null(tn_sensitivity_name(TN_SENS__COUNT));
-	ck_assert_ptr_null(tn_sensitivity_name((enum tn_sensitivity)-1));
+	ck_assert_ptr_null(tn_sensitivity_name((enum tn_sensitivity) - 1));
 	ck_assert_int_eq(tn_sensitivity_parse("official", 8), TN_SENS_OFFICIAL);
 	ck_assert_int_eq(tn_sensitivity_parse("officialX", 8), TN_SENS_OFFICIAL);
 	ck_assert_int_eq(tn_sensitivity_parse("officia", 7), -1);
@@ -479,12 +479,12 @@ struct region {
 };
 
 static const struct region regions[] = {
-	{51.3, 51.7, -0.5, 0.3},      /* London */
-	{89.0, 90.0, -180.0, 180.0},  /* north pole */
-	{-90.0, -89.0, -180.0, 180.0},/* south pole */
-	{-5.0, 5.0, 178.0, 180.0},    /* antimeridian, east side */
-	{-5.0, 5.0, -180.0, -178.0},  /* antimeridian, west side */
-	{-90.0, 90.0, -180.0, 180.0}, /* everywhere */
+	{51.3, 51.7, -0.5, 0.3},       /* London */
+	{89.0, 90.0, -180.0, 180.0},   /* north pole */
+	{-90.0, -89.0, -180.0, 180.0}, /* south pole */
+	{-5.0, 5.0, 178.0, 180.0},     /* antimeridian, east side */
+	{-5.0, 5.0, -180.0, -178.0},   /* antimeridian, west side */
+	{-90.0, 90.0, -180.0, 180.0},  /* everywhere */
 };
 
 static const double radii[] = {0, 1, 50, 500, 1200, 5000, 30000, 150000, 2e6, 2.1e7};
@@ -595,8 +595,9 @@ START_TEST(larger_graph)
 
 	for (int i = 0; i < N; i++) {
 		snprintf(id, sizeof id, "ukpn:sub-%07d", i);
-		struct tn_asset a = asset(id, (enum tn_sector)(i % TN_SECTOR__COUNT),
-					  uniform(&x, 51.2, 51.8), uniform(&x, -0.6, 0.4), i % 3600);
+		struct tn_asset a =
+			asset(id, (enum tn_sector)(i % TN_SECTOR__COUNT), uniform(&x, 51.2, 51.8),
+			      uniform(&x, -0.6, 0.4), i % 3600);
 		QUICK_ASSERT(tn_graph_add_asset(b, &a, msg, sizeof msg) == 0, "%s", msg);
 	}
 	while (edges < M) {

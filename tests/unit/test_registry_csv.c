@@ -37,15 +37,14 @@ static const char *next_joined(struct tn_csv_reader *r, struct tn_csv_row *row, 
 
 START_TEST(reader_rfc4180)
 {
-	struct tn_csv_reader *r =
-		reader("\xef\xbb\xbf"
-		       "a,b,c\r\n"
-		       "\"x, y\",\"say \"\"hi\"\"\",\r\n"
-		       "\r\n"
-		       "\n"
-		       "\"two\nlines\",\"\",z\n"
-		       "\"cr\r\nlf\",2,3\n"
-		       "last,row,\"no newline\"");
+	struct tn_csv_reader *r = reader("\xef\xbb\xbf"
+					 "a,b,c\r\n"
+					 "\"x, y\",\"say \"\"hi\"\"\",\r\n"
+					 "\r\n"
+					 "\n"
+					 "\"two\nlines\",\"\",z\n"
+					 "\"cr\r\nlf\",2,3\n"
+					 "last,row,\"no newline\"");
 	struct tn_csv_row row;
 	char buf[256];
 
@@ -87,8 +86,7 @@ START_TEST(reader_rfc4180)
 END_TEST
 
 /* The first row with a fault (text of len bytes, 0: strlen) has this one. */
-static void fault_is_n(const char *text, size_t len, size_t field, uint64_t line,
-		       const char *what)
+static void fault_is_n(const char *text, size_t len, size_t field, uint64_t line, const char *what)
 {
 	struct tn_csv_reader *r = NULL;
 	struct tn_csv_row row;
@@ -114,8 +112,9 @@ START_TEST(reader_faults)
 	struct tn_csv_row row;
 	char buf[256];
 
-	fault_is("a,12\" pipe,c\n", 2, 1, "expected a field in quotes when it holds a quote, got "
-					  "\"12\\\" pipe\"");
+	fault_is("a,12\" pipe,c\n", 2, 1,
+		 "expected a field in quotes when it holds a quote, got "
+		 "\"12\\\" pipe\"");
 	fault_is("a,\"b\"x,c\n", 2, 1,
 		 "expected a comma or end of line after the closing quote, got \"x\"");
 	fault_is("ok\na,\"open\nand on\n", 2, 2, "expected a closing quote, got end of file");
@@ -320,10 +319,11 @@ START_TEST(load_valid)
 	ck_assert_int_eq(seen.assets, 3);
 	ck_assert_int_eq(seen.deps, 4);
 	ck_assert_int_eq(seen.progress_done, 2);
-	ck_assert_str_eq(seen.log, "A:sub-1@51.5226 A:pump-7@51.5312 A:hosp:royal.london@51.5186 "
-				   "D:pump-7>sub-1:-1:-1 "
-				   "D:hosp:royal.london>pump-7:3600:14400 "
-				   "D:hosp:royal.london>sub-1:0:60 D:sub-1>hosp:royal.london:-1:-1 ");
+	ck_assert_str_eq(seen.log,
+			 "A:sub-1@51.5226 A:pump-7@51.5312 A:hosp:royal.london@51.5186 "
+			 "D:pump-7>sub-1:-1:-1 "
+			 "D:hosp:royal.london>pump-7:3600:14400 "
+			 "D:hosp:royal.london>sub-1:0:60 D:sub-1>hosp:royal.london:-1:-1 ");
 	tn_graph_free(g);
 	tn_csv_errors_free(&errs);
 }
@@ -396,20 +396,20 @@ START_TEST(bad_asset_rows)
 		"assets.csv:15:4: name: expected 0-256 bytes of text without control characters, "
 		"got \"two\\x0alines\"",
 	};
-	int rc = load(AH "x1,power,substation,S,51.5,-0.1,A1,1,0,0,public\n"      /* 2 */
-		      "x2,energy,substation,S,91.5,east,A1,1,0,0,public\n"           /* 3 */
-		      "bad id,energy,substation,S,1,1,A1,1,0,0,public\n"             /* 4 */
-		      "ok-1,energy,substation,S,1,1,A1,1,0,0,public\n"               /* 5 */
-		      "ok-2,energy,substation,S,-90,180,A1,5,0,0,public\n"           /* 6 */
-		      "x3,energy,substation,S,1,1,A1,0,-1,1.5,secret\n"              /* 7 */
-		      "x4,energy,substation,S,1,1,A1,1,0,0,public,extra\n"           /* 8 */
-		      "x5,energy,substation,S,1,1\n"                                 /* 9 */
-		      "x6,energy,,S,1,1,North/East,1,0,0,public\n"                   /* 10 */
-		      "ok-1,energy,substation,S,1,1,A1,1,0,0,public\n"               /* 11 */
-		      "x7,energy,substation,S, 51.5,nan,A1,1,0,0,public\n"           /* 12 */
-		      "x8,energy,substation,12\" main,1,1,A1,1,0,0,public\n"         /* 13 */
-		      "ok-3,energy,substation,,1e1,-1.5E+2,A1,1,0,2147483647,public\n" /* 14 */
-		      "x9,energy,substation,\"two\nlines\",1,1,A1,1,0,0,public\n",   /* 15 */
+	int rc = load(AH "x1,power,substation,S,51.5,-0.1,A1,1,0,0,public\n"              /* 2 */
+			 "x2,energy,substation,S,91.5,east,A1,1,0,0,public\n"             /* 3 */
+			 "bad id,energy,substation,S,1,1,A1,1,0,0,public\n"               /* 4 */
+			 "ok-1,energy,substation,S,1,1,A1,1,0,0,public\n"                 /* 5 */
+			 "ok-2,energy,substation,S,-90,180,A1,5,0,0,public\n"             /* 6 */
+			 "x3,energy,substation,S,1,1,A1,0,-1,1.5,secret\n"                /* 7 */
+			 "x4,energy,substation,S,1,1,A1,1,0,0,public,extra\n"             /* 8 */
+			 "x5,energy,substation,S,1,1\n"                                   /* 9 */
+			 "x6,energy,,S,1,1,North/East,1,0,0,public\n"                     /* 10 */
+			 "ok-1,energy,substation,S,1,1,A1,1,0,0,public\n"                 /* 11 */
+			 "x7,energy,substation,S, 51.5,nan,A1,1,0,0,public\n"             /* 12 */
+			 "x8,energy,substation,12\" main,1,1,A1,1,0,0,public\n"           /* 13 */
+			 "ok-3,energy,substation,,1e1,-1.5E+2,A1,1,0,2147483647,public\n" /* 14 */
+			 "x9,energy,substation,\"two\nlines\",1,1,A1,1,0,0,public\n",     /* 15 */
 		      DH, &g, &errs, &seen);
 
 	ck_assert_int_eq(seen.assets, 0); /* the first row is bad: the sink hears nothing */
@@ -425,7 +425,8 @@ START_TEST(bad_dependency_rows)
 		"deps.csv:2:2: provider: expected the id of an asset of assets.csv, got \"nope\"",
 		"deps.csv:3:1: dependent: expected 1-64 of A-Z a-z 0-9 . _ : -, got \"a b\"",
 		"deps.csv:4:2: provider: expected an asset other than the dependent, got \"b\"",
-		"deps.csv:5:3: kind: expected one of power, water, communications, transport, fuel, "
+		"deps.csv:5:3: kind: expected one of power, water, communications, transport, "
+		"fuel, "
 		"gas, data, staff, other, got \"Power\"",
 		"deps.csv:6:4: delay_min_s: expected a whole number of seconds >= 0, or empty, got "
 		"\"-5\"",
@@ -433,9 +434,11 @@ START_TEST(bad_dependency_rows)
 		"delay_max_s is given, got \"\"",
 		"deps.csv:8:5: delay_max_s: expected a whole number of seconds >= delay_min_s when "
 		"delay_min_s is given, got \"\"",
-		"deps.csv:9:5: delay_max_s: expected a whole number of seconds >= delay_min_s (60), "
+		"deps.csv:9:5: delay_max_s: expected a whole number of seconds >= delay_min_s "
+		"(60), "
 		"got \"59\"",
-		"deps.csv:11:3: kind: duplicate dependency of \"b\" on \"a\" for power, first on line "
+		"deps.csv:11:3: kind: duplicate dependency of \"b\" on \"a\" for power, first on "
+		"line "
 		"10",
 		"deps.csv:12:5: delay_max_s: expected 5 fields, got 4",
 		"deps.csv:13:6: row: expected 5 fields, got 6",
@@ -445,22 +448,22 @@ START_TEST(bad_dependency_rows)
 	int rc = load(AH "a,energy,substation,A,1,2,X1,1,0,0,public\n"
 			 "b,water,pump,B,1,2,X1,1,0,0,public\n"
 			 "c,water,pump,C,1,2,X1,1,0,0,secret\n", /* refused: quiet about c below */
-		      DH "b,nope,power,,\n"           /* 2 */
-			 "a b,a,power,,\n"            /* 3 */
-			 "b,b,power,,\n"              /* 4 */
-			 "b,a,Power,,\n"              /* 5 */
-			 "b,a,power,-5,\n"            /* 6 */
-			 "b,a,power,,60\n"            /* 7 */
-			 "b,a,power,60,\n"            /* 8 */
-			 "b,a,power,60,59\n"          /* 9 */
-			 "b,a,power,,\n"              /* 10 */
-			 "b,a,power,0,0\n"            /* 11 */
-			 "b,a,water,0\n"              /* 12 */
-			 "b,a,water,0,1,2\n"          /* 13 */
-			 "b,\"a\"x,water,0,1\n"       /* 14 */
-			 "c,a,water,,\n"              /* 15: c was refused: said already */
-			 "a,c,water,,\n"              /* 16 */
-			 "a,b,water,,\n",             /* 17: fine, a cycle */
+		      DH "b,nope,power,,\n"                      /* 2 */
+			 "a b,a,power,,\n"                       /* 3 */
+			 "b,b,power,,\n"                         /* 4 */
+			 "b,a,Power,,\n"                         /* 5 */
+			 "b,a,power,-5,\n"                       /* 6 */
+			 "b,a,power,,60\n"                       /* 7 */
+			 "b,a,power,60,\n"                       /* 8 */
+			 "b,a,power,60,59\n"                     /* 9 */
+			 "b,a,power,,\n"                         /* 10 */
+			 "b,a,power,0,0\n"                       /* 11 */
+			 "b,a,water,0\n"                         /* 12 */
+			 "b,a,water,0,1,2\n"                     /* 13 */
+			 "b,\"a\"x,water,0,1\n"                  /* 14 */
+			 "c,a,water,,\n"  /* 15: c was refused: said already */
+			 "a,c,water,,\n"  /* 16 */
+			 "a,b,water,,\n", /* 17: fine, a cycle */
 		      &g, &errs, NULL);
 
 	/* c's own row is the first message */
@@ -535,8 +538,7 @@ START_TEST(headers)
 	errors_are(rc, &errs, g, one, 1);
 
 	rc = load("", DH, &g, &errs, NULL);
-	one[0] = "assets.csv:1:1: header: expected \"" TN_ASSETS_CSV_HEADER
-		 "\", got an empty file";
+	one[0] = "assets.csv:1:1: header: expected \"" TN_ASSETS_CSV_HEADER "\", got an empty file";
 	errors_are(rc, &errs, g, one, 1);
 
 	rc = load(valid_assets, "\r\n", &g, &errs, NULL);
