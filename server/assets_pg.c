@@ -308,6 +308,13 @@ int tn_assets_load_pg_conn(PGconn *c, struct tn_graph **out, int64_t *generation
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		goto pgerr;
 	PQclear(res);
+	/* an import holds the tables for as long as it rebuilds them (a minute
+	 * or two for millions of rows): do not hang a server's thread on it,
+	 * fail and come back after the import's NOTIFY */
+	res = PQexec(c, "SET LOCAL lock_timeout = '5s'");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		goto pgerr;
+	PQclear(res);
 	res = PQexec(c,
 		     "LOCK TABLE registry_generation, assets, dependencies IN ACCESS SHARE MODE");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)

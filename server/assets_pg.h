@@ -26,9 +26,10 @@
  * tn_assets_load_pg - connect to `conninfo` (borrowed; connect_timeout 3 s),
  * read the registry, disconnect. Returns 0 and sets *out (caller owns it:
  * tn_graph_free) and *generation (may be NULL); TN_EDB (cannot connect, no
- * schema, a failed statement: err says why), TN_ECORRUPT (a row the graph
- * refuses, which the table checks should have made impossible: err names
- * it), TN_ENOMEM. err (errlen bytes) is always NUL-terminated, "" on
+ * schema, a failed statement, or an import holding the tables for more
+ * than 5 s: err says why; an import's NOTIFY comes at its commit),
+ * TN_ECORRUPT (a row the graph refuses, which the table checks should have
+ * made impossible: err names it), TN_ENOMEM. err (errlen bytes) is always NUL-terminated, "" on
  * success. Blocks for as long as the load takes (about a second per million
  * rows): call it from a thread that serves no socket. Any such thread.
  */
