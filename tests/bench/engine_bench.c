@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "../../tools/sim_rng.h"
+#include "journal.h"
 #include "registry_csv.h"
 #include "tocsin/adapter.h"
 #include "tocsin/correlator.h"
@@ -947,21 +948,95 @@ static void put_hist(const char *p, const struct hist *h)
 	printf("%s_max_ns=%" PRIu64 "\n", p, h->max);
 }
 
+/*
+ * measure - pass A and pass B over the input, their figures printed with
+ * `p` in front of every key ("" or "live_"); the revisions sampled in pass B
+ * go to `dump` (may be NULL).
+ */
+static int measure(const struct input *in, const char *p, double max_s, const char *dump)
+{
+	struct run *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+	double json_ns, json_mbps;
+	char k[64];
+	int rc = TN_ENOMEM;
+
+	if (!a || !b)
+		goto out;
+	say("%spass A (throughput): %zu events, at most %.0f s", p, in->n, max_s);
+	run_pass(in, in->n, (int64_t)(max_s * 1e9), false, a);
+	printf("%sa_fed=%zu\n", p, a->fed);
+	printf("%sa_wall_s=%.3f\n%sa_cpu_s=%.3f\n%sa_nivcsw=%ld\n%sa_ticks=%" PRIu64 "\n", p,
+	       (double)a->wall_ns / 1e9, p, (double)a->cpu_ns / 1e9, p, a->nivcsw, p, a->ticks);
+	printf("%sa_eps=%.0f\n%sa_eps_cpu=%.0f\n", p, (double)a->fed / ((double)a->wall_ns / 1e9),
+	       p, (double)a->fed / ((double)a->cpu_ns / 1e9));
+	printf("%sa_tick_changes=%" PRIu64 "\n", p, a->tick_changes);
+	printf("%sa_changes=%" PRIu64 "\n%sa_change_bytes=%" PRIu64 "\n%sa_invalid=%" PRIu64 "\n",
+	       p, a->changes, p, a->bytes, p, a->invalid);
+	printf("%sa_alerts=%" PRIu64 "\n%sa_updates=%" PRIu64 "\n%sa_resolved=%" PRIu64
+	       "\n%sa_merged=%" PRIu64 "\n",
+	       p, a->by_msg[TN_MSG_ALERT], p, a->by_msg[TN_MSG_UPDATE], p,
+	       a->by_msg[TN_MSG_RESOLVED], p, a->by_msg[TN_MSG_MERGED]);
+	printf("%sa_finish_ms=%.3f\n%sengine_rss=%" PRIu64 "\n", p, (double)a->finish_ns / 1e6, p,
+	       a->engine_rss);
+	snprintf(k, sizeof k, "%sst", p);
+	put_stats(k, &a->st);
+	fflush(stdout);
+
+	b->csample = 20000;
+	b->body_cap = 64 << 20;
+	b->sample = malloc(b->csample * sizeof *b->sample);
+	b->sample_body = malloc(b->body_cap);
+	b->sample_every = a->changes / b->csample + 1;
+	if (!b->sample || !b->sample_body)
+		goto out;
+	say("%spass B (per-event cost): the same %zu events", p, a->fed);
+	run_pass(in, a->fed, INT64_MAX, true, b);
+	printf("%sb_wall_s=%.3f\n%sb_cpu_s=%.3f\n%sb_nivcsw=%ld\n", p, (double)b->wall_ns / 1e9,
+	       p, (double)b->cpu_ns / 1e9, p, b->nivcsw);
+	printf("%sb_eps=%.0f\n", p, (double)b->fed / ((double)b->wall_ns / 1e9));
+	snprintf(k, sizeof k, "%sev", p);
+	put_hist(k, &b->ev);
+	snprintf(k, sizeof k, "%stick", p);
+	put_hist(k, &b->tick);
+	snprintf(k, sizeof k, "%sstep", p);
+	put_hist(k, &b->step);
+	printf("%sb_finish_ms=%.3f\n", p, (double)b->finish_ns / 1e6);
+	printf("%sdeterministic=%s\n", p,
+	       same_stats(&a->st, &b->st) && a->changes == b->changes && a->bytes == b->bytes
+		       ? "yes"
+		       : "NO");
+	json_ns = json_cost(b, &json_mbps);
+	printf("%sjson_sample=%zu\n%sjson_ns=%.0f\n%sjson_mbps=%.0f\n%sjson_mean_body=%.0f\n", p,
+	       b->nsample, p, json_ns, p, json_mbps, p,
+	       b->nsample ? (double)b->body_used / (double)b->nsample : 0.0);
+	fflush(stdout);
+	if (dump && dump_sample(b, dump) != 0)
+		say("%s: %s", dump, strerror(errno));
+	rc = 0;
+out:
+	if (b) {
+		free(b->sample);
+		free(b->sample_body);
+	}
+	free(a);
+	free(b);
+	return rc;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	const char *assets = NULL, *deps = NULL, *dump = NULL;
 	uint64_t want = 5000000, seed = 1, city_seed = 0;
-	double span_h = 8760, max_s = 120;
+	double span_h = 8760, max_s = 120, live_rate = 0;
 	struct tn_csv_errors errs;
 	struct tn_graph *g = NULL;
 	struct recs recs = {0};
 	struct gen_result gr;
 	struct input in;
-	struct run *a = NULL, *b = NULL;
 	struct hist *clk = NULL;
 	uint64_t rss_before, rss_after, hwm_load, rss_events;
 	int64_t t0, t1, c0;
-	double load_s, json_ns, json_mbps, la[3] = {0, 0, 0};
+	double load_s, la[3] = {0, 0, 0};
 	char *ids = NULL;
 	FILE *f;
 	int rc;
@@ -987,6 +1062,8 @@ static int cmd_run(int argc, char **argv)
 			span_h = strtod(v, NULL);
 		else if (strcmp(o, "--max-s") == 0)
 			max_s = strtod(v, NULL);
+		else if (strcmp(o, "--live-rate") == 0)
+			live_rate = strtod(v, NULL);
 		else if (strcmp(o, "--dump") == 0)
 			dump = v;
 		else {
@@ -1077,72 +1154,29 @@ static int cmd_run(int argc, char **argv)
 			snprintf(in.src[s * SOURCES_PER_SECTOR + k], sizeof in.src[0],
 				 "scada-%s-%c", tn_sector_name((enum tn_sector)s), 'a' + k);
 
-	a = calloc(1, sizeof *a);
-	b = calloc(1, sizeof *b);
 	clk = calloc(1, sizeof *clk);
-	if (!a || !b || !clk) {
+	if (!clk) {
 		rc = TN_ENOMEM;
 		goto out;
 	}
-
-	/* 3. pass A: throughput */
-	say("pass A (throughput): %zu events, at most %.0f s", in.n, max_s);
-	run_pass(&in, in.n, (int64_t)(max_s * 1e9), false, a);
-	printf("a_fed=%zu\n", a->fed);
-	printf("a_wall_s=%.3f\na_cpu_s=%.3f\na_nivcsw=%ld\na_ticks=%" PRIu64 "\n",
-	       (double)a->wall_ns / 1e9, (double)a->cpu_ns / 1e9, a->nivcsw, a->ticks);
-	printf("a_eps=%.0f\na_eps_cpu=%.0f\n", (double)a->fed / ((double)a->wall_ns / 1e9),
-	       (double)a->fed / ((double)a->cpu_ns / 1e9));
-	printf("a_tick_changes=%" PRIu64 "\n", a->tick_changes);
-	printf("a_changes=%" PRIu64 "\na_change_bytes=%" PRIu64 "\na_invalid=%" PRIu64 "\n",
-	       a->changes, a->bytes, a->invalid);
-	printf("a_alerts=%" PRIu64 "\na_updates=%" PRIu64 "\na_resolved=%" PRIu64
-	       "\na_merged=%" PRIu64 "\n",
-	       a->by_msg[TN_MSG_ALERT], a->by_msg[TN_MSG_UPDATE], a->by_msg[TN_MSG_RESOLVED],
-	       a->by_msg[TN_MSG_MERGED]);
-	printf("a_finish_ms=%.3f\nengine_rss=%" PRIu64 "\n", (double)a->finish_ns / 1e6,
-	       a->engine_rss);
-	put_stats("st", &a->st);
-	fflush(stdout);
-
-	/* 4. pass B: per-event cost, and a sample of revisions */
 	say("clock overhead");
 	clock_overhead(clk);
 	put_hist("clock", clk);
-	b->csample = 20000;
-	b->body_cap = 64 << 20;
-	b->sample = malloc(b->csample * sizeof *b->sample);
-	b->sample_body = malloc(b->body_cap);
-	b->sample_every = a->changes / b->csample + 1;
-	if (!b->sample || !b->sample_body) {
-		rc = TN_ENOMEM;
+
+	/* 3-4. history: the model's own event times */
+	if ((rc = measure(&in, "", max_s, dump)) != 0)
 		goto out;
+	/* and live: the same reports, stamped on arrival by a clock of live_rate/s */
+	if (live_rate > 0) {
+		for (size_t i = 0; i < recs.n; i++)
+			recs.r[i].t_us = recs.r[i].arr_us = (int64_t)((double)i * 1e6 / live_rate);
+		printf("live_rate=%.0f\n", live_rate);
+		if ((rc = measure(&in, "live_", max_s, NULL)) != 0)
+			goto out;
 	}
-	say("pass B (per-event cost): the same %zu events", a->fed);
-	run_pass(&in, a->fed, INT64_MAX, true, b);
-	printf("b_wall_s=%.3f\nb_cpu_s=%.3f\nb_nivcsw=%ld\n", (double)b->wall_ns / 1e9,
-	       (double)b->cpu_ns / 1e9, b->nivcsw);
-	printf("b_eps=%.0f\n", (double)b->fed / ((double)b->wall_ns / 1e9));
-	put_hist("ev", &b->ev);
-	put_hist("tick", &b->tick);
-	put_hist("step", &b->step);
-	printf("b_finish_ms=%.3f\n", (double)b->finish_ns / 1e6);
-	printf("deterministic=%s\n", same_stats(&a->st, &b->st) && a->changes == b->changes &&
-					     a->bytes == b->bytes ? "yes" : "NO");
-	json_ns = json_cost(b, &json_mbps);
-	printf("json_sample=%zu\njson_ns=%.0f\njson_mbps=%.0f\njson_mean_body=%.0f\n", b->nsample,
-	       json_ns, json_mbps, b->nsample ? (double)b->body_used / (double)b->nsample : 0.0);
 	printf("hwm_end=%" PRIu64 "\n", status_bytes("VmHWM"));
-	if (dump && dump_sample(b, dump) != 0)
-		say("%s: %s", dump, strerror(errno));
 	rc = 0;
 out:
-	if (b) {
-		free(b->sample);
-		free(b->sample_body);
-	}
-	free(a);
-	free(b);
 	free(clk);
 	free(ids);
 	free(recs.r);
@@ -1169,7 +1203,8 @@ out:
 struct marker {
 	char id[32];
 	uint8_t src;
-	int64_t ack_ns, seen_ns; /* 0: not yet */
+	int64_t ack_ns, seen_ns; /* 0: not yet; seen: its revision in PostgreSQL */
+	int64_t journal_ns;	 /* its revision (a CHANGE record) in the journal */
 };
 
 struct e2e {
@@ -1181,10 +1216,70 @@ struct e2e {
 	size_t nmk, cmk;
 	pthread_mutex_t mu; /* markers' times, between the sender and the monitor */
 	atomic_bool stop;
-	const char *db;
+	const char *db, *journal;
 	int64_t wait_ns;
-	char err[256];
+	char err[256], jerr[256];
+	uint64_t changes, change_bytes; /* CHANGE records read from the journal */
 };
+
+/*
+ * e2e_journal - tail tocsind's journal (read-only, beside its writer) and
+ * note when each marker first appears in a CHANGE record: the correlator's
+ * own lag, without the store's.
+ */
+static void *e2e_journal(void *ud)
+{
+	struct e2e *e = ud;
+	struct tn_journal_reader *r = NULL;
+	struct tn_journal_record rec;
+	char pat[40];
+	size_t plen;
+	int rc;
+
+	plen = (size_t)snprintf(pat, sizeof pat, "\"id\":\"%sm", e->nonce);
+	while ((rc = tn_journal_reader_open(e->journal, 0, &r)) != 0) {
+		if (atomic_load(&e->stop) && mono_ns() > e->wait_ns)
+			return NULL;
+		usleep(100000);
+	}
+	for (;;) {
+		rc = tn_journal_reader_next(r, UINT64_MAX, &rec);
+		if (rc < 0) {
+			snprintf(e->jerr, sizeof e->jerr, "journal: %s", tn_strerror(rc));
+			break;
+		}
+		if (rc == 0) {
+			bool all = true;
+
+			if (atomic_load(&e->stop)) {
+				pthread_mutex_lock(&e->mu);
+				for (size_t k = 0; k < e->nmk && all; k++)
+					all = !e->mk[k].ack_ns || e->mk[k].journal_ns;
+				pthread_mutex_unlock(&e->mu);
+				if (all || mono_ns() > e->wait_ns)
+					break;
+			}
+			usleep(20000);
+			continue;
+		}
+		if (rec.type != TN_JREC_CHANGE)
+			continue;
+		e->changes++;
+		e->change_bytes += rec.len;
+		for (const char *p = rec.payload, *end = p + rec.len;
+		     (p = memmem(p, (size_t)(end - p), pat, plen)) != NULL;) {
+			size_t k = strtoull(p + plen, NULL, 10); /* digits, then a quote */
+
+			p += plen;
+			pthread_mutex_lock(&e->mu);
+			if (k < e->nmk && !e->mk[k].journal_ns)
+				e->mk[k].journal_ns = mono_ns();
+			pthread_mutex_unlock(&e->mu);
+		}
+	}
+	tn_journal_reader_close(r);
+	return NULL;
+}
 
 static void e2e_result(void *ud, const char *id, int status, const char *code, const char *msg)
 {
@@ -1330,7 +1425,7 @@ static uint64_t proc_status(int pid, const char *key)
 static int cmd_e2e(int argc, char **argv)
 {
 	const char *assets = NULL, *deps = NULL, *endpoint = NULL, *server_key = NULL,
-		   *key = NULL, *db = NULL;
+		   *key = NULL, *db = NULL, *journal = NULL;
 	double seconds = 30, wait_s = 300;
 	int pid = 0;
 	struct tn_csv_errors errs;
@@ -1342,12 +1437,12 @@ static int cmd_e2e(int argc, char **argv)
 	struct tn_adapter_stats ast;
 	struct e2e *e = calloc(1, sizeof *e);
 	struct tn_event ev;
-	pthread_t mon;
-	bool mon_started = false;
+	pthread_t mon, jt;
+	bool mon_started = false, jt_started = false;
 	char err[256], id[32];
-	int64_t t_start, t_end, *lag = NULL;
+	int64_t t_start, t_end, *lag = NULL, *jlag = NULL;
 	uint64_t sent = 0, failures = 0;
-	size_t nlag = 0, k = 0;
+	size_t nlag = 0, njlag = 0, k = 0;
 	int rc = 1;
 
 	if (!e)
@@ -1367,6 +1462,8 @@ static int cmd_e2e(int argc, char **argv)
 			key = v;
 		else if (strcmp(o, "--db") == 0)
 			db = v;
+		else if (strcmp(o, "--journal") == 0)
+			journal = v;
 		else if (strcmp(o, "--seconds") == 0)
 			seconds = strtod(v, NULL);
 		else if (strcmp(o, "--wait-s") == 0)
@@ -1381,7 +1478,7 @@ static int cmd_e2e(int argc, char **argv)
 	}
 	if (!assets || !deps || !endpoint || !server_key || !key || !db || !(seconds >= 1)) {
 		say("expected --assets A.csv --deps D.csv --endpoint E --server-key S.pub --key BASE "
-		    "--db CONNINFO [--seconds S] [--wait-s S] [--pid PID]");
+		    "--db CONNINFO [--journal DIR] [--seconds S] [--wait-s S] [--pid PID]");
 		free(e);
 		return 2;
 	}
@@ -1408,6 +1505,7 @@ static int cmd_e2e(int argc, char **argv)
 	e->mk = calloc(e->cmk, sizeof *e->mk);
 	pthread_mutex_init(&e->mu, NULL);
 	e->db = db;
+	e->journal = journal;
 	if (!e->mk)
 		goto out;
 
@@ -1424,6 +1522,11 @@ static int cmd_e2e(int argc, char **argv)
 	if (pthread_create(&mon, NULL, e2e_monitor, e) != 0)
 		goto out;
 	mon_started = true;
+	if (journal) {
+		if (pthread_create(&jt, NULL, e2e_journal, e) != 0)
+			goto out;
+		jt_started = true;
+	}
 
 	say("sending for %.0f s to %s", seconds, endpoint);
 	memset(&ev, 0, sizeof ev);
@@ -1485,16 +1588,26 @@ static int cmd_e2e(int argc, char **argv)
 	    sent, e->ok + e->dup, wait_s);
 	pthread_join(mon, NULL);
 	mon_started = false;
+	if (jt_started)
+		pthread_join(jt, NULL);
+	jt_started = false;
 	if (e->err[0])
 		say("%s", e->err);
+	if (e->jerr[0])
+		say("%s", e->jerr);
 
 	lag = malloc((e->nmk + 1) * sizeof *lag);
-	if (!lag)
+	jlag = malloc((e->nmk + 1) * sizeof *jlag);
+	if (!lag || !jlag)
 		goto out;
-	for (size_t j = 0; j < e->nmk; j++)
+	for (size_t j = 0; j < e->nmk; j++) {
 		if (e->mk[j].ack_ns && e->mk[j].seen_ns)
 			lag[nlag++] = e->mk[j].seen_ns - e->mk[j].ack_ns;
+		if (e->mk[j].ack_ns && e->mk[j].journal_ns)
+			jlag[njlag++] = e->mk[j].journal_ns - e->mk[j].ack_ns;
+	}
 	qsort(lag, nlag, sizeof *lag, cmp_i64);
+	qsort(jlag, njlag, sizeof *jlag, cmp_i64);
 	printf("e2e_city_assets=%zu\ne2e_city_edges=%zu\n", tn_graph_size(g), tn_graph_edges(g));
 	printf("e2e_seconds=%.0f\ne2e_sent=%" PRIu64 "\ne2e_ok=%" PRIu64 "\ne2e_dup=%" PRIu64
 	       "\ne2e_failed=%" PRIu64 "\ne2e_resent=%" PRIu64 "\n",
@@ -1510,17 +1623,30 @@ static int cmd_e2e(int argc, char **argv)
 		       (double)lag[nlag - 1] / 1e9);
 		printf("e2e_caught_up_s=%.2f\n", (double)(mono_ns() - e->last_ack_ns) / 1e9);
 	}
+	if (journal) {
+		printf("e2e_markers_journal=%zu\ne2e_journal_changes=%" PRIu64
+		       "\ne2e_journal_change_bytes=%" PRIu64 "\n",
+		       njlag, e->changes, e->change_bytes);
+		if (njlag)
+			printf("e2e_jlag_p50_s=%.2f\ne2e_jlag_p99_s=%.2f\ne2e_jlag_max_s=%.2f\n",
+			       (double)jlag[njlag / 2] / 1e9, (double)jlag[(njlag * 99) / 100] / 1e9,
+			       (double)jlag[njlag - 1] / 1e9);
+	}
 	printf("e2e_wait_s=%.0f\n", wait_s);
 	if (pid > 0)
 		printf("e2e_tocsind_hwm=%" PRIu64 "\ne2e_tocsind_rss=%" PRIu64 "\n",
 		       proc_status(pid, "VmHWM"), proc_status(pid, "VmRSS"));
 	rc = 0;
 out:
-	if (mon_started) {
+	if (mon_started || jt_started) {
 		e->wait_ns = 0;
 		atomic_store(&e->stop, true);
-		pthread_join(mon, NULL);
+		if (mon_started)
+			pthread_join(mon, NULL);
+		if (jt_started)
+			pthread_join(jt, NULL);
 	}
+	free(jlag);
 	tn_adapter_close(a);
 	free(lag);
 	free(e->mk);
@@ -1572,11 +1698,131 @@ static const char *us(double ns, char *buf, size_t len)
 	return buf;
 }
 
+/* The value of key p + k (p "" or "live_"), NAN when absent. */
+static double nump(const char *p, const char *k)
+{
+	char key[64];
+
+	snprintf(key, sizeof key, "%s%s", p, k);
+	return num(key);
+}
+
+/* One engine section of the summary: the figures of one time mode. */
+static void report_engine(const char *p, const char *title)
+{
+	char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
+	double eps = nump(p, "a_eps"), p99 = nump(p, "ev_p99_ns"), p99s = nump(p, "step_p99_ns");
+	double fed = nump(p, "a_fed"), changes = nump(p, "a_changes");
+
+	if (isnan(eps))
+		return;
+	printf("\n-- %s\n", title);
+	printf("engine         %8.0f events/s (pass A, wall)   target >= 1000000  %s\n", eps,
+	       verdict(eps >= TARGET_EPS, eps));
+	if (fed < num("events"))
+		printf("               over the first %.0f of the %.0f events only: the pass "
+		       "stopped at its time budget\n",
+		       fed, num("events"));
+	printf("               %8.0f events/s of thread CPU time (%.1f s wall, %.1f s CPU, %.0f "
+	       "involuntary switches)\n",
+	       nump(p, "a_eps_cpu"), nump(p, "a_wall_s"), nump(p, "a_cpu_s"),
+	       nump(p, "a_nivcsw"));
+	printf("per event      p99 %-10s                   target < 50 us     %s\n",
+	       us(p99, b1, sizeof b1), verdict(p99 < TARGET_P99_NS, p99));
+	printf("               p50 %s, p90 %s, p99.9 %s, p99.99 %s, max %s, mean %s\n",
+	       us(nump(p, "ev_p50_ns"), b1, sizeof b1), us(nump(p, "ev_p90_ns"), b2, sizeof b2),
+	       us(nump(p, "ev_p999_ns"), b3, sizeof b3), us(nump(p, "ev_p9999_ns"), b4, sizeof b4),
+	       us(nump(p, "ev_max_ns"), b5, sizeof b5), us(nump(p, "ev_mean_ns"), b6, sizeof b6));
+	printf("               (tn_corr_event + drain; pass B, %.0f events/s with the clocks)\n",
+	       nump(p, "b_eps"));
+	printf("with its tick  p99 %-10s                   target < 50 us     %s\n",
+	       us(p99s, b1, sizeof b1), verdict(p99s < TARGET_P99_NS, p99s));
+	printf("               p50 %s, p90 %s, p99.9 %s, p99.99 %s, max %s, mean %s\n",
+	       us(nump(p, "step_p50_ns"), b1, sizeof b1), us(nump(p, "step_p90_ns"), b2, sizeof b2),
+	       us(nump(p, "step_p999_ns"), b3, sizeof b3),
+	       us(nump(p, "step_p9999_ns"), b4, sizeof b4), us(nump(p, "step_max_ns"), b5, sizeof b5),
+	       us(nump(p, "step_mean_ns"), b6, sizeof b6));
+	printf("               (plus the tick + drain before the event, if any: all the engine's "
+	       "work between two arrivals)\n");
+	printf("ticks          %.0f: p50 %s, p99 %s, max %s; tn_corr_finish %.1f ms\n",
+	       nump(p, "tick_n"), us(nump(p, "tick_p50_ns"), b1, sizeof b1),
+	       us(nump(p, "tick_p99_ns"), b2, sizeof b2), us(nump(p, "tick_max_ns"), b3, sizeof b3),
+	       nump(p, "b_finish_ms"));
+	printf("revisions      %.0f = %.2f per event (alert %.0f, update %.0f, resolved %.0f, "
+	       "merged %.0f)\n"
+	       "               %.0f%% drained after ticks; %.2f GiB of JSON, %.1f KiB mean body\n",
+	       changes, changes / fed, nump(p, "a_alerts"), nump(p, "a_updates"),
+	       nump(p, "a_resolved"), nump(p, "a_merged"),
+	       100 * nump(p, "a_tick_changes") / changes,
+	       nump(p, "a_change_bytes") / 1073741824.0,
+	       nump(p, "a_change_bytes") / changes / 1024);
+	printf("tn_change_json %s per revision (sample of %.0f, outside the timed loop)\n",
+	       us(nump(p, "json_ns"), b1, sizeof b1), nump(p, "json_sample"));
+	printf("engine stats   incidents %.0f, merges %.0f, inferred %.0f (confirmed %.0f, "
+	       "withdrawn %.0f),\n"
+	       "               co-located %.0f, blind %.0f, forecasts borne out %.0f / not %.0f,\n"
+	       "               late %.0f, stale %.0f, unregistered %.0f, invalid %.0f; open at end "
+	       "%.0f\n",
+	       nump(p, "st_incidents"), nump(p, "st_merges"), nump(p, "st_inferred"),
+	       nump(p, "st_confirmed"), nump(p, "st_withdrawn"), nump(p, "st_colocated"),
+	       nump(p, "st_blind"), nump(p, "st_borne_out"), nump(p, "st_not_borne_out"),
+	       nump(p, "st_late"), nump(p, "st_stale"), nump(p, "st_unregistered"),
+	       nump(p, "st_invalid"), nump(p, "st_open_incidents"));
+	printf("bounds hit     buffer %.0f, incidents %.0f, members %.0f, at_risk %.0f, timers "
+	       "%.0f, sources %.0f,\n"
+	       "               unregistered %.0f, scan_truncated %.0f\n",
+	       nump(p, "st_buffer_full"), nump(p, "st_incidents_full"), nump(p, "st_members_full"),
+	       nump(p, "st_at_risk_full"), nump(p, "st_timers_full"), nump(p, "st_sources_full"),
+	       nump(p, "st_unregistered_full"), nump(p, "st_scan_truncated"));
+	printf("engine memory  %.0f MiB (VmRSS growth over pass A)\n",
+	       nump(p, "engine_rss") / 1048576);
+	printf("deterministic  %s (pass A and pass B: the same counters and revisions)\n",
+	       get(strcmp(p, "") ? "live_deterministic" : "deterministic")
+		       ? get(strcmp(p, "") ? "live_deterministic" : "deterministic")
+		       : "?");
+}
+
+static void report_e2e(void)
+{
+	if (isnan(num("e2e_acked_eps"))) {
+		printf("\n-- end to end\n%s\n", get("e2e") ? get("e2e") : "not run");
+		return;
+	}
+	printf("\n-- end to end: tocsind, correlation on, %.0f-asset city imported\n",
+	       num("e2e_city_assets"));
+	printf("acked          %8.0f events/s (%.0f s, one adapter connection, closed loop; "
+	       "%.0f sent, %.0f refused)\n",
+	       num("e2e_acked_eps"), num("e2e_seconds"), num("e2e_sent"), num("e2e_failed"));
+	if (num("e2e_markers_journal") > 0)
+		printf("correlator lag p50 %.1f s, p99 %.1f s, max %.1f s: ack -> its revision in the "
+		       "journal (%.0f of %.0f markers)\n",
+		       num("e2e_jlag_p50_s"), num("e2e_jlag_p99_s"), num("e2e_jlag_max_s"),
+		       num("e2e_markers_journal"), num("e2e_markers"));
+	else
+		printf("correlator lag > %.0f s: no marker's revision reached the journal\n",
+		       num("e2e_wait_s"));
+	printf("               (%s s of it is the lateness by design, about 1 s the emit bucket; "
+	       "%.0f revisions, %.2f GiB journaled)\n",
+	       get("e2e_lateness_s") ? get("e2e_lateness_s") : "60", num("e2e_journal_changes"),
+	       num("e2e_journal_change_bytes") / 1073741824.0);
+	if (num("e2e_markers_seen") > 0)
+		printf("+ store        p50 %.1f s, p99 %.1f s, max %.1f s: ack -> revision in "
+		       "PostgreSQL (%.0f of %.0f markers)\n",
+		       num("e2e_lag_p50_s"), num("e2e_lag_p99_s"), num("e2e_lag_max_s"),
+		       num("e2e_markers_seen"), num("e2e_markers"));
+	if (num("e2e_markers_seen") < num("e2e_markers"))
+		printf("               %.0f markers not in PostgreSQL %.0f s after the last ack\n",
+		       num("e2e_markers") - num("e2e_markers_seen"), num("e2e_wait_s"));
+	if (!isnan(num("e2e_tocsind_hwm")))
+		printf("tocsind        VmHWM %.0f MiB; %.0f warnings or errors in its log\n",
+		       num("e2e_tocsind_hwm") / 1048576, num("e2e_tocsind_log_warnings"));
+}
+
 static int cmd_report(const char *path)
 {
 	FILE *f = fopen(path, "re");
-	char line[512], b1[32], b2[32], b3[32], b4[32], b5[32];
-	double eps, eps_cpu, p99, p99s, load, mem, hwm_load, before;
+	char line[512];
+	double load, mem, hwm_load, before;
 
 	if (!f) {
 		say("%s: %s", path, strerror(errno));
@@ -1594,138 +1840,61 @@ static int cmd_report(const char *path)
 		nkv++;
 	}
 	fclose(f);
-	eps = num("a_eps");
-	eps_cpu = num("a_eps_cpu");
-	p99 = num("ev_p99_ns");
-	p99s = num("step_p99_ns");
 	load = num("load_s");
 	before = num("load_rss_before");
 	mem = num("load_rss_after") - before;
 	hwm_load = num("load_hwm") - before;
 
-	printf("\n==== tocsin engine bench (single thread) ====\n");
-	printf("machine        %s CPUs, load average at start %s%s\n", get("cpus") ? get("cpus") : "?",
-	       get("loadavg_start") ? get("loadavg_start") : "?",
-	       get("machine") ? get("machine") : "");
-	printf("city           %.0f assets, %.0f dependencies (tocsin sim city, seed %.0f)\n",
-	       num("city_assets"), num("city_edges"), num("city_seed"));
-	printf("events         %.0f in memory, generated in-process (seed %.0f, %.1f h of event "
-	       "time):\n"
-	       "               %.0f cascades (%.1f reports each), %.0f failures, %.0f background "
-	       "failures,\n"
-	       "               %.0f restorations, %.0f alarms, %.0f heartbeats; %.0f failure "
-	       "reports dropped,\n"
-	       "               %.0f delayed within the lateness, %.0f beyond it\n",
-	       num("events"), num("events_seed"), num("events_span_s") / 3600, num("gen_cascades"),
-	       num("gen_cascade_mean_reports"), num("gen_failures"), num("gen_noise"),
-	       num("gen_restores"), num("gen_alarms"), num("gen_heartbeats"), num("gen_missing"),
-	       num("gen_reordered"), num("gen_too_late"));
-	printf("\nregistry load  %8.2f s                      target < 5 s       %s\n", load,
-	       verdict(load < TARGET_LOAD_S, load));
-	printf("               %8.2f s of thread CPU time (tn_registry_csv_load, files in the "
-	       "page cache)\n",
-	       num("load_cpu_s"));
-	printf("registry RSS   %8.0f MiB held after load      target < 1 GiB     %s\n", mem / 1048576,
-	       verdict(mem < TARGET_LOAD_BYTES, mem));
-	printf("               %8.0f MiB peak during load (VmHWM - VmRSS before), %.0f MiB "
-	       "tn_graph_memory\n",
-	       hwm_load / 1048576, num("graph_memory") / 1048576);
-	printf("engine         %8.0f events/s (pass A, wall)   target >= 1000000  %s\n", eps,
-	       verdict(eps >= TARGET_EPS, eps));
-	if (num("a_fed") < num("events"))
-		printf("               ONLY %.0f of the %.0f events: the pass stopped at its time "
-		       "budget (BENCH_ENGINE_MAX_S)\n",
-		       num("a_fed"), num("events"));
-	printf("               %8.0f events/s of thread CPU time; %.2f s wall, %.2f s CPU, %.0f "
-	       "involuntary switches\n",
-	       eps_cpu, num("a_wall_s"), num("a_cpu_s"), num("a_nivcsw"));
-	printf("per event      p99 %-10s                   target < 50 us     %s\n",
-	       us(p99, b1, sizeof b1), verdict(p99 < TARGET_P99_NS, p99));
-	printf("  (pass B)     p50 %s, p90 %s, p99.9 %s, p99.99 %s, max %s, mean %s\n",
-	       us(num("ev_p50_ns"), b1, sizeof b1), us(num("ev_p90_ns"), b2, sizeof b2),
-	       us(num("ev_p999_ns"), b3, sizeof b3), us(num("ev_p9999_ns"), b4, sizeof b4),
-	       us(num("ev_max_ns"), b5, sizeof b5), us(num("ev_mean_ns"), line, 32));
-	printf("               (tn_corr_event + tn_corr_changes drain, CLOCK_MONOTONIC around "
-	       "each; pass B %.0f events/s)\n",
-	       num("b_eps"));
-	printf("with its tick  p99 %-10s                   target < 50 us     %s\n",
-	       us(p99s, b1, sizeof b1), verdict(p99s < TARGET_P99_NS, p99s));
-	printf("               p50 %s, p90 %s, p99.9 %s, p99.99 %s, max %s, mean %s\n",
-	       us(num("step_p50_ns"), b1, sizeof b1), us(num("step_p90_ns"), b2, sizeof b2),
-	       us(num("step_p999_ns"), b3, sizeof b3), us(num("step_p9999_ns"), b4, sizeof b4),
-	       us(num("step_max_ns"), b5, sizeof b5), us(num("step_mean_ns"), line, 32));
-	printf("               (the same plus the tn_corr_advance tick + drain that preceded the "
-	       "event, if any:\n"
-	       "               the engine's work between two arrivals)\n");
-	printf("clock          empty interval p50 %s, p99 %s (included in each figure above)\n",
-	       us(num("clock_p50_ns"), b1, sizeof b1), us(num("clock_p99_ns"), b2, sizeof b2));
-	printf("ticks          %.0f (once per arrival second with an arrival): p50 %s, p99 %s, "
-	       "max %s; finish %.1f ms\n",
-	       num("tick_n"), us(num("tick_p50_ns"), b1, sizeof b1),
-	       us(num("tick_p99_ns"), b2, sizeof b2), us(num("tick_max_ns"), b3, sizeof b3),
-	       num("b_finish_ms"));
-	printf("revisions      %.0f = %.2f per event (alert %.0f, update %.0f, resolved %.0f, "
-	       "merged %.0f),\n"
-	       "               %.0f%% drained after ticks; %.1f GiB of JSON bodies, %.0f KiB "
-	       "mean\n",
-	       num("a_changes"), num("a_changes") / num("a_fed"), num("a_alerts"),
-	       num("a_updates"), num("a_resolved"), num("a_merged"),
-	       100 * num("a_tick_changes") / num("a_changes"),
-	       num("a_change_bytes") / 1073741824.0,
-	       num("a_change_bytes") / num("a_changes") / 1024);
-	printf("tn_change_json %s per revision (sample of %.0f, mean body %.0f B, %.0f MB/s), "
-	       "outside the timed loop\n",
-	       us(num("json_ns"), b1, sizeof b1), num("json_sample"), num("json_mean_body"),
-	       num("json_mbps"));
-	printf("engine stats   incidents %.0f, merges %.0f, inferred %.0f (confirmed %.0f, "
-	       "withdrawn %.0f),\n"
-	       "               co-located %.0f, blind %.0f, forecasts borne out %.0f / not %.0f, "
-	       "late %.0f, stale %.0f,\n"
-	       "               unregistered %.0f, invalid %.0f; open at end %.0f\n",
-	       num("st_incidents"), num("st_merges"), num("st_inferred"), num("st_confirmed"),
-	       num("st_withdrawn"), num("st_colocated"), num("st_blind"), num("st_borne_out"),
-	       num("st_not_borne_out"), num("st_late"), num("st_stale"), num("st_unregistered"),
-	       num("st_invalid"), num("st_open_incidents"));
-	printf("bounds hit     buffer %.0f, incidents %.0f, members %.0f, at_risk %.0f, timers "
-	       "%.0f, sources %.0f,\n"
-	       "               unregistered %.0f, scan_truncated %.0f\n",
-	       num("st_buffer_full"), num("st_incidents_full"), num("st_members_full"),
-	       num("st_at_risk_full"), num("st_timers_full"), num("st_sources_full"),
-	       num("st_unregistered_full"), num("st_scan_truncated"));
-	printf("memory         engine state %.0f MiB (VmRSS growth over pass A), events %.0f MiB, "
-	       "VmHWM at end %.0f MiB\n",
-	       num("engine_rss") / 1048576, num("events_bytes") / 1048576,
-	       num("hwm_end") / 1048576);
-	printf("deterministic  %s (pass A and pass B gave the same counters and revisions)\n",
-	       get("deterministic") ? get("deterministic") : "?");
-	if (!isnan(num("e2e_acked_eps"))) {
-		printf("end-to-end     %.0f events/s acked by tocsind, correlation on, %.0f-asset "
-		       "city imported\n"
-		       "               (%.0f s, one adapter connection, closed loop; %.0f sent, %.0f "
-		       "refused)\n",
-		       num("e2e_acked_eps"), num("e2e_city_assets"), num("e2e_seconds"),
-		       num("e2e_sent"), num("e2e_failed"));
-		if (num("e2e_markers_seen") > 0)
-			printf("correlator lag ack -> revision in PostgreSQL: p50 %.1f s, p99 %.1f s, "
-			       "max %.1f s (%.0f of %.0f markers;\n"
-			       "               %s s of it is the lateness by design, +1 s emit "
-			       "bucket)\n",
-			       num("e2e_lag_p50_s"), num("e2e_lag_p99_s"), num("e2e_lag_max_s"),
-			       num("e2e_markers_seen"), num("e2e_markers"),
-			       get("e2e_lateness_s") ? get("e2e_lateness_s") : "60");
-		else
-			printf("correlator lag > %.0f s: none of the %.0f markers reached PostgreSQL "
-			       "within the wait\n",
-			       num("e2e_wait_s"), num("e2e_markers"));
-		if (num("e2e_markers_seen") < num("e2e_markers"))
-			printf("               %.0f markers not seen within %.0f s after the last ack\n",
-			       num("e2e_markers") - num("e2e_markers_seen"), num("e2e_wait_s"));
-		if (!isnan(num("e2e_tocsind_hwm")))
-			printf("               tocsind VmHWM %.0f MiB\n",
-			       num("e2e_tocsind_hwm") / 1048576);
-	} else {
-		printf("end-to-end     %s\n", get("e2e") ? get("e2e") : "not run");
+	printf("\n==== tocsin engine bench (single thread; it reports, it does not assert) ====\n");
+	printf("machine        %s CPUs%s; load average at start %s\n",
+	       get("cpus") ? get("cpus") : "?", get("machine") ? get("machine") : "",
+	       get("loadavg_start") ? get("loadavg_start") : "?");
+	if (get("command"))
+		printf("command        %s\n", get("command"));
+	if (!isnan(load)) {
+		printf("city           %.0f assets, %.0f dependencies (tocsin sim city, seed %.0f)\n",
+		       num("city_assets"), num("city_edges"), num("city_seed"));
+		printf("events         %.0f, generated in-process from the graph (seed %.0f) over "
+		       "%.0f h of event time:\n"
+		       "               %.0f cascades (%.1f reports each), %.0f failures in them, %.0f "
+		       "background failures,\n"
+		       "               %.0f restorations, %.0f alarms, %.0f heartbeats; %.0f failure "
+		       "reports dropped,\n"
+		       "               %.0f delayed within the lateness, %.0f beyond it (late)\n",
+		       num("events"), num("events_seed"), num("events_span_s") / 3600,
+		       num("gen_cascades"), num("gen_cascade_mean_reports"), num("gen_failures"),
+		       num("gen_noise"), num("gen_restores"), num("gen_alarms"),
+		       num("gen_heartbeats"), num("gen_missing"), num("gen_reordered"),
+		       num("gen_too_late"));
+		printf("\nregistry load  %8.2f s                      target < 5 s       %s\n", load,
+		       verdict(load < TARGET_LOAD_S, load));
+		printf("               %8.2f s of thread CPU time (tn_registry_csv_load, files in "
+		       "the page cache)\n",
+		       num("load_cpu_s"));
+		printf("registry RSS   %8.0f MiB held after load      target < 1 GiB     %s\n",
+		       mem / 1048576, verdict(mem < TARGET_LOAD_BYTES, mem));
+		printf("               %8.0f MiB peak during load (VmHWM - VmRSS before); "
+		       "tn_graph_memory %.0f MiB\n",
+		       hwm_load / 1048576, num("graph_memory") / 1048576);
+		report_engine("", "history: the model's event times (a replay or a journal "
+				  "rebuild), arrival order");
+		if (!isnan(num("live_rate"))) {
+			char title[160];
+
+			snprintf(title, sizeof title,
+				 "live: the same reports stamped on arrival by a clock of %.0f "
+				 "events/s",
+				 num("live_rate"));
+			report_engine("live_", title);
+		}
+		printf("\nclock          CLOCK_MONOTONIC empty interval p50 %.0f ns, p99 %.0f ns "
+		       "(inside every per-event figure)\n",
+		       num("clock_p50_ns"), num("clock_p99_ns"));
+		printf("process        VmHWM at the end %.0f MiB (graph, %.0f MiB of events, "
+		       "engines, samples)\n",
+		       num("hwm_end") / 1048576, num("events_bytes") / 1048576);
 	}
+	report_e2e();
 	return 0;
 }
 
@@ -1741,7 +1910,8 @@ int main(int argc, char **argv)
 			"[--seed S] [--span-h H] [--city-seed S]\n"
 			"       engine_bench e2e --assets A.csv --deps D.csv --endpoint E --server-key "
 			"S.pub --key BASE\n"
-			"                        --db CONNINFO [--seconds S] [--wait-s S] [--pid PID]\n"
+			"                        --db CONNINFO [--journal DIR] [--seconds S] [--wait-s S]\n"
+			"                        [--pid PID]\n"
 			"       engine_bench report FILE\n");
 	return 2;
 }

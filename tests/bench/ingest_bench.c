@@ -1704,7 +1704,11 @@ static int server_phase(const struct opts *o, struct monitor *m, struct phase *p
 	atomic_store(&m->phase, PH_IDLE);
 	print_lag(m, p, slot);
 	printf("%s_catchup_s=%.3f\n", p, cu);
-	say("%s: the store caught up %.2f s after the load stopped", ph->name, cu);
+	if (cu < 0)
+		say("%s: the store did not catch up within %lld s", ph->name,
+		    (long long)(CATCHUP_NS / NS));
+	else
+		say("%s: the store caught up %.2f s after the load stopped", ph->name, cu);
 	/* Start the next phase without this one's dirty buffers still being written
 	 * out: each phase then meets only the checkpoints its own load causes. */
 	PGconn *c = pg_open(o->db);
@@ -1854,6 +1858,24 @@ static const char *verdict(bool ok)
 	return ok ? "target met" : "target NOT met";
 }
 
+/* "caught up N s after the load stopped", or that it did not. */
+static const char *catchup(const char *k)
+{
+	static char bufs[4][80];
+	static int i;
+	char *o = bufs[i++ % 4];
+	double v = rd(k);
+
+	if (isnan(v))
+		snprintf(o, 80, "catch-up not measured");
+	else if (v < 0)
+		snprintf(o, 80, "NOT caught up within %lld s of the load's end",
+			 (long long)(CATCHUP_NS / NS));
+	else
+		snprintf(o, 80, "caught up %.2f s after the load stopped", v);
+	return o;
+}
+
 /* The largest of a comma-separated list of numbers. */
 static double worst_second(const char *k)
 {
@@ -1975,9 +1997,8 @@ static int cmd_report(const char *path)
 	       grp(rd("sus_lost")), 100 * rd("sus_held"));
 	printf("  ack latency         p50 %.2f ms, p99 %.2f ms, max %.2f ms (window full)\n",
 	       rd("sus_p50_ms"), rd("sus_p99_ms"), rd("sus_max_ms"));
-	printf("  store lag           max %s events, %.2f s; caught up %.2f s after the load "
-	       "stopped\n",
-	       grp(rd("sus_lag_max_events")), rd("sus_lag_max_s"), rd("sus_catchup_s"));
+	printf("  store lag           max %s events, %.2f s; %s\n", grp(rd("sus_lag_max_events")),
+	       rd("sus_lag_max_s"), catchup("sus_catchup_s"));
 	printf("  count(events)       %s = acked %s: %s (events: %s MiB)\n", grp(rd("sus_count")),
 	       grp(rd("sus_acked")), rs("sus_count_check") ? rs("sus_count_check") : "?",
 	       grp(rd("sus_table_mib")));
@@ -1993,9 +2014,8 @@ static int cmd_report(const char *path)
 	       grp(rd("peak_ok")), grp(rd("peak_err")), grp(rd("peak_lost")));
 	printf("  ack latency         p50 %.2f ms, p99 %.2f ms, max %.2f ms (window full)\n",
 	       rd("peak_p50_ms"), rd("peak_p99_ms"), rd("peak_max_ms"));
-	printf("  store lag           max %s events, %.2f s; caught up %.2f s after the load "
-	       "stopped\n",
-	       grp(rd("peak_lag_max_events")), rd("peak_lag_max_s"), rd("peak_catchup_s"));
+	printf("  store lag           max %s events, %.2f s; %s\n", grp(rd("peak_lag_max_events")),
+	       rd("peak_lag_max_s"), catchup("peak_catchup_s"));
 	report_cpu("peak");
 	printf("  acked / ZMQ         %.2f   acked / COPY %.2f\n", peak / zmq, peak / copy);
 
@@ -2007,8 +2027,8 @@ static int cmd_report(const char *path)
 	       grp(rd("lat_err")), grp(rd("lat_lost")));
 	printf("  ack latency         p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
 	       rd("lat_p50_ms"), p99, rd("lat_p999_ms"), rd("lat_max_ms"));
-	printf("  store lag           max %s events, %.2f s\n", grp(rd("lat_lag_max_events")),
-	       rd("lat_lag_max_s"));
+	printf("  store lag           max %s events, %.2f s; %s\n", grp(rd("lat_lag_max_events")),
+	       rd("lat_lag_max_s"), catchup("lat_catchup_s"));
 	printf("  seconds over 5 ms   %.0f of %.0f whole seconds had a p99 above 5 ms; worst "
 	       "second's max %.1f ms\n",
 	       rd("lat_slow_seconds"), rd("lat_whole_seconds"), worst_second("lat_sec_max_ms"));
@@ -2036,8 +2056,8 @@ static int cmd_report(const char *path)
 	       "events/s acked\n",
 	       rd("rss_p50_ms"), rd("rss_p99_ms"), rd("rss_p999_ms"), rd("rss_max_ms"),
 	       grp(rd("rss_eps")));
-	printf("  store lag           max %s events, %.2f s\n", grp(rd("rss_lag_max_events")),
-	       rd("rss_lag_max_s"));
+	printf("  store lag           max %s events, %.2f s; %s\n", grp(rd("rss_lag_max_events")),
+	       rd("rss_lag_max_s"), catchup("rss_catchup_s"));
 	printf("  seconds over 5 ms   %.0f of %.0f whole seconds had a p99 above 5 ms\n",
 	       rd("rss_slow_seconds"), rd("rss_whole_seconds"));
 	report_cpu("rss");
