@@ -35,6 +35,7 @@ void tn_corr_config_defaults(struct tn_corr_config *cfg)
 	cfg->colo_window_s = 300;
 	cfg->heartbeat_timeout_s = 180;
 	cfg->forecast_depth = 3;
+	cfg->forecast_emit_s = 300;
 	cfg->w_life = 2;
 	cfg->pop_mid = 1000;
 	cfg->pop_high = 10000;
@@ -50,6 +51,7 @@ void tn_corr_config_defaults(struct tn_corr_config *cfg)
 	cfg->max_incidents = 100000;
 	cfg->max_members = 100000;
 	cfg->max_at_risk = 1000;
+	cfg->at_risk_listed = 50;
 	cfg->max_timers = 4000000;
 	cfg->max_sources = 100000;
 	cfg->max_unregistered = 100000;
@@ -65,10 +67,11 @@ static int config_check(struct tn_corr_config *cfg)
 	if (cfg->f == 0)                                                       \
 		cfg->f = d.f;
 	DEF(max_buffered) DEF(max_incidents) DEF(max_members) DEF(max_at_risk)
+	DEF(at_risk_listed)
 	DEF(max_timers) DEF(max_sources) DEF(max_unregistered) DEF(max_scan)
 #undef DEF
 	if (cfg->max_depth < 1 || cfg->max_depth > 64 || cfg->forecast_depth < 0 ||
-	    cfg->forecast_depth > 64 || cfg->slack_s < 0 || cfg->lateness_s < 0 ||
+	    cfg->forecast_depth > 64 || cfg->forecast_emit_s < 0 || cfg->slack_s < 0 || cfg->lateness_s < 0 ||
 	    cfg->emit_interval_ms < 0 || cfg->common_cause_k < 0 ||
 	    cfg->common_cause_k == 1 || cfg->common_cause_window_s < 0 ||
 	    !(cfg->colo_radius_m >= 0) || cfg->colo_window_s < 0 ||
@@ -166,6 +169,9 @@ static int inc_new(struct tn_corr *c, uint64_t h, uint8_t cause, uint32_t root_k
 	in->has_colo = 0;
 	in->root_inferred = 0;
 	in->dirty = 0;
+	in->prio = 0;
+	in->quiet = 0;
+	in->quiet_timer = 0;
 	in->root_key = root_key;
 	in->root_sector = root_sector;
 	in->root_t = root_t;
@@ -390,6 +396,69 @@ static void risk_member_joined(struct tn_corr *c, uint32_t slot, uint32_t key)
 
 /* ---- graph searches ------------------------------------------------------------------- */
 
+/* desc_mark - add d to desc[] of every asset within max_depth upstream of
+ * num, num included. Returns whether the search stopped at max_scan. The
+ * same graph gives the same visit order, so -1 undoes exactly what +1 did. */
+static bool desc_mark(struct tn_corr *c, uint32_t num, int d)
+{
+	const struct tn_graph_edge *e;
+	uint32_t qh = 0, qt = 0, u, stamp;
+	size_t n, i;
+
+	if (++c->dstamp_n == 0) {
+		memset(c->dstamp, 0, c->gn * sizeof *c->dstamp);
+		c->dstamp_n = 1;
+	}
+	stamp = c->dstamp_n;
+	c->dstamp[num] = stamp;
+	c->dqueue[qt++] = num;
+	/* depth by level: the queue holds one BFS level after another */
+	for (uint32_t depth = 0, level_end = qt;; depth++, level_end = qt) {
+		for (; qh < level_end; qh++) {
+			u = c->dqueue[qh];
+			c->desc[u] += (uint32_t)d;
+			if (depth >= (uint32_t)c->cfg.max_depth)
+				continue;
+			n = tn_graph_providers(c->g, u, &e);
+			for (i = 0; i < n; i++) {
+				if (c->dstamp[e[i].other] == stamp)
+					continue;
+				if (qt >= c->cfg.max_scan) {
+					/* finish the counts of what was queued, say it is partial */
+					for (qh++; qh < qt; qh++)
+						c->desc[c->dqueue[qh]] += (uint32_t)d;
+					return true;
+				}
+				c->dstamp[e[i].other] = stamp;
+				c->dqueue[qt++] = e[i].other;
+			}
+		}
+		if (qh == qt)
+			return false;
+	}
+}
+
+/* The asset `key` failed or came back up (or may have): keep desc[] true. */
+static void failed_changed(struct tn_corr *c, uint32_t key)
+{
+	struct tn__asset *a = &c->as[key];
+	uint32_t num = tn__num(c, key);
+	bool failed = a->state != TN__UP && num != TN__NONE;
+
+	if (failed == (bool)a->desc_on)
+		return;
+	if (failed) {
+		a->desc_on = 1;
+		a->desc_trunc = desc_mark(c, num, 1);
+		c->desc_overflow += a->desc_trunc;
+	} else {
+		desc_mark(c, num, -1);
+		c->desc_overflow -= a->desc_trunc;
+		a->desc_on = 0;
+		a->desc_trunc = 0;
+	}
+}
+
 static uint32_t new_stamp(struct tn_corr *c)
 {
 	if (++c->stamp == 0) {
@@ -559,6 +628,8 @@ static void downstream_reroot(struct tn_corr *c, uint32_t slot, uint32_t num, in
 			int64_t hi = vu->hi + (int64_t)e[i].delay_max_s * TN__US;
 
 			v = e[i].other;
+			if (c->desc_overflow == 0 && c->desc[v] == 0)
+				continue; /* no failed asset within reach of v */
 			vv = &c->vis[v];
 			if (vv->stamp != stamp) {
 				if (qt >= c->cfg.max_scan) {
@@ -934,6 +1005,7 @@ static void restore(struct tn_corr *c, uint32_t key, int64_t t)
 	a->state = TN__UP;
 	a->last_us = t;
 	a->inc = TN__NONE;
+	failed_changed(c, key);
 	if (a->sector >= 0 && a->sector < TN_SECTOR__COUNT && c->down_by_sector[a->sector] > 0)
 		c->down_by_sector[a->sector]--;
 	if (slot == TN__NONE || c->inc[slot].status != TN__INC_OPEN)
@@ -968,6 +1040,7 @@ static void confirm(struct tn_corr *c, const struct fail_ctx *f)
 	in->confidence = 1.0;
 	a->inferred = 0;
 	a->state = f->state;
+	failed_changed(c, f->key);
 	a->member = idx;
 	a->fail_us = f->t;
 	a->last_us = f->t;
@@ -1072,6 +1145,7 @@ static void on_fail(struct tn_corr *c, const struct tn__bev *ev, const char *src
 	}
 	a = &c->as[key];
 	a->state = f.state;
+	failed_changed(c, key);
 	a->inferred = 0;
 	a->inc = slot;
 	a->member = idx;
@@ -1369,6 +1443,46 @@ static void process(struct tn_corr *c, const struct tn__bev *ev, bool late)
 	end_item(c);
 }
 
+/*
+ * A forecast deadline passed in `slot` and its outcome is settled. Why not a
+ * revision at once: an incident at risk of a thousand assets would otherwise
+ * be re-published a thousand times as their deadlines pass one by one, each
+ * revision carrying the whole incident, while what a control room acts on
+ * (members, root, priority) is unchanged. So a settled outcome is published
+ * at once only when it changes the priority (an imminent risk that is no
+ * longer imminent); otherwise it rides on the incident's next revision, and at
+ * the latest forecast_emit_s later (a TN__T_OUTCOME timer, one per incident).
+ */
+static void outcome_settled(struct tn_corr *c, uint32_t slot, int64_t t)
+{
+	struct tn__incident *in = &c->inc[slot];
+	int64_t updated = in->updated;
+	int prio;
+
+	if (c->cfg.forecast_emit_s == 0) {
+		mark_dirty(c, slot);
+		return;
+	}
+	in->updated = c->now; /* the priority as a revision now would state it */
+	prio = tn__corr_priority(c, in);
+	in->updated = updated;
+	if (prio != in->prio || in->dirty) {
+		mark_dirty(c, slot);
+		return;
+	}
+	in->quiet = 1;
+	if (!in->quiet_timer) {
+		uint32_t n = c->nth;
+
+		timer_push(c, t + (int64_t)c->cfg.forecast_emit_s * TN__US, TN__T_OUTCOME, slot, 0,
+			   in->gen);
+		if (c->nth == n)
+			mark_dirty(c, slot); /* no timer (counted): publish now, never never */
+		else
+			in->quiet_timer = 1;
+	}
+}
+
 static void fire(struct tn_corr *c, const struct tn__timer *tm)
 {
 	begin_item(c, tm->t, false);
@@ -1378,7 +1492,15 @@ static void fire(struct tn_corr *c, const struct tn__timer *tm)
 		if (tm->a < c->ninc && in->gen == tm->gen && in->status == TN__INC_OPEN &&
 		    tm->b < in->nr && in->r[tm->b].outcome == TN__RISK_PENDING) {
 			risk_settle(c, &in->r[tm->b]);
-			mark_dirty(c, tm->a);
+			outcome_settled(c, tm->a, tm->t);
+		}
+	} else if (tm->kind == TN__T_OUTCOME) {
+		struct tn__incident *in = &c->inc[tm->a];
+
+		if (tm->a < c->ninc && in->gen == tm->gen && in->status == TN__INC_OPEN) {
+			in->quiet_timer = 0;
+			if (in->quiet)
+				mark_dirty(c, tm->a);
 		}
 	} else if (tm->kind == TN__T_HEARTBEAT) {
 		heartbeat_due(c, tm->a, tm->t);
@@ -1484,17 +1606,22 @@ int tn_corr_event(struct tn_corr *c, const struct tn_event *e)
 	uint32_t s, x;
 	struct tn__bev *b;
 	bool added;
+	size_t id_len = 0, asset_len = 0;
 
 	if (c == NULL)
 		return TN_EINVAL;
 	begin_call(c);
-	if (e == NULL || e->id == NULL || e->id[0] == '\0' || strlen(e->id) > TN_WIRE_MAX_ID ||
+	if (e == NULL || e->id == NULL || e->id[0] == '\0' ||
+	    (id_len = strnlen(e->id, TN_WIRE_MAX_ID + 1)) > TN_WIRE_MAX_ID ||
 	    e->source == NULL || e->source[0] == '\0' || (unsigned)e->type >= TN_EV__COUNT ||
 	    (e->type != TN_EV_HEARTBEAT &&
-	     (e->asset == NULL || e->asset[0] == '\0' || strlen(e->asset) > TN_WIRE_MAX_ASSET))) {
+	     (e->asset == NULL || e->asset[0] == '\0' ||
+	      (asset_len = strnlen(e->asset, TN_WIRE_MAX_ASSET + 1)) > TN_WIRE_MAX_ASSET))) {
 		c->st.invalid++;
 		return TN_EINVAL;
 	}
+	if (e->asset && e->type == TN_EV_HEARTBEAT)
+		asset_len = strnlen(e->asset, TN_WIRE_MAX_ASSET); /* as before: cut, not refused */
 	s = tn__cintern_find(&c->sources, e->source);
 	if (s == TN__NONE) {
 		if (c->sources.n >= c->cfg.max_sources) {
@@ -1528,8 +1655,11 @@ int tn_corr_event(struct tn_corr *c, const struct tn_event *e)
 	b->has_geo = e->has_geo;
 	b->lat = e->lat;
 	b->lon = e->lon;
-	snprintf(b->id, sizeof b->id, "%s", e->id);
-	snprintf(b->asset, sizeof b->asset, "%s", e->asset ? e->asset : "");
+	memcpy(b->id, e->id, id_len);
+	b->id[id_len] = '\0';
+	if (asset_len)
+		memcpy(b->asset, e->asset, asset_len);
+	b->asset[asset_len] = '\0';
 	c->st.events++;
 	if (b->t < c->watermark) {
 		process(c, b, true);
@@ -1593,14 +1723,18 @@ int tn_corr_set_graph(struct tn_corr *c, const struct tn_graph *g)
 	size_t n = g ? tn_graph_size(g) : 0, i;
 	uint32_t *kon = NULL, k;
 	struct tn__visit *vis = NULL;
-	uint32_t *queue = NULL, *nearbuf = NULL;
+	uint32_t *queue = NULL, *nearbuf = NULL, *desc = NULL, *dstamp = NULL, *dqueue = NULL;
 
 	begin_call(c);
 	kon = malloc((n ? n : 1) * sizeof *kon);
 	vis = calloc(n ? n : 1, sizeof *vis);
 	queue = malloc(((size_t)c->cfg.max_scan + 1) * sizeof *queue);
 	nearbuf = malloc(256 * sizeof *nearbuf);
-	if (kon == NULL || vis == NULL || queue == NULL || nearbuf == NULL)
+	desc = calloc(n ? n : 1, sizeof *desc);
+	dstamp = calloc(n ? n : 1, sizeof *dstamp);
+	dqueue = malloc(((size_t)c->cfg.max_scan + 1) * sizeof *dqueue);
+	if (kon == NULL || vis == NULL || queue == NULL || nearbuf == NULL || desc == NULL ||
+	    dstamp == NULL || dqueue == NULL)
 		goto oom;
 	for (i = 0; i < n; i++) {
 		const struct tn_asset *a = tn_graph_asset(g, (uint32_t)i);
@@ -1628,12 +1762,28 @@ int tn_corr_set_graph(struct tn_corr *c, const struct tn_graph *g)
 	c->stamp = 0;
 	c->g = g;
 	c->gn = n;
+	free(c->desc);
+	free(c->dstamp);
+	free(c->dqueue);
+	c->desc = desc;
+	c->dstamp = dstamp;
+	c->dqueue = dqueue;
+	c->dstamp_n = 0;
+	c->desc_overflow = 0;
+	/* the failed assets' counts, on the new graph */
+	for (k = 0; k < c->keys.n; k++)
+		c->as[k].desc_on = c->as[k].desc_trunc = 0;
+	for (k = 0; k < c->keys.n; k++)
+		failed_changed(c, k);
 	return 0;
 oom:
 	free(kon);
 	free(vis);
 	free(queue);
 	free(nearbuf);
+	free(desc);
+	free(dstamp);
+	free(dqueue);
 	return TN_ENOMEM;
 }
 
@@ -1694,6 +1844,11 @@ void tn_corr_free(struct tn_corr *c)
 	free(c->queue);
 	free(c->nearbuf);
 	free(c->tmp);
+	free(c->rank);
+	free(c->desc);
+	free(c->dstamp);
+	free(c->dqueue);
+	free(c->listed);
 	free(c->dirty);
 	free(c->chg);
 	free(c->chgo);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "tocsin/correlator.h"
 
@@ -44,9 +45,31 @@ struct tn__cbuf {
 	char *p;
 	uint32_t len, cap;
 	bool oom;
+	bool day_ok;   /* date[] holds the "YYYY-MM-DD" of `day` */
+	int64_t day;   /* days since 1970-01-01 */
+	char date[10];
 };
 
-void tn__cbuf_put(struct tn__cbuf *b, const char *s, size_t n);
+void tn__cbuf_put_slow(struct tn__cbuf *b, const char *s, size_t n);
+
+/* Append n bytes (a NUL kept after them). Inline: revisions are made of
+ * thousands of small pieces. On failure b->oom is set and later puts do
+ * nothing. */
+static inline void tn__cbuf_put(struct tn__cbuf *b, const char *s, size_t n)
+{
+	if (!b->oom && (size_t)b->len + n + 1 <= b->cap) {
+		memcpy(b->p + b->len, s, n);
+		b->len += (uint32_t)n;
+		b->p[b->len] = '\0';
+		return;
+	}
+	tn__cbuf_put_slow(b, s, n);
+}
+
+/* A string literal, its length known at compile time. */
+#define TN__CBUF_LIT(b, lit) tn__cbuf_put((b), (lit), sizeof(lit) - 1)
+
+void tn__cbuf_u64(struct tn__cbuf *b, uint64_t v);            /* decimal */
 void tn__cbuf_str(struct tn__cbuf *b, const char *s);        /* raw */
 void tn__cbuf_json(struct tn__cbuf *b, const char *s);       /* quoted, escaped */
 void tn__cbuf_fmt(struct tn__cbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -92,6 +115,8 @@ struct tn__asset {
 	uint64_t ev_hash;  /* source + id of the current failure event: duplicates */
 	uint32_t risk_inc; /* the incident whose at-risk list last listed it ... */
 	uint32_t risk_idx; /* ... and where */
+	uint8_t desc_on;   /* its failure is counted in tn_corr.desc */
+	uint8_t desc_trunc; /* ... and that count hit max_scan (tn_corr.desc_overflow) */
 };
 
 struct tn__member {
@@ -117,6 +142,9 @@ struct tn__incident {
 	char id[TN_INCIDENT_ID_LEN + 1];
 	uint32_t gen, rev;
 	uint8_t status, cause, has_colo, root_inferred, dirty;
+	uint8_t prio;        /* priority of the last revision, 0 before the first */
+	uint8_t quiet;       /* forecast outcomes settled since, not yet published */
+	uint8_t quiet_timer; /* a TN__T_OUTCOME timer is pending for them */
 	int8_t root_sector;
 	uint32_t root_key;  /* asset key; for visibility the source number */
 	int64_t root_t, opened, updated;
@@ -155,7 +183,7 @@ struct tn__bev {
 	char asset[TN_WIRE_MAX_ASSET + 1];
 };
 
-enum { TN__T_RISK, TN__T_HEARTBEAT };
+enum { TN__T_RISK, TN__T_HEARTBEAT, TN__T_OUTCOME };
 
 struct tn__timer {
 	int64_t t;
@@ -168,6 +196,13 @@ struct tn__visit {
 	uint32_t stamp, parent;
 	uint32_t depth;
 	int64_t lo, hi; /* accumulated delay_min / delay_max along the shortest paths, us */
+};
+
+/* An at-risk entry's rank when a revision cannot list them all. */
+struct tn__rank {
+	uint8_t settled; /* pending (0) first */
+	int64_t k;       /* pending: eta; settled: -index (the latest first) */
+	uint32_t idx;
 };
 
 struct tn__change_off {
@@ -222,6 +257,21 @@ struct tn_corr {
 	uint32_t *nearbuf;
 	uint32_t *tmp;             /* scratch */
 	uint32_t ctmp;
+	/*
+	 * desc[num]: failed assets within max_depth downstream of num (itself
+	 * included). Why: re-rooting searches downstream of every new failure
+	 * for incident roots, and on a large city that search visits thousands
+	 * of up assets for nothing; a zero here prunes a branch with no failed
+	 * asset in reach. Kept by an upstream search from each asset that fails
+	 * or is restored (fan-in is small where fan-out is not). When one of
+	 * those searches hit max_scan the counts are incomplete: desc_overflow
+	 * is then > 0 and nothing is pruned.
+	 */
+	uint32_t *desc, *dstamp, *dqueue;
+	uint32_t dstamp_n, desc_overflow;
+	struct tn__rank *rank;     /* scratch of tn__corr_emit */
+	uint8_t *listed;
+	uint32_t crank, clisted;
 
 	uint32_t *dirty;
 	uint32_t ndirty, cdirty;

@@ -10,6 +10,7 @@
 #include "corr_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct tn_asset *reg(const struct tn_corr *c, uint32_t key)
@@ -31,7 +32,7 @@ static void sector_json(struct tn__cbuf *b, int s)
 	if (name)
 		tn__cbuf_json(b, name);
 	else
-		tn__cbuf_str(b, "null");
+		TN__CBUF_LIT(b, "null");
 }
 
 static uint32_t sector_mask(const struct tn__incident *in)
@@ -180,18 +181,103 @@ static void path_json(struct tn_corr *c, const struct tn__incident *in, uint32_t
 		c->tmp[n++] = j;
 		j = in->m[j].parent;
 	}
-	tn__cbuf_str(b, "[");
+	TN__CBUF_LIT(b, "[");
 	for (k = n; k-- > 0;) {
 		const struct tn__member *m = &in->m[c->tmp[k]];
 
 		for (h = (k == n - 1) ? 0 : 1; h < m->hop_len; h++) {
 			if (!first)
-				tn__cbuf_str(b, ",");
+				TN__CBUF_LIT(b, ",");
 			first = 0;
 			tn__cbuf_json(b, c->keys.str[in->hops[m->hop + h]]);
 		}
 	}
-	tn__cbuf_str(b, "]");
+	TN__CBUF_LIT(b, "]");
+}
+
+static bool rank_less(const struct tn__rank *a, const struct tn__rank *b)
+{
+	if (a->settled != b->settled)
+		return a->settled < b->settled;
+	if (a->k != b->k)
+		return a->k < b->k;
+	return a->idx < b->idx;
+}
+
+static void rank_swap(struct tn__rank *r, uint32_t i, uint32_t j)
+{
+	struct tn__rank t = r[i];
+
+	r[i] = r[j];
+	r[j] = t;
+}
+
+/*
+ * select_first - reorder r[0..n) so that its k least (rank_less) come first,
+ * in no particular order: quickselect (Hoare's), O(n) on average; a sort
+ * was a tenth of the engine's time. The pivot is the middle element, so the
+ * result depends only on the input: the caller then lists by index anyway.
+ */
+static void select_first(struct tn__rank *r, uint32_t n, uint32_t k)
+{
+	/* Invariant: [0, lo) <= [lo, n) and [0, hi) <= [hi, n); lo <= k <= hi. */
+	uint32_t lo = 0, hi = n;
+
+	while (hi - lo > 1 && k > lo && k < hi) {
+		/* Hoare's partition around the lower middle: j ends in [lo, hi - 2] */
+		struct tn__rank pivot = r[lo + (hi - lo - 1) / 2];
+		uint32_t i = lo - 1, j = hi;
+
+		for (;;) {
+			do
+				i++;
+			while (rank_less(&r[i], &pivot));
+			do
+				j--;
+			while (rank_less(&pivot, &r[j]));
+			if (i >= j)
+				break;
+			rank_swap(r, i, j);
+		}
+		/* [lo, j] <= [j + 1, hi) */
+		if (k <= j + 1)
+			hi = j + 1;
+		else
+			lo = j + 1;
+	}
+}
+
+/*
+ * Which at-risk entries a revision lists: all when they fit in
+ * at_risk_listed, else the pending ones due first and then the latest
+ * settled, so that a control room sees what is coming next. Why a cap: a
+ * grid supply point has thousands of assets downstream, and each revision
+ * listing all of them would be hundreds of kilobytes to every console (and
+ * most of the engine's time). Sets *listed to a flag per entry, or NULL for
+ * all. Returns 0 or TN_ENOMEM.
+ */
+static int risk_listed(struct tn_corr *c, const struct tn__incident *in, const uint8_t **listed)
+{
+	uint32_t j;
+
+	*listed = NULL;
+	if (in->nr <= c->cfg.at_risk_listed)
+		return 0;
+	if (tn__cgrow((void **)&c->rank, &c->crank, in->nr, sizeof *c->rank) != 0 ||
+	    tn__cgrow((void **)&c->listed, &c->clisted, in->nr, 1) != 0)
+		return TN_ENOMEM;
+	for (j = 0; j < in->nr; j++) {
+		const struct tn__risk *r = &in->r[j];
+		bool settled = r->outcome != TN__RISK_PENDING;
+
+		c->rank[j] = (struct tn__rank){settled, settled ? -(int64_t)j : r->eta, j};
+		c->listed[j] = 0;
+	}
+	select_first(c->rank, in->nr, (uint32_t)c->cfg.at_risk_listed);
+	for (j = 0; j < c->cfg.at_risk_listed; j++)
+		c->listed[c->rank[j].idx] = 1;
+	*listed = c->listed;
+	return 0;
 }
 
 int tn__corr_emit(struct tn_corr *c, uint32_t slot, enum tn_change_msg msg)
@@ -200,7 +286,8 @@ int tn__corr_emit(struct tn_corr *c, uint32_t slot, enum tn_change_msg msg)
 	struct tn__cbuf *b = &c->out;
 	struct tn_change *ch;
 	struct tn__change_off *o;
-	uint32_t j, mask, start = b->len;
+	uint32_t j, k, mask, start = b->len, count[3] = {0, 0, 0};
+	const uint8_t *listed;
 	int prio, s;
 
 	if (tn__cgrow((void **)&c->chg, &c->cchg, c->nchg + 1, sizeof *c->chg) != 0 ||
@@ -208,6 +295,8 @@ int tn__corr_emit(struct tn_corr *c, uint32_t slot, enum tn_change_msg msg)
 		return TN_ENOMEM;
 	in->rev++;
 	prio = tn__corr_priority(c, in);
+	in->prio = (uint8_t)prio;
+	in->quiet = 0;
 	ch = &c->chg[c->nchg];
 	o = &c->chgo[c->nchg];
 	memset(ch, 0, sizeof *ch);
@@ -221,7 +310,7 @@ int tn__corr_emit(struct tn_corr *c, uint32_t slot, enum tn_change_msg msg)
 	ch->updated_us = in->updated;
 
 	o->body = b->len;
-	tn__cbuf_str(b, "\"incident\":");
+	TN__CBUF_LIT(b, "\"incident\":");
 	tn__cbuf_json(b, in->id);
 	tn__cbuf_fmt(b, ",\"rev\":%u,\"msg\":\"%s\",\"status\":\"%s\",\"priority\":%d,\"title\":",
 		    in->rev, tn_change_msg_name(msg), c->exercise ? "exercise" : "actual", prio);
@@ -229,77 +318,94 @@ int tn__corr_emit(struct tn_corr *c, uint32_t slot, enum tn_change_msg msg)
 	tn__cbuf_fmt(b, ",\"cause\":\"%s\",\"confidence\":%.3f,\"root\":{\"asset\":",
 		    tn_cause_name(ch->cause), in->confidence);
 	tn__cbuf_json(b, root_name(c, in));
-	tn__cbuf_str(b, ",\"sector\":");
+	TN__CBUF_LIT(b, ",\"sector\":");
 	sector_json(b, in->root_sector);
-	tn__cbuf_str(b, ",\"time\":");
+	TN__CBUF_LIT(b, ",\"time\":");
 	tn__cbuf_time(b, in->root_t);
-	tn__cbuf_str(b, "},\"sectors\":[");
+	TN__CBUF_LIT(b, "},\"sectors\":[");
 	mask = sector_mask(in);
 	for (s = 0, j = 0; s < TN_SECTOR__COUNT; s++) {
 		if (!(mask & (1u << s)))
 			continue;
 		if (j++)
-			tn__cbuf_str(b, ",");
+			TN__CBUF_LIT(b, ",");
 		tn__cbuf_json(b, tn_sector_name((enum tn_sector)s));
 	}
-	tn__cbuf_str(b, "],\"affected\":[");
+	TN__CBUF_LIT(b, "],\"affected\":[");
 	for (j = 0; j < in->nm; j++) {
 		const struct tn__member *m = &in->m[j];
 
 		tn__cbuf_str(b, j ? ",{\"asset\":" : "{\"asset\":");
 		tn__cbuf_json(b, c->keys.str[m->key]);
-		tn__cbuf_str(b, ",\"sector\":");
+		TN__CBUF_LIT(b, ",\"sector\":");
 		sector_json(b, m->sector);
-		tn__cbuf_fmt(b, ",\"state\":\"%s\",\"time\":", state_names[m->state]);
+		TN__CBUF_LIT(b, ",\"state\":\"");
+		tn__cbuf_str(b, state_names[m->state]);
+		TN__CBUF_LIT(b, "\",\"time\":");
 		tn__cbuf_time(b, m->t);
-		tn__cbuf_str(b, ",\"event\":{\"source\":");
+		TN__CBUF_LIT(b, ",\"event\":{\"source\":");
 		tn__cbuf_json(b, in->s + m->src);
-		tn__cbuf_str(b, ",\"id\":");
+		TN__CBUF_LIT(b, ",\"id\":");
 		tn__cbuf_json(b, in->s + m->id);
 		tn__cbuf_str(b, m->late ? "},\"late\":true}" : "},\"late\":false}");
 	}
-	tn__cbuf_str(b, "],\"at_risk\":[");
-	for (j = 0; j < in->nr; j++) {
+	TN__CBUF_LIT(b, "],\"at_risk\":[");
+	if (risk_listed(c, in, &listed) != 0)
+		b->oom = true;
+	for (j = 0, k = 0; j < in->nr && !b->oom; j++) {
 		const struct tn__risk *r = &in->r[j];
 
-		tn__cbuf_str(b, j ? ",{\"asset\":" : "{\"asset\":");
+		count[r->outcome]++;
+		if (listed && !listed[j])
+			continue;
+		tn__cbuf_str(b, k++ ? ",{\"asset\":" : "{\"asset\":");
 		tn__cbuf_json(b, c->keys.str[r->key]);
-		tn__cbuf_str(b, ",\"sector\":");
+		TN__CBUF_LIT(b, ",\"sector\":");
 		sector_json(b, r->sector);
-		tn__cbuf_str(b, ",\"eta\":");
+		TN__CBUF_LIT(b, ",\"eta\":");
 		tn__cbuf_time(b, r->eta);
-		tn__cbuf_str(b, ",\"eta_latest\":");
+		TN__CBUF_LIT(b, ",\"eta_latest\":");
 		tn__cbuf_time(b, r->eta_latest);
-		tn__cbuf_str(b, ",\"via\":");
+		TN__CBUF_LIT(b, ",\"via\":");
 		tn__cbuf_json(b, c->keys.str[r->via]);
-		tn__cbuf_fmt(b, ",\"outcome\":\"%s\"}", outcome_names[r->outcome]);
+		TN__CBUF_LIT(b, ",\"outcome\":\"");
+		tn__cbuf_str(b, outcome_names[r->outcome]);
+		TN__CBUF_LIT(b, "\"}");
 	}
-	tn__cbuf_str(b, "],\"area\":");
+	TN__CBUF_LIT(b, "],\"at_risk_count\":{\"pending\":");
+	tn__cbuf_u64(b, count[TN__RISK_PENDING]);
+	TN__CBUF_LIT(b, ",\"borne_out\":");
+	tn__cbuf_u64(b, count[TN__RISK_BORNE_OUT]);
+	TN__CBUF_LIT(b, ",\"not_borne_out\":");
+	tn__cbuf_u64(b, count[TN__RISK_NOT_BORNE_OUT]);
+	TN__CBUF_LIT(b, "},\"area\":");
 	tn__cbuf_json(b, area_of(c, in));
-	tn__cbuf_str(b, ",\"opened\":");
+	TN__CBUF_LIT(b, ",\"opened\":");
 	tn__cbuf_time(b, in->opened);
-	tn__cbuf_str(b, ",\"updated\":");
+	TN__CBUF_LIT(b, ",\"updated\":");
 	tn__cbuf_time(b, in->updated);
-	tn__cbuf_str(b, ",\"explain\":[");
+	TN__CBUF_LIT(b, ",\"explain\":[");
 	for (j = 0; j < in->nm; j++) {
 		const struct tn__member *m = &in->m[j];
 
 		tn__cbuf_str(b, j ? ",{\"asset\":" : "{\"asset\":");
 		tn__cbuf_json(b, c->keys.str[m->key]);
-		tn__cbuf_str(b, ",\"path\":");
+		TN__CBUF_LIT(b, ",\"path\":");
 		path_json(c, in, j, b);
-		tn__cbuf_str(b, ",\"window\":[");
+		TN__CBUF_LIT(b, ",\"window\":[");
 		tn__cbuf_time(b, m->lo);
-		tn__cbuf_str(b, ",");
+		TN__CBUF_LIT(b, ",");
 		tn__cbuf_time(b, m->hi);
-		tn__cbuf_fmt(b, "],\"rule\":\"%s\"}", rule_names[m->rule]);
+		TN__CBUF_LIT(b, "],\"rule\":\"");
+		tn__cbuf_str(b, rule_names[m->rule]);
+		TN__CBUF_LIT(b, "\"}");
 	}
-	tn__cbuf_str(b, "]");
+	TN__CBUF_LIT(b, "]");
 	if (msg == TN_MSG_MERGED) {
-		tn__cbuf_str(b, ",\"merged_into\":");
+		TN__CBUF_LIT(b, ",\"merged_into\":");
 		tn__cbuf_json(b, in->merged_into);
 	}
-	tn__cbuf_str(b, "}");
+	TN__CBUF_LIT(b, "}");
 	ch->body_len = b->len - o->body;
 	tn__cbuf_put(b, "", 1); /* NUL after the body */
 	o->area = b->len;

@@ -98,6 +98,10 @@ struct tn_corr_config {
 
 	/* ---- forecast (§4.7) ---- */
 	int forecast_depth; /* downstream hops listed at risk; default 3, 0 = off */
+	int forecast_emit_s; /* a forecast outcome (an at-risk deadline passing) that changes
+				nothing else, priority included, waits up to this long in
+				event time for the incident's next revision; default 300,
+				0 = a revision at once */
 
 	/*
 	 * ---- priority (§4.8) ----
@@ -135,6 +139,9 @@ struct tn_corr_config {
 	size_t max_members;      /* members per incident; default 100000. Beyond: counted, the
 				    event is recorded nowhere */
 	size_t max_at_risk;      /* at-risk entries per incident; default 1000. Beyond: counted */
+	size_t at_risk_listed;   /* at-risk entries a revision lists; default 50. Beyond: the
+				    pending ones due first, then the latest settled; all are
+				    counted in at_risk_count */
 	size_t max_timers;       /* pending timers; default 4000000. Beyond: counted, the timer
 				    (forecast check) is skipped */
 	size_t max_sources;      /* distinct sources tracked for visibility; default 100000 */
@@ -197,8 +204,10 @@ struct tn_change {
 	 * incident, rev, msg, status, priority, title, cause, confidence,
 	 * root{asset,sector,time}, sectors[], affected[{asset,sector,state,time,
 	 * event{source,id},late}], at_risk[{asset,sector,eta,eta_latest,via,
-	 * outcome}], area, opened, updated, explain[{asset,path[],window[lo,hi],
-	 * rule}], and merged_into for msg "merged" only. Times are RFC 3339 UTC
+	 * outcome}] (at most at_risk_listed of them, in the order they joined),
+	 * at_risk_count{pending,borne_out,not_borne_out} (all of them), area,
+	 * opened, updated, explain[{asset,path[],window[lo,hi], rule}], and
+	 * merged_into for msg "merged" only. Times are RFC 3339 UTC
 	 * with milliseconds; confidence is printed "%.3f".
 	 */
 	const char *body;

@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "../../tools/sim_rng.h"
+#include "crc32c.h"
 #include "journal.h"
 #include "registry_csv.h"
 #include "tocsin/adapter.h"
@@ -92,8 +93,11 @@
 #define LATE_MAX_S 60	    /* the engine's default lateness: no such report is late */
 #define P_TOO_LATE 0.001    /* a report delayed beyond the lateness: late for the engine */
 #define TOO_LATE_MAX_S 600  /* by up to this */
-#define SHARE_ALARMS 0.05   /* of the events */
-#define SHARE_NOISE 0.10    /* of the events: background failures and their restorations */
+/* The mix, of the events: telemetry alarms (which fail nothing) and background
+ * failures with their restorations; --share-alarms, --share-noise. The
+ * default is the cascade-heavy "stress" mix; scripts/bench-engine.sh also runs
+ * a "feed" mix dominated by telemetry, as a control room's feed is. */
+static double share_alarms = 0.05, share_noise = 0.10;
 #define SHARE_HEARTBEATS 0.05 /* of the events: every source sends one every hb_s, */
 #define HEARTBEAT_MIN_S 60    /* at least this far apart; the engine's timeout is 3 hb_s */
 #define SOURCES_PER_SECTOR 2
@@ -518,9 +522,9 @@ static int generate(const struct tn_graph *g, uint64_t seed, uint64_t want, doub
 	hb = (int64_t)ceil((double)live * (span_s + 57600) / (SHARE_HEARTBEATS * (double)want));
 	res->hb_s = hb < HEARTBEAT_MIN_S ? HEARTBEAT_MIN_S : hb;
 	hb_events = (double)live * (span_s + 57600) / (double)res->hb_s;
-	rate_alarm = SHARE_ALARMS * (double)want / span_s;
-	rate_noise = SHARE_NOISE * (double)want / 2 / span_s;
-	rate_c = ((double)want * (1 - SHARE_ALARMS - SHARE_NOISE) - hb_events) /
+	rate_alarm = share_alarms * (double)want / span_s;
+	rate_noise = share_noise * (double)want / 2 / span_s;
+	rate_c = ((double)want * (1 - share_alarms - share_noise) - hb_events) /
 		 (res->mean_cascade * span_s);
 	if (rate_c <= 0) {
 		say("--events too few for the heartbeats of a %.0f s span", span_s);
@@ -659,6 +663,7 @@ struct run {
 	char *sample_body;
 	size_t nsample, csample, body_used, body_cap;
 	uint64_t sample_every;
+	uint32_t digest; /* pass B: CRC32C of every revision body, in order (A/B of builds) */
 };
 
 static inline void fill(const struct input *in, size_t i, struct tn_event *ev)
@@ -704,6 +709,8 @@ static void keep_sample(struct run *o, const struct tn_change *ch, size_t n, uin
 	for (size_t k = 0; k < n; k++) {
 		uint64_t seq = before + k;
 		struct tn_change x;
+
+		o->digest = tn__crc32c(o->digest, ch[k].body, ch[k].body_len);
 
 		if (seq % o->sample_every != 0 || o->nsample == o->csample)
 			continue;
@@ -1001,6 +1008,7 @@ static int measure(const struct input *in, const char *p, double max_s, const ch
 	snprintf(k, sizeof k, "%sstep", p);
 	put_hist(k, &b->step);
 	printf("%sb_finish_ms=%.3f\n", p, (double)b->finish_ns / 1e6);
+	printf("%sb_digest=%08x\n", p, (unsigned)b->digest);
 	printf("%sdeterministic=%s\n", p,
 	       same_stats(&a->st, &b->st) && a->changes == b->changes && a->bytes == b->bytes
 		       ? "yes"
@@ -1064,6 +1072,10 @@ static int cmd_run(int argc, char **argv)
 			max_s = strtod(v, NULL);
 		else if (strcmp(o, "--live-rate") == 0)
 			live_rate = strtod(v, NULL);
+		else if (strcmp(o, "--share-alarms") == 0)
+			share_alarms = strtod(v, NULL);
+		else if (strcmp(o, "--share-noise") == 0)
+			share_noise = strtod(v, NULL);
 		else if (strcmp(o, "--dump") == 0)
 			dump = v;
 		else {
@@ -1132,6 +1144,7 @@ static int cmd_run(int argc, char **argv)
 	rss_events = status_bytes("VmRSS");
 	printf("events=%zu\nevents_seed=%" PRIu64 "\nevents_span_s=%.0f\n", recs.n, seed,
 	       gr.span_s);
+	printf("share_alarms=%.3f\nshare_noise=%.3f\n", share_alarms, share_noise);
 	printf("gen_cascades=%" PRIu64 "\ngen_cascade_mean_reports=%.1f\ngen_failures=%" PRIu64
 	       "\ngen_noise=%" PRIu64 "\ngen_restores=%" PRIu64 "\ngen_alarms=%" PRIu64
 	       "\ngen_heartbeats=%" PRIu64 "\ngen_missing=%" PRIu64 "\ngen_reordered=%" PRIu64
@@ -1854,6 +1867,9 @@ static int cmd_report(const char *path)
 	if (!isnan(load)) {
 		printf("city           %.0f assets, %.0f dependencies (tocsin sim city, seed %.0f)\n",
 		       num("city_assets"), num("city_edges"), num("city_seed"));
+		printf("mix            %.0f %% telemetry alarms, %.0f %% background failures and "
+		       "restorations, the rest cascades and heartbeats\n",
+		       100 * num("share_alarms"), 100 * num("share_noise"));
 		printf("events         %.0f, generated in-process from the graph (seed %.0f) over "
 		       "%.0f h of event time:\n"
 		       "               %.0f cascades (%.1f reports each), %.0f failures in them, %.0f "

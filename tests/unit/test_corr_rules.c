@@ -770,6 +770,175 @@ START_TEST(forecast_borne_out_or_not)
 }
 END_TEST
 
+/* The revisions of `inc` as "rev@updated:PUMP-outcome/HOSP-outcome;" (chain3). */
+static void outcome_trail(struct run *r, const char *inc, char *out, size_t cap)
+{
+	json_t *v;
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	json_array_foreach(r->all, i, v) {
+		const char *u = json_string_value(json_object_get(v, "updated"));
+		json_t *p = risk_of(v, "PUMP"), *h = risk_of(v, "HOSP");
+
+		if (strcmp(json_string_value(json_object_get(v, "incident")), inc) != 0)
+			continue;
+		n += (size_t)snprintf(out + n, cap - n, "%lld@%s:%s/%s;",
+				      (long long)json_integer_value(json_object_get(v, "rev")),
+				      u + 11, /* hh:mm:ss.mmmZ */
+				      p ? json_string_value(json_object_get(p, "outcome")) : "-",
+				      h ? json_string_value(json_object_get(h, "outcome")) : "-");
+	}
+}
+
+START_TEST(forecast_outcome_coalesced)
+{
+	/* SUB fails at 0 (13:33:20): PUMP at risk until 120 + 30 s slack, HOSP
+	 * until 420 + 30. Neither fails. PUMP's deadline (150 s) changes no
+	 * priority (HOSP is still pending, life-safety and imminent), so it
+	 * waits forecast_emit_s for a revision; HOSP's (450 s) drops the
+	 * priority from 1 to 3, so it is published at once. */
+	static const struct {
+		int emit_s;
+		const char *trail;
+	} cases[] = {
+		{100, "1@13:33:20.000Z:pending/pending;2@13:37:30.000Z:not_borne_out/pending;"
+		      "3@13:40:50.000Z:not_borne_out/not_borne_out;"},
+		{0, "1@13:33:20.000Z:pending/pending;2@13:35:50.000Z:not_borne_out/pending;"
+		    "3@13:40:50.000Z:not_borne_out/not_borne_out;"},
+		{300, "1@13:33:20.000Z:pending/pending;"
+		      "2@13:40:50.000Z:not_borne_out/not_borne_out;"},
+	};
+	struct tn_graph *g = chain3();
+	struct tn_corr_config cfg;
+	struct run r;
+	char trail[512];
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		test_cfg(&cfg);
+		cfg.forecast_emit_s = cases[i].emit_s;
+		run_init_cfg(&r, &cfg, g);
+		down(&r, "SUB", E, 0);
+		finish(&r, 2000);
+		outcome_trail(&r, incident_of(&r, "SUB@0"), trail, sizeof trail);
+		ck_assert_msg(strcmp(trail, cases[i].trail) == 0, "forecast_emit_s %d: %s",
+			      cases[i].emit_s, trail);
+		ck_assert_int_eq(json_integer_value(json_object_get(
+					 json_array_get(r.all, json_array_size(r.all) - 1), "priority")),
+				 3);
+		run_free(&r);
+	}
+	tn_graph_free(g);
+}
+END_TEST
+
+START_TEST(forecast_listing_capped)
+{
+	/* SUB <- D0..D9, D<i> due (delay_min) at 10 * (9 - i) s: D9 first. With
+	 * at_risk_listed 3 a revision lists the three pending entries due first
+	 * and counts all ten; once D9..D7 have failed (borne out) the next three
+	 * pending are listed; when none is pending, the latest settled are. */
+	struct gb b;
+	struct tn_graph *g;
+	struct tn_corr_config cfg;
+	struct run r;
+	json_t *rev, *cnt;
+	char id[8];
+	int i;
+
+	gb_new(&b);
+	gb_asset(&b, "SUB", E, 51.0, 0.0, 2, 100);
+	for (i = 0; i < 10; i++) {
+		snprintf(id, sizeof id, "D%d", i);
+		gb_asset(&b, id, W, 51.0 + 0.05 * (i + 1), 0.0, 3, 10);
+		gb_dep(&b, id, "SUB", 10 * (9 - i), 10 * (9 - i) + 5);
+	}
+	g = gb_build(&b);
+	test_cfg(&cfg);
+	cfg.at_risk_listed = 3;
+	run_init_cfg(&r, &cfg, g);
+	down(&r, "SUB", E, 0);
+	tick(&r, 0.5);
+	rev = last_rev(&r, incident_of(&r, "SUB@0"));
+	ck_assert_uint_eq(json_array_size(json_object_get(rev, "at_risk")), 3);
+	ck_assert_ptr_nonnull(risk_of(rev, "D9"));
+	ck_assert_ptr_nonnull(risk_of(rev, "D8"));
+	ck_assert_ptr_nonnull(risk_of(rev, "D7"));
+	cnt = json_object_get(rev, "at_risk_count");
+	ck_assert_int_eq(json_integer_value(json_object_get(cnt, "pending")), 10);
+	ck_assert_int_eq(json_integer_value(json_object_get(cnt, "borne_out")), 0);
+	down(&r, "D9", W, 1);
+	down(&r, "D8", W, 11);
+	down(&r, "D7", W, 21);
+	tick(&r, 22);
+	rev = last_rev(&r, incident_of(&r, "SUB@0"));
+	ck_assert_uint_eq(json_array_size(json_object_get(rev, "at_risk")), 3);
+	ck_assert_ptr_nonnull(risk_of(rev, "D6"));
+	ck_assert_ptr_nonnull(risk_of(rev, "D5"));
+	ck_assert_ptr_nonnull(risk_of(rev, "D4"));
+	cnt = json_object_get(rev, "at_risk_count");
+	ck_assert_int_eq(json_integer_value(json_object_get(cnt, "pending")), 7);
+	ck_assert_int_eq(json_integer_value(json_object_get(cnt, "borne_out")), 3);
+	finish(&r, 2000);
+	rev = last_rev(&r, incident_of(&r, "SUB@0"));
+	cnt = json_object_get(rev, "at_risk_count");
+	ck_assert_int_eq(json_integer_value(json_object_get(cnt, "pending")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(cnt, "borne_out")), 3);
+	ck_assert_int_eq(json_integer_value(json_object_get(cnt, "not_borne_out")), 7);
+	ck_assert_uint_eq(json_array_size(json_object_get(rev, "at_risk")), 3);
+	run_free(&r);
+	tn_graph_free(g);
+}
+END_TEST
+
+START_TEST(forecast_listing_picks_the_first_due)
+{
+	/* SUB <- 300 dependents due at scrambled, distinct times; every cap from
+	 * 1 to 300 lists exactly the cap entries due first (the selection, not
+	 * a sort, picks them). */
+	static const size_t caps[] = {1, 2, 17, 50, 149, 150, 299, 300};
+	struct gb b;
+	struct tn_graph *g;
+	struct tn_corr_config cfg;
+	struct run r;
+	char id[16];
+	int i, due[300];
+	size_t k;
+
+	gb_new(&b);
+	gb_asset(&b, "SUB", E, 51.0, 0.0, 2, 100);
+	for (i = 0; i < 300; i++) {
+		due[i] = (i * 7919) % 300; /* a permutation of 0..299 */
+		snprintf(id, sizeof id, "D%d", i);
+		gb_asset(&b, id, W, 51.0 + 0.0001 * (i + 1), 0.0, 3, 10);
+		gb_dep(&b, id, "SUB", 10 * due[i], 10 * due[i] + 5);
+	}
+	g = gb_build(&b);
+	for (k = 0; k < sizeof caps / sizeof caps[0]; k++) {
+		json_t *rev, *e;
+		size_t j;
+
+		test_cfg(&cfg);
+		cfg.at_risk_listed = caps[k];
+		cfg.colo_radius_m = 0;
+		run_init_cfg(&r, &cfg, g);
+		down(&r, "SUB", E, 0);
+		tick(&r, 0.5);
+		rev = last_rev(&r, incident_of(&r, "SUB@0"));
+		ck_assert_uint_eq(json_array_size(json_object_get(rev, "at_risk")), caps[k]);
+		json_array_foreach(json_object_get(rev, "at_risk"), j, e) {
+			int n = atoi(json_string_value(json_object_get(e, "asset")) + 1);
+
+			ck_assert_msg(due[n] < (int)caps[k], "cap %zu lists D%d due %d", caps[k], n,
+				      due[n]);
+		}
+		run_free(&r);
+	}
+	tn_graph_free(g);
+}
+END_TEST
+
 START_TEST(forecast_backup_derived)
 {
 	struct gb b;
@@ -1010,6 +1179,9 @@ static Suite *suite(void)
 	tcase_add_test(t, alarm_and_duplicate_do_not_fail);
 	tcase_add_test(t, forecast_borne_out_or_not);
 	tcase_add_test(t, forecast_backup_derived);
+	tcase_add_test(t, forecast_outcome_coalesced);
+	tcase_add_test(t, forecast_listing_capped);
+	tcase_add_test(t, forecast_listing_picks_the_first_due);
 	tcase_add_test(t, priority_ordering);
 	tcase_add_test(t, priority_at_risk_life_safety);
 	tcase_add_test(t, ticks_do_not_change_output);
