@@ -90,8 +90,8 @@ int tn__cap_ref_of(const char *body, size_t len, struct tn__cap_ref *out);
  * tn__cap_identifier - "<sender>/<incident>/<rev>", or for a stream other
  * than live "<sender>/<stream>/<incident>/<rev>" with the stream's bytes
  * outside [A-Za-z0-9._:@-] written %XX, into buf (cap bytes, NUL-terminated).
- * Returns 0, TN_EINVAL (a bad sender or an empty incident) or TN_ERANGE (buf
- * too small). Pure.
+ * Returns 0, TN_EINVAL (a bad sender, an empty stream, or an incident that is
+ * no valid sender either) or TN_ERANGE (buf too small). Pure.
  */
 int tn__cap_identifier(const char *sender, const char *stream, const char *incident,
 		       uint32_t rev, char *buf, size_t cap);

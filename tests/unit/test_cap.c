@@ -1147,7 +1147,7 @@ START_TEST(bad_bodies)
 		"{\"priority\":6}", "{\"cause\":\"magic\"}", "{\"confidence\":1.5}",
 		"{\"updated\":\"yesterday\"}", "{\"incident\":\"\"}", "{\"affected\":{}}",
 		"{\"affected\":[{\"sector\":\"energy\"}]}", "{\"root\":[]}", "{\"sectors\":\"x\"}",
-		"{\"incident\":\"INC 1\"}",
+		"{\"incident\":\"INC 1\"}", "{\"msg\":\"merged\",\"merged_into\":\"INC-a INC-b\"}",
 	};
 	struct tn__cap_opts o = opts();
 	struct made m;
