@@ -31,6 +31,9 @@ static const struct verb verbs[] = {
 	{"replay", tn__cmd_replay,
 	 "replay --offline --assets A.csv --deps D.csv SCENARIO.csv [--json]\n"
 	 "                           run a scenario through the engine in-process"},
+	{"cap", tn__cmd_cap,
+	 "cap INCIDENT [--rev N] [--stream S] [--sender S] [--public]\n"
+	 "                           print an incident revision as an OASIS CAP 1.2 alert"},
 };
 
 static void usage(FILE *f)

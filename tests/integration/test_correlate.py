@@ -30,7 +30,9 @@ def scenario_events(name, base_ms):
     return events
 
 
-class CorrelateTest(IntegrationCase):
+class DemoCityCase(IntegrationCase):
+    """A tocsind over the demo city's registry, with one adapter for every sector and
+    short windows (a tick every 100 ms, 2 s of lateness)."""
     START_SERVER = False
     ADAPTERS = {"city": (ALL_SECTORS, None)}
     SERVER_OPTIONS = {"correlator.tick_ms": 100, "correlator.lateness_s": 2}
@@ -41,6 +43,9 @@ class CorrelateTest(IntegrationCase):
         tocsin("--db", cls.db.conninfo, "assets", "import",
                os.path.join(CITY, "assets.csv"), os.path.join(CITY, "dependencies.csv"))
         cls.server.start()
+
+
+class CorrelateTest(DemoCityCase):
 
     def send_all(self, events):
         a = self.adapter("city")
