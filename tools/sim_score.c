@@ -404,7 +404,7 @@ static int read_alerts(struct state *s, const char *path, struct tn__sim_score *
 		json_t *o;
 
 		line++;
-		if (len == 0 || buf[0] == '\n')
+		if (buf == NULL || len == 0 || buf[0] == '\n') /* buf: for -Wnonnull under -O1 */
 			continue;
 		o = load_revision(buf, (size_t)len, &je);
 		if (!json_is_object(o)) {

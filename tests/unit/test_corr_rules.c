@@ -844,7 +844,7 @@ START_TEST(forecast_listing_capped)
 	struct tn_corr_config cfg;
 	struct run r;
 	json_t *rev, *cnt;
-	char id[8];
+	char id[16];
 	int i;
 
 	gb_new(&b);
