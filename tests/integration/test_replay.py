@@ -22,7 +22,7 @@ EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 
 # The fields of design 3.2 in the order of the canonical JSON (correlator.h).
 KEYS = ["seq", "incident", "rev", "msg", "status", "priority", "title", "cause", "confidence",
-        "root", "sectors", "affected", "at_risk", "area", "opened", "updated", "explain"]
+        "root", "sectors", "affected", "at_risk", "at_risk_count", "area", "opened", "updated", "explain"]
 
 
 def _build_dir():
