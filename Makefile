@@ -116,6 +116,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all OPT=-O2
 	@$(MAKE) --no-print-directory pg-start
 	@TOCSIN_BUILD=$(BUILD) scripts/bench.sh
+	@TOCSIN_BUILD=$(BUILD) scripts/bench-engine.sh
 
 # ---- the private PostgreSQL under ./var ---------------------------------------
 

@@ -664,6 +664,12 @@ static void forecast(struct tn_corr *c, uint32_t slot, uint32_t num, int64_t t)
 	while (qh < qt) {
 		struct tn__visit *vu;
 
+		if (c->inc[slot].nr >= c->cfg.max_at_risk) {
+			/* nothing more can be listed: stop here rather than visit
+			 * up to max_scan assets for nothing (counted once) */
+			c->st.at_risk_full++;
+			break;
+		}
 		u = c->queue[qh++];
 		vu = &c->vis[u];
 		if (vu->depth > 0) {

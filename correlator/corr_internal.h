@@ -28,7 +28,7 @@ int tn__cgrow(void **p, uint32_t *cap, size_t need, size_t elem);
 struct tn__cintern {
 	char **str;     /* number -> owned copy */
 	uint32_t n, cap;
-	uint32_t *slot; /* open addressing: number + 1, 0 = empty */
+	uint64_t *slot; /* open addressing: hash tag << 32 | number + 1, 0 = empty */
 	uint32_t mask;
 };
 

@@ -41,33 +41,50 @@ static uint64_t str_hash(const char *s)
 	return h ^ (h >> 29);
 }
 
+/*
+ * A slot is (the string's hash, high 32 bits) << 32 | (number + 1); 0 is
+ * empty. Why the hash in the slot: on a million asset ids every look-up is
+ * a cache miss in the table, and a probe that had to follow the number to
+ * its string to compare would be two more; the tag settles all but true
+ * matches without leaving the table.
+ */
+static uint64_t slot_of(uint64_t h, uint32_t k)
+{
+	return (h & 0xffffffff00000000ULL) | ((uint64_t)k + 1);
+}
+
 uint32_t tn__cintern_find(const struct tn__cintern *t, const char *s)
 {
-	uint32_t i, v;
+	uint64_t h, v, tag;
+	uint32_t i;
 
 	if (t->slot == NULL)
 		return TN__NONE;
-	for (i = (uint32_t)str_hash(s) & t->mask;; i = (i + 1) & t->mask) {
+	h = str_hash(s);
+	tag = h & 0xffffffff00000000ULL;
+	for (i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
 		v = t->slot[i];
 		if (v == 0)
 			return TN__NONE;
-		if (strcmp(t->str[v - 1], s) == 0)
-			return v - 1;
+		if ((v & 0xffffffff00000000ULL) == tag &&
+		    strcmp(t->str[(uint32_t)v - 1], s) == 0)
+			return (uint32_t)v - 1;
 	}
 }
 
 static int rehash(struct tn__cintern *t, uint32_t nslots)
 {
-	uint32_t *ns = calloc(nslots, sizeof *ns);
+	uint64_t *ns = calloc(nslots, sizeof *ns);
 	uint32_t k, i;
 
 	if (ns == NULL)
 		return TN_ENOMEM;
 	for (k = 0; k < t->n; k++) {
-		for (i = (uint32_t)str_hash(t->str[k]) & (nslots - 1); ns[i];
-		     i = (i + 1) & (nslots - 1))
+		uint64_t h = str_hash(t->str[k]);
+
+		for (i = (uint32_t)h & (nslots - 1); ns[i]; i = (i + 1) & (nslots - 1))
 			;
-		ns[i] = k + 1;
+		ns[i] = slot_of(h, k);
 	}
 	free(t->slot);
 	t->slot = ns;
@@ -78,6 +95,7 @@ static int rehash(struct tn__cintern *t, uint32_t nslots)
 int tn__cintern_add(struct tn__cintern *t, const char *s, uint32_t *out, bool *added)
 {
 	uint32_t k = tn__cintern_find(t, s), i;
+	uint64_t h;
 	char *copy;
 
 	if (added)
@@ -98,9 +116,10 @@ int tn__cintern_add(struct tn__cintern *t, const char *s, uint32_t *out, bool *a
 	if (copy == NULL)
 		return TN_ENOMEM;
 	t->str[t->n] = copy;
-	for (i = (uint32_t)str_hash(s) & t->mask; t->slot[i]; i = (i + 1) & t->mask)
+	h = str_hash(s);
+	for (i = (uint32_t)h & t->mask; t->slot[i]; i = (i + 1) & t->mask)
 		;
-	t->slot[i] = t->n + 1;
+	t->slot[i] = slot_of(h, t->n);
 	*out = t->n++;
 	if (added)
 		*added = true;

@@ -138,7 +138,8 @@ struct tn_corr_config {
 				    only as a member of others */
 	size_t max_members;      /* members per incident; default 100000. Beyond: counted, the
 				    event is recorded nowhere */
-	size_t max_at_risk;      /* at-risk entries per incident; default 1000. Beyond: counted */
+	size_t max_at_risk;      /* at-risk entries per incident; default 1000. Beyond: counted
+				    (once per forecast search that stops there) */
 	size_t at_risk_listed;   /* at-risk entries a revision lists; default 50. Beyond: the
 				    pending ones due first, then the latest settled; all are
 				    counted in at_risk_count */
