@@ -21,6 +21,10 @@ ifneq ($(SAN),)
 CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=$(SAN)
 endif
+# `make fuzz` builds everything with clang and these (libFuzzer's coverage).
+ifeq ($(FUZZ),1)
+CFLAGS  += -fsanitize=fuzzer-no-link -fno-sanitize-recover=all
+endif
 
 COMMON_SRC  := $(wildcard common/*.c)
 CORR_SRC    := $(wildcard correlator/*.c)
@@ -52,7 +56,7 @@ BENCHES    := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS ?= second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp
 
-.PHONY: all deps check unit integration demo bench pg-start pg-stop pg-status clean
+.PHONY: all deps check unit integration demo bench fuzz pg-start pg-stop pg-status clean
 .DEFAULT_GOAL := all
 # Keep intermediate objects (examples, benches) so a second make does nothing.
 .SECONDARY:
@@ -117,6 +121,20 @@ bench: deps
 	@$(MAKE) --no-print-directory pg-start
 	@TOCSIN_BUILD=$(BUILD) scripts/bench.sh
 	@TOCSIN_BUILD=$(BUILD) scripts/bench-engine.sh
+
+# ---- fuzzing: libFuzzer harnesses under ASan + UBSan (docs/security.md) -------
+
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_SECONDS ?= 60
+
+$(BUILD)/fuzz/%: $(call obj,tests/fuzz/%.c) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ -Wl,--start-group $^ -Wl,--end-group $(PKG_LIBS)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory CC=clang SAN=address,undefined FUZZ=1 BUILD=build-fuzz \
+		$(patsubst tests/fuzz/%.c,build-fuzz/fuzz/%,$(FUZZ_SRC))
+	@FUZZ_BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_SRC)
 
 # ---- the private PostgreSQL under ./var ---------------------------------------
 
