@@ -180,6 +180,7 @@ static int inc_new(struct tn_corr *c, uint64_t h, uint8_t cause, uint32_t root_k
 	in->confidence = 1.0;
 	in->n_down = 0;
 	in->n_deps = 0;
+	in->n_pending_life = 0;
 	in->merged_into[0] = '\0';
 	in->nm = in->nr = in->ns = in->nh = 0;
 	c->open++;
@@ -337,13 +338,15 @@ static struct tn__timer timer_pop(struct tn_corr *c)
 
 /* ---- forecast (§4.7) ----------------------------------------------------------------- */
 
-static void risk_settle(struct tn_corr *c, struct tn__risk *r)
+static void risk_settle(struct tn_corr *c, struct tn__incident *in, struct tn__risk *r)
 {
 	const struct tn__asset *a = &c->as[r->key];
 	int64_t slack = (int64_t)c->cfg.slack_s * TN__US;
 
 	if (r->outcome != TN__RISK_PENDING)
 		return;
+	if (tn__life_sector(r->sector))
+		in->n_pending_life--;
 	if (a->state != TN__UP && !a->inferred && a->fail_us >= r->eta - slack &&
 	    a->fail_us <= r->eta_latest + slack) {
 		r->outcome = TN__RISK_BORNE_OUT;
@@ -374,6 +377,8 @@ static void risk_add(struct tn_corr *c, uint32_t slot, uint32_t key, uint32_t vi
 	r->via = via;
 	r->sector = a->sector;
 	r->outcome = TN__RISK_PENDING;
+	if (tn__life_sector(r->sector))
+		in->n_pending_life++;
 	r->eta = eta;
 	r->eta_latest = eta_latest;
 	a->risk_inc = slot;
@@ -391,7 +396,7 @@ static void risk_member_joined(struct tn_corr *c, uint32_t slot, uint32_t key)
 
 	if (a->risk_inc == slot && a->risk_idx < in->nr && in->r[a->risk_idx].key == key &&
 	    in->r[a->risk_idx].outcome == TN__RISK_PENDING)
-		risk_settle(c, &in->r[a->risk_idx]);
+		risk_settle(c, in, &in->r[a->risk_idx]);
 }
 
 /* ---- graph searches ------------------------------------------------------------------- */
@@ -1282,6 +1287,7 @@ static int withdraw(struct tn_corr *c, uint32_t slot)
 	in = &c->inc[slot];
 	in->nm = 0;
 	in->nr = 0;
+	in->n_pending_life = 0;
 	in->n_down = 0;
 	in->confidence = 0;
 	inc_close(c, slot, TN__INC_WITHDRAWN);
@@ -1497,7 +1503,7 @@ static void fire(struct tn_corr *c, const struct tn__timer *tm)
 
 		if (tm->a < c->ninc && in->gen == tm->gen && in->status == TN__INC_OPEN &&
 		    tm->b < in->nr && in->r[tm->b].outcome == TN__RISK_PENDING) {
-			risk_settle(c, &in->r[tm->b]);
+			risk_settle(c, in, &in->r[tm->b]);
 			outcome_settled(c, tm->a, tm->t);
 		}
 	} else if (tm->kind == TN__T_OUTCOME) {

@@ -151,6 +151,8 @@ struct tn__incident {
 	double confidence;
 	uint32_t n_down;    /* assets whose current failure is in here */
 	uint32_t n_deps;    /* inferred: direct dependents of the root (confidence denominator) */
+	uint32_t n_pending_life; /* pending at-risk entries in a life-safety sector: the
+				    priority's w_life without a scan of the list */
 	char merged_into[TN_INCIDENT_ID_LEN + 1];
 	struct tn__member *m;
 	uint32_t nm, cm;
@@ -291,6 +293,12 @@ struct tn_corr {
 int tn__corr_emit(struct tn_corr *c, uint32_t i, enum tn_change_msg msg);
 /* The incident's priority now (for the body and the change). */
 int tn__corr_priority(const struct tn_corr *c, const struct tn__incident *in);
+
+/* Sectors whose failure endangers life directly (the priority's w_life). */
+static inline bool tn__life_sector(int s)
+{
+	return s == TN_SECTOR_HEALTH || s == TN_SECTOR_EMERGENCY_SERVICES;
+}
 
 /* asset helpers shared with corr_json.c */
 static inline uint32_t tn__num(const struct tn_corr *c, uint32_t key)

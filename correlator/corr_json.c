@@ -20,11 +20,6 @@ static const struct tn_asset *reg(const struct tn_corr *c, uint32_t key)
 	return num == TN__NONE ? NULL : tn_graph_asset(c->g, num);
 }
 
-static bool life_sector(int s)
-{
-	return s == TN_SECTOR_HEALTH || s == TN_SECTOR_EMERGENCY_SERVICES;
-}
-
 static void sector_json(struct tn__cbuf *b, int s)
 {
 	const char *name = s >= 0 ? tn_sector_name((enum tn_sector)s) : NULL;
@@ -61,7 +56,7 @@ int tn__corr_priority(const struct tn_corr *c, const struct tn__incident *in)
 		const struct tn__member *m = &in->m[j];
 		const struct tn_asset *a;
 
-		if (life_sector(m->sector))
+		if (tn__life_sector(m->sector))
 			life = true;
 		if (m->rule == TN__RULE_SAME_ASSET || (a = reg(c, m->key)) == NULL)
 			continue;
@@ -76,18 +71,19 @@ int tn__corr_priority(const struct tn_corr *c, const struct tn__incident *in)
 			pop += a->population;
 			if (a->criticality < crit)
 				crit = a->criticality;
-			if (life_sector(a->sector))
+			if (tn__life_sector(a->sector))
 				life = true;
 		}
 	}
-	for (j = 0; j < in->nr; j++) {
+	/* The at-risk list can hold a thousand entries and the priority is
+	 * asked at every settled forecast: life from a count, imminence by a
+	 * scan that stops at the first. */
+	if (in->n_pending_life > 0)
+		life = true;
+	for (j = 0; j < in->nr && !imminent; j++) {
 		const struct tn__risk *r = &in->r[j];
 
-		if (r->outcome != TN__RISK_PENDING)
-			continue;
-		if (life_sector(r->sector))
-			life = true;
-		if (r->eta_latest >= in->updated &&
+		if (r->outcome == TN__RISK_PENDING && r->eta_latest >= in->updated &&
 		    r->eta - in->updated <= (int64_t)cfg->imminent_s * TN__US)
 			imminent = true;
 	}
