@@ -141,7 +141,7 @@ static struct tn_registry *initial_registry(const struct tn_config *cfg)
 {
 	struct tn_registry *r = NULL;
 	char err[512];
-	int rc = tn_registry_load_pg(cfg->conninfo, &r, err, sizeof err);
+	int rc = tn_registry_load_pg(cfg->conninfo, TN_REGISTRY_ADAPTERS, &r, err, sizeof err);
 	if (rc == 0) {
 		if (tn_registry_cache_save(r, cfg->registry_cache) != 0)
 			tn_warn("cannot write registry cache", "path=%s", cfg->registry_cache);
@@ -345,9 +345,9 @@ int main(int argc, char **argv)
 	ck_pr_store_ptr(&store, s);
 
 	struct tn_registry_watch *watch;
-	if ((rc = tn_registry_watch_start(cfg.conninfo, cfg.registry_poll_ms, cfg.registry_cache,
-					  reg_version, tn_ingest_publish_registry, ingest,
-					  &watch)) != 0) {
+	if ((rc = tn_registry_watch_start(cfg.conninfo, TN_REGISTRY_ADAPTERS, cfg.registry_poll_ms,
+					  cfg.registry_cache, reg_version,
+					  tn_ingest_publish_registry, ingest, &watch)) != 0) {
 		tn_error("cannot start registry watcher", "error=\"%s\"", tn_strerror(rc));
 		return 1;
 	}
