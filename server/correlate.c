@@ -161,7 +161,7 @@ static bool unpack(struct tn_correlate *c, const struct tn_journal_record *rec,
 	return msgpack_unpack(rec->payload, rec->len, &off, &c->zone, o) == MSGPACK_UNPACK_SUCCESS;
 }
 
-static bool get_i64(const msgpack_object *o, int64_t *v)
+bool tn__mp_i64(const msgpack_object *o, int64_t *v)
 {
 	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX)
 		*v = (int64_t)o->via.u64;
@@ -189,9 +189,9 @@ int tn_correlate_change_decode(const void *payload, size_t len, msgpack_zone *zo
 	for (int i = 0; i < 8; i++)
 		if ((i == 0 || i == 1 || i == 3 || i == 5 || i == 7) && f[i].type != MSGPACK_OBJECT_STR)
 			return TN_ECORRUPT;
-	if (f[1].via.str.size > TN_INCIDENT_ID_LEN || !get_i64(&f[2], &rev) || rev < 1 ||
-	    rev > UINT32_MAX || !get_i64(&f[4], &out->priority) ||
-	    !get_i64(&f[6], &out->updated_us))
+	if (f[1].via.str.size > TN_INCIDENT_ID_LEN || !tn__mp_i64(&f[2], &rev) || rev < 1 ||
+	    rev > UINT32_MAX || !tn__mp_i64(&f[4], &out->priority) ||
+	    !tn__mp_i64(&f[6], &out->updated_us))
 		return TN_ECORRUPT;
 	out->stream = f[0].via.str.ptr;
 	out->stream_len = f[0].via.str.size;
@@ -350,7 +350,7 @@ static void feed(struct tn_correlate *c, const struct tn_journal_record *rec)
 		break;
 	case TN_JREC_TICK:
 		if (unpack(c, rec, &o) && o.type == MSGPACK_OBJECT_ARRAY &&
-		    o.via.array.size == 1 && get_i64(&o.via.array.ptr[0], &us)) {
+		    o.via.array.size == 1 && tn__mp_i64(&o.via.array.ptr[0], &us)) {
 			tn_corr_advance(c->engine, us);
 			ck_pr_inc_64(&c->st.ticks);
 			return;

@@ -107,6 +107,9 @@ struct tn_change_rec {
 int tn_correlate_change_decode(const void *payload, size_t len, msgpack_zone *zone,
 			       struct tn_change_rec *out);
 
+/* tn__mp_i64 - a MessagePack integer that fits int64_t into *v; false otherwise. Pure. */
+bool tn__mp_i64(const msgpack_object *o, int64_t *v);
+
 /*
  * tn_correlate_body_seq - the seq at the head of a CHANGE record's JSON body
  * (`{"seq":N,`; `len` bytes at `body`, borrowed). Returns 0 and *seq,

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "alerts.h"
 #include "assets_pg.h"
 #include "assets_watch.h"
 #include "config.h"
@@ -46,6 +47,8 @@ static pthread_t main_thread;
 static struct tn_store *store; /* set once by main; read by the committer */
 static bool cfg_correlate;
 static uint64_t correlated; /* journal offset the correlator has processed */
+static bool cfg_alerts;
+static uint64_t alerted; /* journal offset the alerts thread has read */
 /* The journal's durable offset: written by the committer, read by the store.
  * Here, not in the committer, because the store drains after it stops. */
 static uint64_t durable;
@@ -66,6 +69,8 @@ static uint64_t consumed_offset(void *ud)
 	uint64_t off = s ? tn_store_committed(s) : 0;
 	if (cfg_correlate && ck_pr_load_64(&correlated) < off)
 		off = ck_pr_load_64(&correlated);
+	if (cfg_alerts && ck_pr_load_64(&alerted) < off)
+		off = ck_pr_load_64(&alerted);
 	return off;
 }
 
@@ -137,30 +142,33 @@ static int rebuild_dedup(const struct tn_config *cfg, struct tn_dedup *d)
 	return 0;
 }
 
-static struct tn_registry *initial_registry(const struct tn_config *cfg)
+/* The keys of `kind` from PostgreSQL, else from the cache file, else none. */
+static struct tn_registry *initial_registry(const struct tn_config *cfg,
+					    enum tn_registry_kind kind, const char *cache)
 {
+	const char *what = kind == TN_REGISTRY_CONSOLES ? "console" : "adapter";
 	struct tn_registry *r = NULL;
 	char err[512];
-	int rc = tn_registry_load_pg(cfg->conninfo, TN_REGISTRY_ADAPTERS, &r, err, sizeof err);
+	int rc = tn_registry_load_pg(cfg->conninfo, kind, &r, err, sizeof err);
 	if (rc == 0) {
-		if (tn_registry_cache_save(r, cfg->registry_cache) != 0)
-			tn_warn("cannot write registry cache", "path=%s", cfg->registry_cache);
-		tn_info("key registry loaded", "source=postgresql adapters=%zu version=%lld", r->n,
-			(long long)r->version);
+		if (tn_registry_cache_save(r, cache) != 0)
+			tn_warn("cannot write registry cache", "path=%s", cache);
+		tn_info("key registry loaded", "source=postgresql kind=%s keys=%zu version=%lld",
+			what, r->n, (long long)r->version);
 		return r;
 	}
 	char *nl = strchr(err, '\n');
 	if (nl)
 		*nl = 0;
-	tn_warn("cannot load key registry from postgresql", "error=\"%s\"", err);
-	rc = tn_registry_cache_load(cfg->registry_cache, &r);
+	tn_warn("cannot load key registry from postgresql", "kind=%s error=\"%s\"", what, err);
+	rc = tn_registry_cache_load(cache, &r);
 	if (rc == 0) {
-		tn_warn("key registry loaded from cache", "path=%s adapters=%zu version=%lld",
-			cfg->registry_cache, r->n, (long long)r->version);
+		tn_warn("key registry loaded from cache", "kind=%s path=%s keys=%zu version=%lld",
+			what, cache, r->n, (long long)r->version);
 		return r;
 	}
-	tn_warn("no key registry: every adapter is refused until postgresql is reachable",
-		"cache=%s error=\"%s\"", cfg->registry_cache, tn_strerror(rc));
+	tn_warn("no key registry: every key is refused until postgresql is reachable",
+		"kind=%s cache=%s error=\"%s\"", what, cache, tn_strerror(rc));
 	return tn_registry_empty(&r) == 0 ? r : NULL;
 }
 
@@ -254,7 +262,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	struct tn_registry *reg = initial_registry(&cfg);
+	struct tn_registry *reg = initial_registry(&cfg, TN_REGISTRY_ADAPTERS, cfg.registry_cache);
 	if (!reg)
 		return 1;
 	int64_t reg_version = reg->version;
@@ -265,7 +273,6 @@ int main(int argc, char **argv)
 		tn_error("cannot start ingest", "error=\"%s\"", err);
 		return 1;
 	}
-	memset(secret, 0, sizeof secret);
 	/* The correlator's frames go to the committer and back on two rings as
 	 * large as its pool, so pushing never fails. */
 	static struct tn__ring corr_in, corr_out;
@@ -319,6 +326,14 @@ int main(int argc, char **argv)
 		co.engine.max_depth = cfg.max_depth;
 		co.engine.slack_s = cfg.slack_s;
 		co.engine.heartbeat_timeout_s = cfg.heartbeat_timeout_s;
+		/* Alert seqs go on from PostgreSQL's last one when the journal no
+		 * longer holds it (retention); the journal's own is found by the
+		 * correlator's first pass. */
+		if (cfg.alerts &&
+		    tn_alerts_pg_last_seq(cfg.conninfo, "live", &co.seq_floor, err, sizeof err) != 0)
+			tn_warn("cannot read the last alert seq from postgresql; going on from the "
+				"journal's",
+				"error=\"%s\"", tn_logq(err));
 		if ((rc = tn_correlate_start(&co, &corr)) != 0) {
 			tn_error("cannot start the correlator", "error=\"%s\"", tn_strerror(rc));
 			return 1;
@@ -329,6 +344,54 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+
+	/* Alerts to consoles: the correlator's revisions, from the journal. */
+	static char console_cache[TN_CONFIG_STR + 16];
+	struct tn_alerts *alerts = NULL;
+	struct tn_registry_watch *console_watch = NULL;
+	cfg_alerts = cfg.correlate && cfg.alerts;
+	if (cfg.alerts && !cfg.correlate)
+		tn_warn("alerts need the correlator: no alerts will be sent", NULL);
+	if (cfg_alerts) {
+		snprintf(console_cache, sizeof console_cache, "%s/consoles.cache", cfg.journal_dir);
+		struct tn_registry *consoles =
+			initial_registry(&cfg, TN_REGISTRY_CONSOLES, console_cache);
+		if (!consoles)
+			return 1;
+		int64_t console_version = consoles->version;
+		struct tn_alerts_opts ao = {
+			.journal_dir = cfg.journal_dir,
+			.durable = &durable,
+			.pub_endpoint = cfg.alerts_endpoint,
+			.control_endpoint = cfg.control_endpoint,
+			.server_secret = cfg.insecure ? NULL : secret,
+			.conninfo = cfg.conninfo,
+			.consoles = consoles,
+			.recent = (unsigned)cfg.alerts_recent,
+			.since_max = (unsigned)cfg.since_max,
+			.sndhwm = cfg.alerts_sndhwm,
+			.handshake_ivl_ms = cfg.handshake_ivl_ms,
+			.consumed = &alerted,
+		};
+		memcpy(ao.escalate_s, cfg.escalate_s, sizeof ao.escalate_s);
+		if (tn_alerts_start(&ao, &alerts, err, sizeof err) != 0) {
+			tn_error("cannot start alerts", "error=\"%s\"", tn_logq(err));
+			return 1;
+		}
+		if ((rc = tn_registry_watch_start(cfg.conninfo, TN_REGISTRY_CONSOLES,
+						  cfg.registry_poll_ms, console_cache,
+						  console_version, tn_alerts_publish_registry, alerts,
+						  &console_watch)) != 0) {
+			tn_error("cannot start the console registry watcher", "error=\"%s\"",
+				 tn_strerror(rc));
+			return 1;
+		}
+		if (cfg.insecure)
+			tn_warn("INSECURE: plain-text alerts and control without authentication; "
+				"loopback only",
+				"pub=%s control=%s", cfg.alerts_endpoint, cfg.control_endpoint);
+	}
+	memset(secret, 0, sizeof secret);
 
 	struct tn_store_opts so = {
 		.conninfo = cfg.conninfo,
@@ -369,12 +432,16 @@ int main(int argc, char **argv)
 	}
 
 	tn_registry_watch_stop(watch);
+	tn_registry_watch_stop(console_watch);
 	/* Order: stop taking events; let the correlator read what is durable
-	 * and journal its last revisions; then stop the committer. */
+	 * and journal its last revisions; then stop the committer; then let
+	 * the alerts thread publish what is durable (the journal's end is now
+	 * fixed) before consoles lose the server. */
 	tn_ingest_quiesce(ingest);
 	tn_assets_watch_stop(assets);
 	tn_correlate_stop(corr, 2000);
 	tn_ingest_stop(ingest);
+	tn_alerts_stop(alerts, 1000);
 	ck_pr_store_ptr(&store, NULL);
 	rc = tn_store_stop(s, STORE_DRAIN_MS);
 	if (rc != 0)

@@ -84,6 +84,14 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_int_eq(a->handshake_ivl_ms, b->handshake_ivl_ms);
 	ck_assert_int_eq(a->rcvhwm, b->rcvhwm);
 	ck_assert_int_eq(a->sndhwm, b->sndhwm);
+	ck_assert_int_eq(a->alerts, b->alerts);
+	ck_assert_str_eq(a->alerts_endpoint, b->alerts_endpoint);
+	ck_assert_str_eq(a->control_endpoint, b->control_endpoint);
+	ck_assert_int_eq(a->alerts_recent, b->alerts_recent);
+	ck_assert_int_eq(a->since_max, b->since_max);
+	ck_assert_int_eq(a->alerts_sndhwm, b->alerts_sndhwm);
+	for (int p = 0; p < 5; p++)
+		ck_assert_int_eq(a->escalate_s[p], b->escalate_s[p]);
 	ck_assert_int_eq(a->max_future_s, b->max_future_s);
 	ck_assert_int_eq(a->horizon_s, b->horizon_s);
 	ck_assert_int_eq(a->inflight_frames, b->inflight_frames);
@@ -538,7 +546,7 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 29);
+	ck_assert_int_eq(keys, 40);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);
