@@ -35,6 +35,10 @@
 #define CONTROL_MAX (64u << 10) /* bytes of a control request */
 #define OPEN_MAX (1u << 20)     /* open incidents tracked */
 #define SCAN_DEPTH 6
+/* ZMTP heartbeats: a console gone without a word (cable, crash of its host)
+ * is disconnected and its queue freed after HEARTBEAT_TTL_MS */
+#define HEARTBEAT_IVL_MS 10000
+#define HEARTBEAT_TTL_MS 30000
 
 #define STAT_INC(a, f) ck_pr_inc_64(&(a)->st.f)
 
@@ -520,7 +524,6 @@ static void op_since(struct tn_alerts *a, struct tn__alerts_job *j, uint64_t seq
 		j->kind = TN__JOB_SINCE;
 		snprintf(j->stream, sizeof j->stream, "%s", STREAM);
 		j->seq = seq;
-		j->upto = a->first_seq && a->first_seq > seq + 1 ? a->first_seq - 1 : a->last_seq;
 		j->limit = a->o.since_max;
 		j->last = a->last_seq;
 		(void)tn__ring_push(&a->to_pg, j); /* holds every job */
@@ -529,7 +532,7 @@ static void op_since(struct tn_alerts *a, struct tn__alerts_job *j, uint64_t seq
 	}
 	j->reply.len = 0;
 	msgpack_packer_init(&pk, &j->reply, tn__bytes_write);
-	tn__alerts_reply_head(&pk, j, true, "since", 3);
+	tn__alerts_reply_head(&pk, j, true, "since", 4);
 	pack_str(&pk, "alerts", 6);
 	msgpack_pack_array(&pk, (size_t)(end - seq));
 	for (uint64_t s = seq + 1; s <= end; s++) {
@@ -543,6 +546,8 @@ static void op_since(struct tn_alerts *a, struct tn__alerts_job *j, uint64_t seq
 		msgpack_pack_true(&pk);
 	else
 		msgpack_pack_false(&pk);
+	pack_str(&pk, "lost", 4);
+	msgpack_pack_array(&pk, 0); /* memory holds one run, without holes */
 	send_reply(a, j);
 }
 
@@ -956,6 +961,8 @@ static int console_socket(struct tn_alerts *a, int type, const char *endpoint, i
 	    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
 	    setopt_int(s, ZMQ_HANDSHAKE_IVL, a->o.handshake_ivl_ms) != 0 ||
 	    setopt_int(s, ZMQ_SNDHWM, a->o.sndhwm) != 0 || setopt_int(s, ZMQ_LINGER, 0) != 0 ||
+	    setopt_int(s, ZMQ_HEARTBEAT_IVL, HEARTBEAT_IVL_MS) != 0 ||
+	    setopt_int(s, ZMQ_HEARTBEAT_TIMEOUT, HEARTBEAT_TTL_MS) != 0 ||
 	    (type == ZMQ_ROUTER && (setopt_int(s, ZMQ_ROUTER_MANDATORY, 1) != 0 ||
 				    setopt_int(s, ZMQ_RCVHWM, 1000) != 0))) {
 		snprintf(err, errlen, "cannot set up the socket for %s: %s", endpoint,

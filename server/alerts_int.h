@@ -120,7 +120,6 @@ struct tn__alerts_job {
 	/* parameters */
 	char stream[64];
 	uint64_t seq;                /* SINCE: after this; ... */
-	uint64_t upto;               /* SINCE: at most up to this seq (the oldest in memory - 1) */
 	uint64_t last;               /* SINCE: the stream's last seq, for the reply */
 	unsigned limit;              /* SINCE: alerts per reply */
 	char incident[TN_INCIDENT_ID_LEN + 1];

@@ -96,31 +96,33 @@ static PGresult *select_rows(struct tn__alerts_pg *w, const char *what, const ch
 	return NULL;
 }
 
+/*
+ * The alerts after j->seq from PostgreSQL. The store writes them in journal
+ * order, which is seq order: a seq missing below one that is stored will
+ * never come (the journal refused that revision; the server logged it), so
+ * the reply skips it and says so in "lost"; nothing stored after j->seq
+ * means the store is behind.
+ */
 static void since(struct tn__alerts_pg *w, struct tn__alerts_job *j)
 {
-	char p_seq[24], p_upto[24], p_lim[16];
-	const char *params[] = {j->stream, p_seq, p_upto, p_lim};
+	char p_seq[24], p_lim[16];
+	const char *params[] = {j->stream, p_seq, p_lim};
 	msgpack_packer pk;
 
 	snprintf(p_seq, sizeof p_seq, "%" PRIu64, j->seq);
-	snprintf(p_upto, sizeof p_upto, "%" PRIu64, j->upto);
 	snprintf(p_lim, sizeof p_lim, "%u", j->limit);
 	PGresult *r = select_rows(w, "since",
 				  "SELECT seq, msg, priority, area, body::text FROM alerts "
-				  "WHERE stream = $1 AND seq > $2 AND seq <= $3 "
-				  "ORDER BY seq LIMIT $4",
-				  4, params, &j->rc);
+				  "WHERE stream = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+				  3, params, &j->rc);
 	if (!r) {
 		tn__alerts_reply_error(j, "since", TN_EUNAVAILABLE,
 				       "alerts older than the server's memory need postgresql, "
 				       "which is unavailable; retry later");
 		return;
 	}
-	/* Only the gapless run from seq + 1: the store may still be behind. */
-	int n = 0, rows = PQntuples(r);
-	while (n < rows && strtoull(PQgetvalue(r, n, 0), NULL, 10) == j->seq + 1 + (uint64_t)n)
-		n++;
-	if (n == 0) {
+	int rows = PQntuples(r);
+	if (rows == 0) {
 		PQclear(r);
 		j->rc = TN_EUNAVAILABLE;
 		char msg[160];
@@ -133,34 +135,50 @@ static void since(struct tn__alerts_pg *w, struct tn__alerts_job *j)
 	}
 	j->reply.len = 0;
 	msgpack_packer_init(&pk, &j->reply, tn__bytes_write);
-	tn__alerts_reply_head(&pk, j, true, "since", 3);
+	tn__alerts_reply_head(&pk, j, true, "since", 4);
 	pack_str(&pk, "alerts");
-	msgpack_pack_array(&pk, (size_t)n);
-	for (int i = 0; i < n; i++) {
+	msgpack_pack_array(&pk, (size_t)rows);
+	uint64_t expect = j->seq + 1, n_lost = 0;
+	for (int i = 0; i < rows; i++) {
 		struct tn__alert *a;
 		const char *msg = PQgetvalue(r, i, 1), *area = PQgetvalue(r, i, 3);
 		const char *body = PQgetvalue(r, i, 4);
-		uint64_t seq = j->seq + 1 + (uint64_t)i;
+		uint64_t seq = strtoull(PQgetvalue(r, i, 0), NULL, 10);
 		int rc = tn__alert_from_row(j->stream, strlen(j->stream), msg, strlen(msg),
 					    strtoll(PQgetvalue(r, i, 2), NULL, 10), area,
 					    strlen(area), body, strlen(body), seq, &a);
-		if (rc != 0) {
+		if (rc != 0 || seq < expect) {
 			PQclear(r);
-			j->rc = rc;
+			j->rc = rc ? rc : TN_ECORRUPT;
 			tn__alerts_reply_error(j, "since", TN_EUNAVAILABLE,
 					       "an alert in postgresql cannot be read");
 			return;
 		}
+		n_lost += seq > expect;
+		expect = seq + 1;
 		msgpack_pack_str_body(&pk, a->body, a->body_len); /* raw: a packed map */
 		tn__alert_unref(a);
 	}
 	pack_str(&pk, "last");
 	msgpack_pack_uint64(&pk, j->last);
 	pack_str(&pk, "more");
-	if (j->seq + (uint64_t)n < j->last)
+	if (expect - 1 < j->last)
 		msgpack_pack_true(&pk);
 	else
 		msgpack_pack_false(&pk);
+	/* [[first, last], ...] of the seqs that will never exist */
+	pack_str(&pk, "lost");
+	msgpack_pack_array(&pk, n_lost);
+	expect = j->seq + 1;
+	for (int i = 0; i < rows; i++) {
+		uint64_t seq = strtoull(PQgetvalue(r, i, 0), NULL, 10);
+		if (seq > expect) {
+			msgpack_pack_array(&pk, 2);
+			msgpack_pack_uint64(&pk, expect);
+			msgpack_pack_uint64(&pk, seq - 1);
+		}
+		expect = seq + 1;
+	}
 	PQclear(r);
 	j->rc = 0;
 }

@@ -432,6 +432,24 @@ class AlertsTest(IntegrationCase):
         self.assertTrue(any(("level %d," % max(second[keep["incident"]])) in r["r"]
                             for r in rows), rows)
 
+    def test_j_since_skips_what_was_never_journaled(self):
+        """A seq missing from PostgreSQL below one that is stored will never come (the
+        journal refused that revision): since says so in "lost" rather than wait for it."""
+        self.server.ensure_running()
+        c = self.console("desk2")
+        last = self.wait_quiet(c)
+        self.assertGreater(last, 12)
+        hole = last - 10  # older than memory (5 alerts): from PostgreSQL
+        self.db.execute("DELETE FROM incident_revisions WHERE seq = %d" % hole)
+        r = c.request(op="since", seq=hole - 2)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual([a["seq"] for a in r["alerts"]][:3], [hole - 1, hole + 1, hole + 2])
+        self.assertEqual(r["lost"], [[hole, hole]])
+        # From memory: nothing is ever lost there.
+        r = c.request(op="since", seq=last - 2)
+        self.assertEqual((r["lost"], [a["seq"] for a in r["alerts"]]),
+                         ([], [last - 1, last]))
+
 
 if __name__ == "__main__":
     import unittest
