@@ -450,6 +450,30 @@ class AlertsTest(IntegrationCase):
         self.assertEqual((r["lost"], [a["seq"] for a in r["alerts"]]),
                          ([], [last - 1, last]))
 
+    def test_k_priority_lane_is_not_held_up_by_a_stalled_bulk_lane(self):
+        """The pattern of docs/control-rooms.md: P1 and P2 on a SUB of their own. PUB
+        queues per connection and filters at the server, so the priority lane holds only
+        P1/P2 and never waits behind, nor is dropped for, the others."""
+        self.server.ensure_running()
+        lane = self.console("desk1", topics=("live/P1/", "live/P2/"))
+        bulk = self.console("desk2", topics=("live/P3/", "live/P4/", "live/P5/"))
+        bulk.sub.setsockopt(zmq.RCVHWM, 1)  # and never read
+        time.sleep(0.5)
+        first = self.last_seq(lane) + 1
+        self.send_scenario("scenario-substation-fire.csv", now_ms() - 7200 * 1000)
+        last = self.wait_quiet(lane)
+        want = {r["seq"] for r in self.db_alerts() if first <= r["seq"] <= last
+                and r["priority"] <= 2}
+        self.assertTrue(want, "the fire gives P1 alerts")
+        got = set()
+        while True:
+            a = lane.recv_alert(timeout=0.5)
+            if not a:
+                break
+            self.assertLessEqual(a[1]["priority"], 2)
+            got.add(a[1]["seq"])
+        self.assertEqual(got, want)
+
 
 if __name__ == "__main__":
     import unittest
