@@ -34,6 +34,7 @@
 #define READ_BURST 4096         /* journal records per poll */
 #define CONTROL_MAX (64u << 10) /* bytes of a control request */
 #define OPEN_MAX (1u << 20)     /* open incidents tracked */
+#define SNAPSHOT_MAX 10000      /* incidents in a snapshot reply, the most urgent */
 #define SCAN_DEPTH 6
 /* ZMTP heartbeats: a console gone without a word (cable, crash of its host)
  * is disconnected and its queue freed after HEARTBEAT_TTL_MS */
@@ -583,11 +584,18 @@ static void op_snapshot(struct tn_alerts *a, struct tn__alerts_job *j)
 	}
 	twalk_r(a->open, collect_one, &c);
 	qsort(c.v, c.n, sizeof *c.v, cmp_priority);
+	size_t open = c.n;
+	if (c.n > SNAPSHOT_MAX) {
+		c.n = SNAPSHOT_MAX; /* a reply stays a few tens of MiB at most */
+		STAT_INC(a, snapshots_truncated);
+	}
 	j->reply.len = 0;
 	msgpack_packer_init(&pk, &j->reply, tn__bytes_write);
-	tn__alerts_reply_head(&pk, j, true, "snapshot", 4);
+	tn__alerts_reply_head(&pk, j, true, "snapshot", 5);
 	pack_str(&pk, "last", 4);
 	msgpack_pack_uint64(&pk, a->last_seq);
+	pack_str(&pk, "open", 4);
+	msgpack_pack_uint64(&pk, open);
 	pack_str(&pk, "incidents", 9);
 	msgpack_pack_array(&pk, c.n);
 	for (size_t i = 0; i < c.n; i++)
@@ -1125,6 +1133,7 @@ void tn_alerts_stats(const struct tn_alerts *a, struct tn_alerts_stats *out)
 	out->audit_dropped = ck_pr_load_64(&s->audit_dropped);
 	out->open_full = ck_pr_load_64(&s->open_full);
 	out->escalations = ck_pr_load_64(&s->escalations);
+	out->snapshots_truncated = ck_pr_load_64(&s->snapshots_truncated);
 	out->last_seq = ck_pr_load_64(&s->last_seq);
 	out->offset = ck_pr_load_64(&s->offset);
 	out->rebuilt = ck_pr_load_8((const uint8_t *)&s->rebuilt) != 0;

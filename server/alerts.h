@@ -82,6 +82,7 @@ struct tn_alerts_stats {
 	uint64_t zap_accepted, zap_refused, audit_dropped;
 	uint64_t open_full;              /* open incidents not tracked (table full) */
 	uint64_t escalations;            /* escalations published */
+	uint64_t snapshots_truncated;    /* snapshots limited to the 10000 most urgent */
 	uint64_t last_seq, offset;
 	bool rebuilt;                    /* the start-up read has reached the journal's end */
 };

@@ -154,6 +154,7 @@ class AlertsTest(IntegrationCase):
             "SELECT incident, rev FROM incidents WHERE stream = 'live' "
             "AND msg IN ('alert', 'update')")}
         self.assertEqual({i["incident"]: i["rev"] for i in snap["incidents"]}, open_db)
+        self.assertEqual(snap["open"], len(open_db))
         self.assertTrue(open_db, "the scenario leaves incidents open (blind sources)")
         prios = [i["priority"] for i in snap["incidents"]]
         self.assertEqual(prios, sorted(prios), "most urgent first")
