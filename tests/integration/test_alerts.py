@@ -432,6 +432,16 @@ class AlertsTest(IntegrationCase):
             "escalations in the audit trail")
         self.assertTrue(any(("level %d," % max(second[keep["incident"]])) in r["r"]
                             for r in rows), rows)
+        # A restart replays the clock from the journal: the levels reached are known
+        # again and not published a second time.
+        audited = len(self.db.query("SELECT 1 FROM audit WHERE action = 'alert.escalate'"))
+        self.server.restart()
+        c = self.console("desk2", topics=("escalation/",))
+        snap = wait_until(lambda: c.request(op="snapshot"), 10, 0.2, "a snapshot")
+        self.assertEqual(snap["escalated"][keep["incident"]], max(second[keep["incident"]]))
+        self.assertIsNone(c.recv_alert(timeout=2.0), "no escalation published again")
+        self.assertEqual(len(self.db.query(
+            "SELECT 1 FROM audit WHERE action = 'alert.escalate'")), audited)
 
     def test_j_since_skips_what_was_never_journaled(self):
         """A seq missing from PostgreSQL below one that is stored will never come (the
