@@ -437,6 +437,16 @@ START_TEST(cross_checks)
 	ck_assert_int_eq(load("[ingest]\nendpoint = tcp://0.0.0.0:7450\ninsecure = false\n"), 0);
 	ck_assert_int_eq(load("[ingest]\nendpoint = ipc:///run/t.sock\ninsecure = true\n"), 0);
 	ck_assert_int_eq(load("[ingest]\ninsecure = true\n"), 0);
+	/* the consoles' endpoints are plain text too: loopback as well, unless alerts are off */
+	expect_error("[ingest]\ninsecure = yes\n[alerts]\ncontrol_endpoint = tcp://10.0.0.1:7452\n",
+		     "2: ingest.insecure: expected false unless alerts.control_endpoint is loopback "
+		     "too, got \"yes\" with endpoint \"tcp://10.0.0.1:7452\"");
+	ck_assert_int_eq(load("[ingest]\ninsecure = yes\n[alerts]\nenabled = false\n"
+			      "endpoint = tcp://10.0.0.1:7451\n"),
+			 0);
+	/* escalation deadlines: 0 (never) to a day */
+	expect_error("[alerts]\nescalate_p1_s = -1\n",
+		     "2: alerts.escalate_p1_s: expected an integer between 0 and 86400, got \"-1\"");
 
 	/* retain_s < horizon_s: blamed on the key that was written */
 	expect_error(
