@@ -228,7 +228,9 @@ static int scan_sent(struct tn_correlate *c)
 		id[ch.incident_len] = 0;
 		if ((rc = sent_put(&c->sent, id, ch.rev)) != 0)
 			break;
-		if (tn_correlate_body_seq(ch.body, ch.body_len, &seq) == 0 && seq > c->seq)
+		/* seqs are per stream: this correlator's is "live" */
+		if (ch.stream_len == 4 && memcmp(ch.stream, "live", 4) == 0 &&
+		    tn_correlate_body_seq(ch.body, ch.body_len, &seq) == 0 && seq > c->seq)
 			c->seq = seq;
 	}
 	c->rebuild_end = limit;
