@@ -1148,6 +1148,16 @@ void tn_alerts_stop(struct tn_alerts *a, int drain_ms)
 		atomic_store(&a->stop, 1);
 		ev_async_send(a->loop, &a->wake);
 		pthread_join(a->thread, NULL);
+		struct tn_alerts_stats st;
+		tn_alerts_stats(a, &st);
+		tn_info("alerts stopped",
+			"last_seq=%" PRIu64 " published=%" PRIu64 " escalations=%" PRIu64
+			" requests=%" PRIu64 " bad_requests=%" PRIu64 " replies_dropped=%" PRIu64
+			" jobs_busy=%" PRIu64 " audit_dropped=%" PRIu64 " seq_gaps=%" PRIu64
+			" undecodable=%" PRIu64 " zap_refused=%" PRIu64,
+			st.last_seq, st.published, st.escalations, st.requests, st.bad_requests,
+			st.replies_dropped, st.jobs_busy, st.audit_dropped, st.seq_gaps,
+			st.undecodable, st.zap_refused);
 	}
 	/* The worker before the jobs: one may still be in its hands. */
 	tn__alerts_pg_stop(a->pg);
