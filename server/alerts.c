@@ -419,6 +419,12 @@ static bool read_journal(struct tn_alerts *a, int burst)
 	ck_pr_store_64(a->o.consumed, at);
 	if (!a->st.rebuilt && at >= a->rebuild_end) {
 		ck_pr_store_8((uint8_t *)&a->st.rebuilt, 1);
+		if (a->last_seq < a->o.seq_floor) {
+			/* the journal holds none of them now: PostgreSQL does */
+			a->last_seq = a->o.seq_floor;
+			a->first_seq = 0;
+			ck_pr_store_64(&a->st.last_seq, a->last_seq);
+		}
 		if (a->acked_job) { /* later incidents have no earlier acks */
 			job_put(a, a->acked_job);
 			a->acked_job = NULL;

@@ -69,6 +69,9 @@ struct tn_alerts_opts {
 	/* Where the thread publishes the journal offset it has read (ck_pr),
 	 * for retention; the caller's, outliving the thread. */
 	uint64_t *consumed;
+	/* PostgreSQL's last alert seq at start (0: unknown): the last seq when
+	 * the journal holds no alert any more (retention). */
+	uint64_t seq_floor;
 };
 
 struct tn_alerts_stats {

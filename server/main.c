@@ -282,6 +282,7 @@ int main(int argc, char **argv)
 	static struct tn__ring corr_in, corr_out;
 	const unsigned corr_pool = 16;
 	cfg_correlate = cfg.correlate;
+	cfg_alerts = cfg.correlate && cfg.alerts; /* both read by the committer from now on */
 	if (cfg.correlate &&
 	    (tn__ring_init(&corr_in, corr_pool) != 0 || tn__ring_init(&corr_out, corr_pool) != 0)) {
 		tn_error("out of memory", NULL);
@@ -301,6 +302,63 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* Alerts to consoles: the correlator's revisions, from the journal. */
+	static char console_cache[TN_CONFIG_STR + 16];
+	struct tn_alerts *alerts = NULL;
+	struct tn_registry_watch *console_watch = NULL;
+	if (cfg.alerts && !cfg.correlate)
+		tn_warn("alerts need the correlator: no alerts will be sent", NULL);
+	/* Alert seqs go on from PostgreSQL's last one when the journal no
+	 * longer holds any (retention); the journal's own is found by the
+	 * correlator's first pass and the alerts thread's start-up read. */
+	uint64_t seq_floor = 0;
+	if (cfg_alerts &&
+	    tn_alerts_pg_last_seq(cfg.conninfo, "live", &seq_floor, err, sizeof err) != 0)
+		tn_warn("cannot read the last alert seq from postgresql; going on from the "
+			"journal's",
+			"error=\"%s\"", tn_logq(err));
+	/* Before the correlator: its first revisions come after the alerts
+	 * thread's start-up read, and are published. */
+	if (cfg_alerts) {
+		snprintf(console_cache, sizeof console_cache, "%s/consoles.cache", cfg.journal_dir);
+		struct tn_registry *consoles =
+			initial_registry(&cfg, TN_REGISTRY_CONSOLES, console_cache);
+		if (!consoles)
+			return 1;
+		int64_t console_version = consoles->version;
+		struct tn_alerts_opts ao = {
+			.journal_dir = cfg.journal_dir,
+			.durable = &durable,
+			.pub_endpoint = cfg.alerts_endpoint,
+			.control_endpoint = cfg.control_endpoint,
+			.server_secret = cfg.insecure ? NULL : secret,
+			.conninfo = cfg.conninfo,
+			.consoles = consoles,
+			.recent = (unsigned)cfg.alerts_recent,
+			.since_max = (unsigned)cfg.since_max,
+			.sndhwm = cfg.alerts_sndhwm,
+			.handshake_ivl_ms = cfg.handshake_ivl_ms,
+			.consumed = &alerted,
+			.seq_floor = seq_floor,
+		};
+		memcpy(ao.escalate_s, cfg.escalate_s, sizeof ao.escalate_s);
+		if (tn_alerts_start(&ao, &alerts, err, sizeof err) != 0) {
+			tn_error("cannot start alerts", "error=\"%s\"", tn_logq(err));
+			return 1;
+		}
+		if ((rc = tn_registry_watch_start(cfg.conninfo, TN_REGISTRY_CONSOLES,
+						  cfg.registry_poll_ms, console_cache,
+						  console_version, tn_alerts_publish_registry, alerts,
+						  &console_watch)) != 0) {
+			tn_error("cannot start the console registry watcher", "error=\"%s\"",
+				 tn_strerror(rc));
+			return 1;
+		}
+		if (cfg.insecure)
+			tn_warn("INSECURE: plain-text alerts and control without authentication; "
+				"loopback only",
+				"pub=%s control=%s", cfg.alerts_endpoint, cfg.control_endpoint);
+	}
 	struct tn_correlate *corr = NULL;
 	struct tn_assets_watch *assets = NULL;
 	if (cfg.correlate) {
@@ -330,14 +388,7 @@ int main(int argc, char **argv)
 		co.engine.max_depth = cfg.max_depth;
 		co.engine.slack_s = cfg.slack_s;
 		co.engine.heartbeat_timeout_s = cfg.heartbeat_timeout_s;
-		/* Alert seqs go on from PostgreSQL's last one when the journal no
-		 * longer holds it (retention); the journal's own is found by the
-		 * correlator's first pass. */
-		if (cfg.alerts &&
-		    tn_alerts_pg_last_seq(cfg.conninfo, "live", &co.seq_floor, err, sizeof err) != 0)
-			tn_warn("cannot read the last alert seq from postgresql; going on from the "
-				"journal's",
-				"error=\"%s\"", tn_logq(err));
+		co.seq_floor = seq_floor;
 		if ((rc = tn_correlate_start(&co, &corr)) != 0) {
 			tn_error("cannot start the correlator", "error=\"%s\"", tn_strerror(rc));
 			return 1;
@@ -349,52 +400,6 @@ int main(int argc, char **argv)
 		}
 	}
 
-	/* Alerts to consoles: the correlator's revisions, from the journal. */
-	static char console_cache[TN_CONFIG_STR + 16];
-	struct tn_alerts *alerts = NULL;
-	struct tn_registry_watch *console_watch = NULL;
-	cfg_alerts = cfg.correlate && cfg.alerts;
-	if (cfg.alerts && !cfg.correlate)
-		tn_warn("alerts need the correlator: no alerts will be sent", NULL);
-	if (cfg_alerts) {
-		snprintf(console_cache, sizeof console_cache, "%s/consoles.cache", cfg.journal_dir);
-		struct tn_registry *consoles =
-			initial_registry(&cfg, TN_REGISTRY_CONSOLES, console_cache);
-		if (!consoles)
-			return 1;
-		int64_t console_version = consoles->version;
-		struct tn_alerts_opts ao = {
-			.journal_dir = cfg.journal_dir,
-			.durable = &durable,
-			.pub_endpoint = cfg.alerts_endpoint,
-			.control_endpoint = cfg.control_endpoint,
-			.server_secret = cfg.insecure ? NULL : secret,
-			.conninfo = cfg.conninfo,
-			.consoles = consoles,
-			.recent = (unsigned)cfg.alerts_recent,
-			.since_max = (unsigned)cfg.since_max,
-			.sndhwm = cfg.alerts_sndhwm,
-			.handshake_ivl_ms = cfg.handshake_ivl_ms,
-			.consumed = &alerted,
-		};
-		memcpy(ao.escalate_s, cfg.escalate_s, sizeof ao.escalate_s);
-		if (tn_alerts_start(&ao, &alerts, err, sizeof err) != 0) {
-			tn_error("cannot start alerts", "error=\"%s\"", tn_logq(err));
-			return 1;
-		}
-		if ((rc = tn_registry_watch_start(cfg.conninfo, TN_REGISTRY_CONSOLES,
-						  cfg.registry_poll_ms, console_cache,
-						  console_version, tn_alerts_publish_registry, alerts,
-						  &console_watch)) != 0) {
-			tn_error("cannot start the console registry watcher", "error=\"%s\"",
-				 tn_strerror(rc));
-			return 1;
-		}
-		if (cfg.insecure)
-			tn_warn("INSECURE: plain-text alerts and control without authentication; "
-				"loopback only",
-				"pub=%s control=%s", cfg.alerts_endpoint, cfg.control_endpoint);
-	}
 	memset(secret, 0, sizeof secret);
 
 	struct tn_store_opts so = {
