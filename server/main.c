@@ -6,10 +6,10 @@
  * Start-up: configuration; server key; the journal (recovering a torn tail);
  * the dedup set rebuilt from the journal; the key registry (PostgreSQL, else
  * its cache file); the ZAP handler and the ingest ROUTER; the committer and
- * ingest threads; the correlator (its first alert seq after PostgreSQL's
- * last) and the assets watcher; the alerts thread (console keys, its own ZAP
- * handler, PUB and control ROUTER) and the console registry watcher; the
- * store; the registry watcher. The main thread then waits for signals:
+ * ingest threads; the alerts thread (console keys, its own ZAP handler, PUB
+ * and control ROUTER; PostgreSQL's last alert seq) and the console registry
+ * watcher; the correlator (which goes on from that seq) and the assets
+ * watcher; the store; the registry watcher. The main thread then waits for signals:
  * SIGTERM or SIGINT stop the server cleanly (every frame in flight is
  * answered once durable, the correlator journals its last revisions, the
  * alerts thread publishes what is durable, the store drains for a bounded
