@@ -55,7 +55,8 @@ enum tn_jrec_type {
 	/* An incident revision the correlator emitted (its output, journaled so
 	 * that the store keeps it exactly once and a restart knows what was
 	 * already sent). payload: msgpack [stream, incident, rev, msg,
-	 * priority, area, updated_us, body (str: the canonical JSON with seq 0)] */
+	 * priority, area, updated_us, body (str: the canonical JSON of the
+	 * alert, `{"seq":N,...}`; records from before alerts have no seq)] */
 	TN_JREC_CHANGE = 5,
 };
 

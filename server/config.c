@@ -59,7 +59,7 @@ struct key {
 #define FIELD(f) offsetof(struct tn_config, f), sizeof(((struct tn_config *)0)->f)
 
 static const char *const sections[] = {"server", "ingest", "journal", "store", "correlator",
-				       "registry"};
+				       "registry", "alerts"};
 
 static const struct key keys[] = {
 	{"server", "log_level", K_LEVEL, FIELD(log_level), 0, 0},
@@ -91,6 +91,17 @@ static const struct key keys[] = {
 	{"correlator", "heartbeat_timeout_s", K_INT, FIELD(heartbeat_timeout_s), 0, 86400},
 	{"registry", "poll_ms", K_INT, FIELD(registry_poll_ms), 10, 600000},
 	{"registry", "cache", K_PATH, FIELD(registry_cache), 0, 0},
+	{"alerts", "enabled", K_BOOL, FIELD(alerts), 0, 0},
+	{"alerts", "endpoint", K_ENDPOINT, FIELD(alerts_endpoint), 1, 0},
+	{"alerts", "control_endpoint", K_ENDPOINT, FIELD(control_endpoint), 1, 0},
+	{"alerts", "recent", K_INT, FIELD(alerts_recent), 1, 10000000},
+	{"alerts", "since_max", K_INT, FIELD(since_max), 1, 100000},
+	{"alerts", "sndhwm", K_INT, FIELD(alerts_sndhwm), 1, 1000000},
+	{"alerts", "escalate_p1_s", K_INT, FIELD(escalate_s[0]), 0, 86400},
+	{"alerts", "escalate_p2_s", K_INT, FIELD(escalate_s[1]), 0, 86400},
+	{"alerts", "escalate_p3_s", K_INT, FIELD(escalate_s[2]), 0, 86400},
+	{"alerts", "escalate_p4_s", K_INT, FIELD(escalate_s[3]), 0, 86400},
+	{"alerts", "escalate_p5_s", K_INT, FIELD(escalate_s[4]), 0, 86400},
 };
 
 #define N_KEYS     (sizeof keys / sizeof keys[0])
@@ -148,6 +159,18 @@ void tn_config_defaults(struct tn_config *c)
 
 	c->registry_poll_ms = 1000;
 	c->registry_cache[0] = '\0';
+
+	c->alerts = true;
+	snprintf(c->alerts_endpoint, sizeof c->alerts_endpoint, "%s", TN_DEFAULT_ALERTS);
+	snprintf(c->control_endpoint, sizeof c->control_endpoint, "%s", TN_DEFAULT_CONTROL);
+	c->alerts_recent = 10000;
+	c->since_max = 1000;
+	c->alerts_sndhwm = 10000;
+	c->escalate_s[0] = 60;
+	c->escalate_s[1] = 300;
+	c->escalate_s[2] = 900;
+	c->escalate_s[3] = 0;
+	c->escalate_s[4] = 0;
 }
 
 /* ---- loopback ---------------------------------------------------------- */
@@ -605,6 +628,21 @@ static void cross_checks(struct parse *p)
 		     "(tcp://127.x.x.x, tcp://[::1], tcp://localhost, ipc://), got \"%s\" with "
 		     "endpoint \"%s\"",
 		     at, p->raw[i], q);
+	}
+	/* Plain text is for loopback only, on the consoles' endpoints too. */
+	const char *const eps[][2] = {{"endpoint", c->alerts_endpoint},
+				      {"control_endpoint", c->control_endpoint}};
+	for (size_t k = 0; c->insecure && c->alerts && k < 2; k++) {
+		if (tn_config_is_loopback(eps[k][1]))
+			continue;
+		char q[92];
+		int i = key_index("ingest", "insecure");
+		quote(eps[k][1], q, sizeof q);
+		where(p, i, at, sizeof at);
+		fail(p, TN_ECONFIG,
+		     "%s: ingest.insecure: expected false unless alerts.%s is loopback too, got "
+		     "\"%s\" with endpoint \"%s\"",
+		     at, eps[k][0], p->raw[i], q);
 	}
 	if (c->retain_s < c->horizon_s) {
 		int r = key_index("journal", "retain_s"), h = key_index("ingest", "horizon_s");

@@ -61,6 +61,16 @@ struct tn_config {
 	/* [registry] */
 	int registry_poll_ms;           /* poll_ms = 1000: key registry refresh period */
 	char registry_cache[TN_CONFIG_STR]; /* cache = <journal dir>/registry.cache when empty */
+
+	/* [alerts] (docs/control-rooms.md) */
+	bool alerts;                    /* enabled = true (needs the correlator) */
+	char alerts_endpoint[TN_CONFIG_STR];  /* endpoint = tcp://127.0.0.1:7451 (PUB) */
+	char control_endpoint[TN_CONFIG_STR]; /* control_endpoint = tcp://127.0.0.1:7452 (ROUTER) */
+	int alerts_recent;              /* recent = 10000: alerts in memory for `since` */
+	int since_max;                  /* since_max = 1000: alerts per `since` reply */
+	int alerts_sndhwm;              /* sndhwm = 10000: per console, PUB and control */
+	int escalate_s[5];              /* escalate_p1_s = 60, _p2_s = 300, _p3_s = 900, _p4_s and
+					   _p5_s = 0: ack deadlines (0: never escalates) */
 };
 
 /* Fill `c` with the defaults. Main thread. */

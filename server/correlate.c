@@ -37,6 +37,7 @@ struct tn_correlate {
 	struct tn_wire_decoder *dec;
 	msgpack_zone zone;
 	struct sent_map sent;
+	uint64_t seq;         /* the last alert seq journaled (the next is seq + 1) */
 	uint64_t rebuild_end; /* journal end when we started: below it, rebuilding */
 
 	struct tn__frame **pool;
@@ -126,6 +127,28 @@ static void sent_free(struct sent_map *m)
 	*m = (struct sent_map){0};
 }
 
+int tn_correlate_body_seq(const char *body, size_t len, uint64_t *seq)
+{
+	static const char head[] = "{\"seq\":";
+	size_t i = sizeof head - 1;
+	uint64_t v = 0;
+
+	if (len <= i || memcmp(body, head, i) != 0)
+		return TN_ENOTFOUND;
+	if (body[i] < '1' || body[i] > '9')
+		return TN_ECORRUPT;
+	for (; i < len && body[i] >= '0' && body[i] <= '9'; i++) {
+		uint64_t d = (uint64_t)(body[i] - '0');
+		if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10))
+			return TN_ECORRUPT;
+		v = v * 10 + d;
+	}
+	if (i >= len || body[i] != ',')
+		return TN_ECORRUPT;
+	*seq = v;
+	return 0;
+}
+
 /* ---- decoding journal records ------------------------------------------------ */
 
 static bool unpack(struct tn_correlate *c, const struct tn_journal_record *rec,
@@ -138,7 +161,7 @@ static bool unpack(struct tn_correlate *c, const struct tn_journal_record *rec,
 	return msgpack_unpack(rec->payload, rec->len, &off, &c->zone, o) == MSGPACK_UNPACK_SUCCESS;
 }
 
-static bool get_i64(const msgpack_object *o, int64_t *v)
+bool tn__mp_i64(const msgpack_object *o, int64_t *v)
 {
 	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX)
 		*v = (int64_t)o->via.u64;
@@ -149,30 +172,66 @@ static bool get_i64(const msgpack_object *o, int64_t *v)
 	return true;
 }
 
-/* First pass: which revisions are already in the journal. */
+int tn_correlate_change_decode(const void *payload, size_t len, msgpack_zone *zone,
+			       struct tn_change_rec *out)
+{
+	msgpack_object o;
+	const msgpack_object *f;
+	size_t off = 0;
+	int64_t rev;
+
+	msgpack_zone_clear(zone);
+	if (tn_wire_scan(payload, len, SCAN_DEPTH, len, NULL, 0) != 0 ||
+	    msgpack_unpack(payload, len, &off, zone, &o) != MSGPACK_UNPACK_SUCCESS ||
+	    o.type != MSGPACK_OBJECT_ARRAY || o.via.array.size != 8)
+		return TN_ECORRUPT;
+	f = o.via.array.ptr;
+	for (int i = 0; i < 8; i++)
+		if ((i == 0 || i == 1 || i == 3 || i == 5 || i == 7) && f[i].type != MSGPACK_OBJECT_STR)
+			return TN_ECORRUPT;
+	if (f[1].via.str.size > TN_INCIDENT_ID_LEN || !tn__mp_i64(&f[2], &rev) || rev < 1 ||
+	    rev > UINT32_MAX || !tn__mp_i64(&f[4], &out->priority) ||
+	    !tn__mp_i64(&f[6], &out->updated_us))
+		return TN_ECORRUPT;
+	out->stream = f[0].via.str.ptr;
+	out->stream_len = f[0].via.str.size;
+	out->incident = f[1].via.str.ptr;
+	out->incident_len = f[1].via.str.size;
+	out->rev = (uint32_t)rev;
+	out->msg = f[3].via.str.ptr;
+	out->msg_len = f[3].via.str.size;
+	out->area = f[5].via.str.ptr;
+	out->area_len = f[5].via.str.size;
+	out->body = f[7].via.str.ptr;
+	out->body_len = f[7].via.str.size;
+	return 0;
+}
+
+/* First pass: which revisions, and which alert seq, are already in the journal. */
 static int scan_sent(struct tn_correlate *c)
 {
 	struct tn_journal_reader *r;
 	struct tn_journal_record rec;
-	msgpack_object o;
+	struct tn_change_rec ch;
 	char id[TN_INCIDENT_ID_LEN + 1];
+	uint64_t seq;
 	int rc;
 
 	if ((rc = tn_journal_reader_open(c->o.journal_dir, 0, &r)) != 0)
 		return rc;
 	uint64_t limit = ck_pr_load_64(c->o.durable);
 	while ((rc = tn_journal_reader_next(r, limit, &rec)) == 1) {
-		int64_t rev;
-		if (rec.type != TN_JREC_CHANGE || !unpack(c, &rec, &o) ||
-		    o.type != MSGPACK_OBJECT_ARRAY || o.via.array.size != 8 ||
-		    o.via.array.ptr[1].type != MSGPACK_OBJECT_STR ||
-		    o.via.array.ptr[1].via.str.size > TN_INCIDENT_ID_LEN ||
-		    !get_i64(&o.via.array.ptr[2], &rev) || rev < 1 || rev > UINT32_MAX)
+		if (rec.type != TN_JREC_CHANGE ||
+		    tn_correlate_change_decode(rec.payload, rec.len, &c->zone, &ch) != 0)
 			continue;
-		memcpy(id, o.via.array.ptr[1].via.str.ptr, o.via.array.ptr[1].via.str.size);
-		id[o.via.array.ptr[1].via.str.size] = 0;
-		if ((rc = sent_put(&c->sent, id, (uint32_t)rev)) != 0)
+		memcpy(id, ch.incident, ch.incident_len);
+		id[ch.incident_len] = 0;
+		if ((rc = sent_put(&c->sent, id, ch.rev)) != 0)
 			break;
+		/* seqs are per stream: this correlator's is "live" */
+		if (ch.stream_len == 4 && memcmp(ch.stream, "live", 4) == 0 &&
+		    tn_correlate_body_seq(ch.body, ch.body_len, &seq) == 0 && seq > c->seq)
+			c->seq = seq;
 	}
 	c->rebuild_end = limit;
 	tn_journal_reader_close(r);
@@ -180,16 +239,6 @@ static int scan_sent(struct tn_correlate *c)
 }
 
 /* ---- output ------------------------------------------------------------------ */
-
-static int bytes_write(void *data, const char *buf, size_t len)
-{
-	struct tn__bytes *b = data;
-	if (tn__bytes_reserve(b, len) != 0)
-		return -1;
-	memcpy(b->data + b->len, buf, len);
-	b->len += len;
-	return 0;
-}
 
 static void pack_str(msgpack_packer *pk, const char *s, size_t n)
 {
@@ -260,7 +309,7 @@ static void emit_changes(struct tn_correlate *c, bool rebuilding)
 		const char *msg = tn_change_msg_name(ch[i].msg);
 		r->type = TN_JREC_CHANGE;
 		r->off = (uint32_t)f->recbuf.len;
-		msgpack_packer_init(&pk, &f->recbuf, bytes_write);
+		msgpack_packer_init(&pk, &f->recbuf, tn__bytes_write);
 		msgpack_pack_array(&pk, 8);
 		pack_str(&pk, "live", 4);
 		pack_str(&pk, ch[i].incident, strlen(ch[i].incident));
@@ -269,10 +318,14 @@ static void emit_changes(struct tn_correlate *c, bool rebuilding)
 		msgpack_pack_int(&pk, ch[i].priority);
 		pack_str(&pk, ch[i].area, strlen(ch[i].area));
 		msgpack_pack_int64(&pk, ch[i].updated_us);
-		/* The stored body is a JSON object: "{" + the body (which has no seq). */
-		msgpack_pack_str(&pk, ch[i].body_len + 1);
-		msgpack_pack_str_body(&pk, "{", 1);
+		/* The stored body is the alert's JSON object, its seq first:
+		 * `{"seq":N,` + the engine's body. */
+		char head[40];
+		int hn = snprintf(head, sizeof head, "{\"seq\":%" PRIu64 ",", c->seq + 1);
+		msgpack_pack_str(&pk, (size_t)hn + ch[i].body_len);
+		msgpack_pack_str_body(&pk, head, (size_t)hn);
 		msgpack_pack_str_body(&pk, ch[i].body, ch[i].body_len);
+		c->seq++;
 		r->len = (uint32_t)(f->recbuf.len - r->off);
 		ck_pr_inc_64(&c->st.changes);
 	}
@@ -299,7 +352,7 @@ static void feed(struct tn_correlate *c, const struct tn_journal_record *rec)
 		break;
 	case TN_JREC_TICK:
 		if (unpack(c, rec, &o) && o.type == MSGPACK_OBJECT_ARRAY &&
-		    o.via.array.size == 1 && get_i64(&o.via.array.ptr[0], &us)) {
+		    o.via.array.size == 1 && tn__mp_i64(&o.via.array.ptr[0], &us)) {
 			tn_corr_advance(c->engine, us);
 			ck_pr_inc_64(&c->st.ticks);
 			return;
@@ -420,8 +473,11 @@ int tn_correlate_start(const struct tn_correlate_opts *o, struct tn_correlate **
 	if ((rc = scan_sent(c)) != 0 ||
 	    (rc = tn_journal_reader_open(o->journal_dir, 0, &c->rd)) != 0)
 		goto fail;
-	tn_info("correlator rebuilding from the journal", "until=%" PRIu64 " sent_incidents=%zu",
-		c->rebuild_end, c->sent.n);
+	if (o->seq_floor > c->seq)
+		c->seq = o->seq_floor;
+	tn_info("correlator rebuilding from the journal",
+		"until=%" PRIu64 " sent_incidents=%zu last_seq=%" PRIu64, c->rebuild_end, c->sent.n,
+		c->seq);
 	if (pthread_create(&c->thread, NULL, correlate_main, c) != 0) {
 		rc = TN_ENOMEM;
 		goto fail;

@@ -12,7 +12,16 @@
  * Each incident revision the engine emits is packed as a CHANGE record into
  * a frame of the correlator's own pool and handed to the committer through
  * a ring; the store then keeps it in PostgreSQL exactly once, and the alert
- * fan-out (issue 4) will read it from there too.
+ * fan-out (server/alerts.c) reads it from the journal too.
+ *
+ * Each revision also gets the stream's next alert `seq` (design §3.2), the
+ * first key of its JSON body (`{"seq":N,...`). Assigning it here, where the
+ * revision is journaled, makes it durable with the revision: the journal
+ * order is the seq order, a restart learns the last seq in the same first
+ * pass that learns the revisions already sent, and a crash can neither skip
+ * nor repeat one. CHANGE records written before seq existed have a body
+ * without it (`{"incident":...`); they are stored as before and never
+ * published (they predate alerts).
  *
  * On start it replays the whole journal to rebuild the engine's state. A
  * first pass collects the revisions already journaled (incident -> highest
@@ -31,7 +40,10 @@
 #define TN_CORRELATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include <msgpack.h>
 
 #include "ring.h"
 #include "tocsin/correlator.h"
@@ -51,6 +63,10 @@ struct tn_correlate_opts {
 	 * retention. The caller's: it must outlive the correlator and whoever
 	 * reads it (the committer stops after the correlator). */
 	uint64_t *consumed;
+	/* The last alert seq known to be used (PostgreSQL's highest, read at
+	 * start; 0 when unknown): the first seq is past both it and the
+	 * highest in the journal, so retention cannot make a seq come back. */
+	uint64_t seq_floor;
 };
 
 struct tn_correlate_stats {
@@ -70,6 +86,36 @@ int tn_correlate_start(const struct tn_correlate_opts *o, struct tn_correlate **
 
 /* Hand over a new graph (ownership passes when it returns true). One thread. */
 bool tn_correlate_publish_graph(void *c, struct tn_graph *g);
+
+/* A CHANGE record's fields; the pointers are into the unpacked record. */
+struct tn_change_rec {
+	const char *stream, *incident, *msg, *area, *body; /* not NUL-terminated */
+	uint32_t stream_len, incident_len, msg_len, area_len, body_len;
+	uint32_t rev;                                     /* >= 1 */
+	int64_t priority, updated_us;
+};
+
+/*
+ * tn_correlate_change_decode - the fields of a CHANGE record's payload
+ * (`len` bytes, borrowed), unpacked into `zone` (cleared first; the
+ * pointers of *out are valid until it is cleared again). Returns 0, or
+ * TN_ECORRUPT (not [stream, incident, rev, msg, priority, area,
+ * updated_us, body] with those types, an incident id over
+ * TN_INCIDENT_ID_LEN, rev outside 1..UINT32_MAX). Bounded pre-scan first.
+ * Pure; any thread.
+ */
+int tn_correlate_change_decode(const void *payload, size_t len, msgpack_zone *zone,
+			       struct tn_change_rec *out);
+
+/* tn__mp_i64 - a MessagePack integer that fits int64_t into *v; false otherwise. Pure. */
+bool tn__mp_i64(const msgpack_object *o, int64_t *v);
+
+/*
+ * tn_correlate_body_seq - the seq at the head of a CHANGE record's JSON body
+ * (`{"seq":N,`; `len` bytes at `body`, borrowed). Returns 0 and *seq,
+ * TN_ENOTFOUND (a body from before seq existed) or TN_ECORRUPT. Pure.
+ */
+int tn_correlate_body_seq(const char *body, size_t len, uint64_t *seq);
 
 void tn_correlate_stats(const struct tn_correlate *c, struct tn_correlate_stats *out);
 

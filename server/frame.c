@@ -21,6 +21,16 @@ int tn__bytes_reserve(struct tn__bytes *b, size_t more)
 	return 0;
 }
 
+int tn__bytes_write(void *data, const char *buf, size_t len)
+{
+	struct tn__bytes *b = data;
+	if (tn__bytes_reserve(b, len) != 0)
+		return -1;
+	memcpy(b->data + b->len, buf, len);
+	b->len += len;
+	return 0;
+}
+
 void tn__frame_reset(struct tn__frame *f)
 {
 	f->has_peer = false;

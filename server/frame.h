@@ -83,6 +83,10 @@ void tn__frame_free(struct tn__frame *f);
 /* Grow b to hold `more` further bytes. 0 or TN_ENOMEM. */
 int tn__bytes_reserve(struct tn__bytes *b, size_t more);
 
+/* A msgpack_packer write callback appending to the struct tn__bytes `data`:
+ * 0, or -1 out of memory (msgpack-c's convention). */
+int tn__bytes_write(void *data, const char *buf, size_t len);
+
 /* Append a NUL-terminated copy of s[0..len) to f->strs; *off gets its offset. 0 or TN_ENOMEM. */
 int tn__frame_str(struct tn__frame *f, const char *s, size_t len, uint32_t *off);
 

@@ -20,6 +20,7 @@
 #include "ring.h"
 #include "tocsin/error.h"
 #include "wire.h"
+#include "zap.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define ZAP_DOMAIN "ingest"
@@ -67,16 +68,6 @@ static int64_t now_us(void)
 
 /* ---- packing records into a frame ---------------------------------------- */
 
-static int buf_write(void *data, const char *buf, size_t len)
-{
-	struct tn__bytes *b = data;
-	if (tn__bytes_reserve(b, len) != 0)
-		return -1;
-	memcpy(b->data + b->len, buf, len);
-	b->len += len;
-	return 0;
-}
-
 static void pack_str(msgpack_packer *pk, const char *s)
 {
 	if (!s) {
@@ -96,7 +87,7 @@ static struct tn__rec *rec_begin(struct tn__frame *f, uint8_t type, msgpack_pack
 		return NULL;
 	r->type = type;
 	r->off = (uint32_t)f->recbuf.len;
-	msgpack_packer_init(pk, &f->recbuf, buf_write);
+	msgpack_packer_init(pk, &f->recbuf, tn__bytes_write);
 	return r;
 }
 
@@ -217,77 +208,36 @@ static void audit(struct tn_ingest *g, const char *action, const char *subject,
 
 /* ---- ZAP ------------------------------------------------------------------- */
 
-static void zap_reply(struct tn_ingest *g, zmq_msg_t *req_id, const char *code,
-		      const char *text, const char *user)
-{
-	zmq_send(g->zap, "1.0", 3, ZMQ_SNDMORE);
-	zmq_send(g->zap, zmq_msg_data(req_id), zmq_msg_size(req_id), ZMQ_SNDMORE);
-	zmq_send(g->zap, code, strlen(code), ZMQ_SNDMORE);
-	zmq_send(g->zap, text, strlen(text), ZMQ_SNDMORE);
-	zmq_send(g->zap, user, strlen(user), ZMQ_SNDMORE);
-	zmq_send(g->zap, "", 0, 0);
-}
-
-/* One ZAP request: version, request id, domain, address, identity,
- * mechanism, credentials... Returns false when none was waiting. */
+/* One ZAP request; false when none was waiting. */
 static bool zap_one(struct tn_ingest *g)
 {
-	zmq_msg_t part[8];
-	int n = 0, more = 1;
+	struct tn__zap_req r;
 
-	while (more) {
-		zmq_msg_t m;
-		zmq_msg_init(&m);
-		if (zmq_msg_recv(&m, g->zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-			zmq_msg_close(&m);
-			if (n == 0)
-				return false;
-			break;
+	if (!tn__zap_recv(g->zap, &r))
+		return false;
+	if (r.n == 0)
+		return true; /* malformed: answered */
+	if (g->insecure) {
+		if (strcmp(r.mechanism, "NULL") == 0) {
+			STAT_INC(g, zap_accepted);
+			tn__zap_reply(g->zap, &r, "200", "OK", "insecure");
+			goto out;
 		}
-		more = zmq_msg_more(&m);
-		if (n < 8)
-			part[n++] = m;
-		else
-			zmq_msg_close(&m);
-	}
-	if (n < 6) {
-		/* Only libzmq talks to this socket; a short request is a bug. */
-		tn_error("malformed zap request", "parts=%d", n);
-		if (n >= 2)
-			zap_reply(g, &part[1], "500", "malformed request", "");
+	} else if (r.key[0] && tn_registry_find(g->reg, r.key)) {
+		STAT_INC(g, zap_accepted);
+		tn__zap_reply(g->zap, &r, "200", "OK", r.key);
 		goto out;
 	}
-	char mech[16] = "", addr[64] = "", key[TN_KEY_Z85_LEN + 1] = "";
-	snprintf(mech, sizeof mech, "%.*s", (int)zmq_msg_size(&part[5]),
-		 (const char *)zmq_msg_data(&part[5]));
-	snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&part[3]),
-		 (const char *)zmq_msg_data(&part[3]));
-
-	if (g->insecure) {
-		if (strcmp(mech, "NULL") == 0) {
-			STAT_INC(g, zap_accepted);
-			zap_reply(g, &part[1], "200", "OK", "insecure");
-			goto out;
-		}
-	} else if (strcmp(mech, "CURVE") == 0 && n >= 7 && zmq_msg_size(&part[6]) == 32) {
-		zmq_z85_encode(key, zmq_msg_data(&part[6]), 32);
-		if (tn_registry_find(g->reg, key)) {
-			STAT_INC(g, zap_accepted);
-			zap_reply(g, &part[1], "200", "OK", key);
-			goto out;
-		}
-	}
 	STAT_INC(g, zap_refused);
-	const char *reason = key[0] ? "key not registered or revoked" : "mechanism not allowed";
+	const char *reason = r.key[0] ? "key not registered or revoked" : "mechanism not allowed";
 	tn_log_limited(&g->log_zap, 10, TN_LOG_WARN, "adapter refused at handshake",
-		       "mechanism=%s key=%s address=%s reason=\"%s\"", mech, key[0] ? key : "-",
-		       addr, reason);
-	zap_reply(g, &part[1], "400", reason, "");
+		       "mechanism=%s key=%s address=%s reason=\"%s\"", r.mechanism,
+		       r.key[0] ? r.key : "-", r.address, reason);
+	tn__zap_reply(g->zap, &r, "400", reason, "");
 	if (reject_budget(g))
-		audit(g, "auth.refused", key[0] ? key : mech, addr, reason);
+		audit(g, "auth.refused", r.key[0] ? r.key : r.mechanism, r.address, reason);
 out:
-	for (int i = 0; i < n; i++)
-		zmq_msg_close(&part[i]);
+	tn__zap_done(&r);
 	return true;
 }
 

@@ -6,10 +6,14 @@
  * Start-up: configuration; server key; the journal (recovering a torn tail);
  * the dedup set rebuilt from the journal; the key registry (PostgreSQL, else
  * its cache file); the ZAP handler and the ingest ROUTER; the committer and
- * ingest threads; the store; the registry watcher. The main thread then
- * waits for signals: SIGTERM or SIGINT stop the server cleanly (every frame
- * in flight is answered once durable, the store drains for a bounded time),
- * and a journal failure stops it with exit status 1.
+ * ingest threads; the alerts thread (console keys, its own ZAP handler, PUB
+ * and control ROUTER; PostgreSQL's last alert seq) and the console registry
+ * watcher; the correlator (which goes on from that seq) and the assets
+ * watcher; the store; the registry watcher. The main thread then waits for signals:
+ * SIGTERM or SIGINT stop the server cleanly (every frame in flight is
+ * answered once durable, the correlator journals its last revisions, the
+ * alerts thread publishes what is durable, the store drains for a bounded
+ * time), and a journal failure stops it with exit status 1.
  */
 #include <ck_pr.h>
 #include <errno.h>
@@ -25,6 +29,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "alerts.h"
 #include "assets_pg.h"
 #include "assets_watch.h"
 #include "config.h"
@@ -46,6 +51,8 @@ static pthread_t main_thread;
 static struct tn_store *store; /* set once by main; read by the committer */
 static bool cfg_correlate;
 static uint64_t correlated; /* journal offset the correlator has processed */
+static bool cfg_alerts;
+static uint64_t alerted; /* journal offset the alerts thread has read */
 /* The journal's durable offset: written by the committer, read by the store.
  * Here, not in the committer, because the store drains after it stops. */
 static uint64_t durable;
@@ -66,6 +73,8 @@ static uint64_t consumed_offset(void *ud)
 	uint64_t off = s ? tn_store_committed(s) : 0;
 	if (cfg_correlate && ck_pr_load_64(&correlated) < off)
 		off = ck_pr_load_64(&correlated);
+	if (cfg_alerts && ck_pr_load_64(&alerted) < off)
+		off = ck_pr_load_64(&alerted);
 	return off;
 }
 
@@ -137,30 +146,33 @@ static int rebuild_dedup(const struct tn_config *cfg, struct tn_dedup *d)
 	return 0;
 }
 
-static struct tn_registry *initial_registry(const struct tn_config *cfg)
+/* The keys of `kind` from PostgreSQL, else from the cache file, else none. */
+static struct tn_registry *initial_registry(const struct tn_config *cfg,
+					    enum tn_registry_kind kind, const char *cache)
 {
+	const char *what = kind == TN_REGISTRY_CONSOLES ? "console" : "adapter";
 	struct tn_registry *r = NULL;
 	char err[512];
-	int rc = tn_registry_load_pg(cfg->conninfo, &r, err, sizeof err);
+	int rc = tn_registry_load_pg(cfg->conninfo, kind, &r, err, sizeof err);
 	if (rc == 0) {
-		if (tn_registry_cache_save(r, cfg->registry_cache) != 0)
-			tn_warn("cannot write registry cache", "path=%s", cfg->registry_cache);
-		tn_info("key registry loaded", "source=postgresql adapters=%zu version=%lld", r->n,
-			(long long)r->version);
+		if (tn_registry_cache_save(r, cache) != 0)
+			tn_warn("cannot write registry cache", "path=%s", cache);
+		tn_info("key registry loaded", "source=postgresql kind=%s keys=%zu version=%lld",
+			what, r->n, (long long)r->version);
 		return r;
 	}
 	char *nl = strchr(err, '\n');
 	if (nl)
 		*nl = 0;
-	tn_warn("cannot load key registry from postgresql", "error=\"%s\"", err);
-	rc = tn_registry_cache_load(cfg->registry_cache, &r);
+	tn_warn("cannot load key registry from postgresql", "kind=%s error=\"%s\"", what, err);
+	rc = tn_registry_cache_load(cache, &r);
 	if (rc == 0) {
-		tn_warn("key registry loaded from cache", "path=%s adapters=%zu version=%lld",
-			cfg->registry_cache, r->n, (long long)r->version);
+		tn_warn("key registry loaded from cache", "kind=%s path=%s keys=%zu version=%lld",
+			what, cache, r->n, (long long)r->version);
 		return r;
 	}
-	tn_warn("no key registry: every adapter is refused until postgresql is reachable",
-		"cache=%s error=\"%s\"", cfg->registry_cache, tn_strerror(rc));
+	tn_warn("no key registry: every key is refused until postgresql is reachable",
+		"kind=%s cache=%s error=\"%s\"", what, cache, tn_strerror(rc));
 	return tn_registry_empty(&r) == 0 ? r : NULL;
 }
 
@@ -254,7 +266,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	struct tn_registry *reg = initial_registry(&cfg);
+	struct tn_registry *reg = initial_registry(&cfg, TN_REGISTRY_ADAPTERS, cfg.registry_cache);
 	if (!reg)
 		return 1;
 	int64_t reg_version = reg->version;
@@ -265,12 +277,12 @@ int main(int argc, char **argv)
 		tn_error("cannot start ingest", "error=\"%s\"", err);
 		return 1;
 	}
-	memset(secret, 0, sizeof secret);
 	/* The correlator's frames go to the committer and back on two rings as
 	 * large as its pool, so pushing never fails. */
 	static struct tn__ring corr_in, corr_out;
 	const unsigned corr_pool = 16;
 	cfg_correlate = cfg.correlate;
+	cfg_alerts = cfg.correlate && cfg.alerts; /* both read by the committer from now on */
 	if (cfg.correlate &&
 	    (tn__ring_init(&corr_in, corr_pool) != 0 || tn__ring_init(&corr_out, corr_pool) != 0)) {
 		tn_error("out of memory", NULL);
@@ -290,6 +302,63 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* Alerts to consoles: the correlator's revisions, from the journal. */
+	static char console_cache[TN_CONFIG_STR + 16];
+	struct tn_alerts *alerts = NULL;
+	struct tn_registry_watch *console_watch = NULL;
+	if (cfg.alerts && !cfg.correlate)
+		tn_warn("alerts need the correlator: no alerts will be sent", NULL);
+	/* Alert seqs go on from PostgreSQL's last one when the journal no
+	 * longer holds any (retention); the journal's own is found by the
+	 * correlator's first pass and the alerts thread's start-up read. */
+	uint64_t seq_floor = 0;
+	if (cfg_alerts &&
+	    tn_alerts_pg_last_seq(cfg.conninfo, "live", &seq_floor, err, sizeof err) != 0)
+		tn_warn("cannot read the last alert seq from postgresql; going on from the "
+			"journal's",
+			"error=\"%s\"", tn_logq(err));
+	/* Before the correlator: its first revisions come after the alerts
+	 * thread's start-up read, and are published. */
+	if (cfg_alerts) {
+		snprintf(console_cache, sizeof console_cache, "%s/consoles.cache", cfg.journal_dir);
+		struct tn_registry *consoles =
+			initial_registry(&cfg, TN_REGISTRY_CONSOLES, console_cache);
+		if (!consoles)
+			return 1;
+		int64_t console_version = consoles->version;
+		struct tn_alerts_opts ao = {
+			.journal_dir = cfg.journal_dir,
+			.durable = &durable,
+			.pub_endpoint = cfg.alerts_endpoint,
+			.control_endpoint = cfg.control_endpoint,
+			.server_secret = cfg.insecure ? NULL : secret,
+			.conninfo = cfg.conninfo,
+			.consoles = consoles,
+			.recent = (unsigned)cfg.alerts_recent,
+			.since_max = (unsigned)cfg.since_max,
+			.sndhwm = cfg.alerts_sndhwm,
+			.handshake_ivl_ms = cfg.handshake_ivl_ms,
+			.consumed = &alerted,
+			.seq_floor = seq_floor,
+		};
+		memcpy(ao.escalate_s, cfg.escalate_s, sizeof ao.escalate_s);
+		if (tn_alerts_start(&ao, &alerts, err, sizeof err) != 0) {
+			tn_error("cannot start alerts", "error=\"%s\"", tn_logq(err));
+			return 1;
+		}
+		if ((rc = tn_registry_watch_start(cfg.conninfo, TN_REGISTRY_CONSOLES,
+						  cfg.registry_poll_ms, console_cache,
+						  console_version, tn_alerts_publish_registry, alerts,
+						  &console_watch)) != 0) {
+			tn_error("cannot start the console registry watcher", "error=\"%s\"",
+				 tn_strerror(rc));
+			return 1;
+		}
+		if (cfg.insecure)
+			tn_warn("INSECURE: plain-text alerts and control without authentication; "
+				"loopback only",
+				"pub=%s control=%s", cfg.alerts_endpoint, cfg.control_endpoint);
+	}
 	struct tn_correlate *corr = NULL;
 	struct tn_assets_watch *assets = NULL;
 	if (cfg.correlate) {
@@ -319,6 +388,7 @@ int main(int argc, char **argv)
 		co.engine.max_depth = cfg.max_depth;
 		co.engine.slack_s = cfg.slack_s;
 		co.engine.heartbeat_timeout_s = cfg.heartbeat_timeout_s;
+		co.seq_floor = seq_floor;
 		if ((rc = tn_correlate_start(&co, &corr)) != 0) {
 			tn_error("cannot start the correlator", "error=\"%s\"", tn_strerror(rc));
 			return 1;
@@ -329,6 +399,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+
+	memset(secret, 0, sizeof secret);
 
 	struct tn_store_opts so = {
 		.conninfo = cfg.conninfo,
@@ -345,9 +417,9 @@ int main(int argc, char **argv)
 	ck_pr_store_ptr(&store, s);
 
 	struct tn_registry_watch *watch;
-	if ((rc = tn_registry_watch_start(cfg.conninfo, cfg.registry_poll_ms, cfg.registry_cache,
-					  reg_version, tn_ingest_publish_registry, ingest,
-					  &watch)) != 0) {
+	if ((rc = tn_registry_watch_start(cfg.conninfo, TN_REGISTRY_ADAPTERS, cfg.registry_poll_ms,
+					  cfg.registry_cache, reg_version,
+					  tn_ingest_publish_registry, ingest, &watch)) != 0) {
 		tn_error("cannot start registry watcher", "error=\"%s\"", tn_strerror(rc));
 		return 1;
 	}
@@ -369,12 +441,16 @@ int main(int argc, char **argv)
 	}
 
 	tn_registry_watch_stop(watch);
+	tn_registry_watch_stop(console_watch);
 	/* Order: stop taking events; let the correlator read what is durable
-	 * and journal its last revisions; then stop the committer. */
+	 * and journal its last revisions; then stop the committer; then let
+	 * the alerts thread publish what is durable (the journal's end is now
+	 * fixed) before consoles lose the server. */
 	tn_ingest_quiesce(ingest);
 	tn_assets_watch_stop(assets);
 	tn_correlate_stop(corr, 2000);
 	tn_ingest_stop(ingest);
+	tn_alerts_stop(alerts, 1000);
 	ck_pr_store_ptr(&store, NULL);
 	rc = tn_store_stop(s, STORE_DRAIN_MS);
 	if (rc != 0)

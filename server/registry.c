@@ -128,8 +128,8 @@ static PGconn *connect_db(const char *conninfo, char *err, size_t errlen)
 }
 
 /* Read the registry over `c`; *out stays NULL when the version is `known`. */
-static int load_from(PGconn *c, int64_t known, struct tn_registry **out, char *err,
-		     size_t errlen)
+static int load_from(PGconn *c, enum tn_registry_kind kind, int64_t known,
+		     struct tn_registry **out, char *err, size_t errlen)
 {
 	struct tn_registry *r = NULL;
 	PGresult *res;
@@ -154,9 +154,11 @@ static int load_from(PGconn *c, int64_t known, struct tn_registry **out, char *e
 	if ((rc = tn_registry_empty(&r)) != 0)
 		goto out;
 	r->version = version;
-	res = PQexec(c, "SELECT name, public_key, array_to_string(sectors, ','), "
-			"array_to_string(asset_prefixes, ',') FROM adapters "
-			"WHERE revoked_at IS NULL ORDER BY public_key");
+	const char *kind_name = kind == TN_REGISTRY_CONSOLES ? "console" : "adapter";
+	res = PQexecParams(c, "SELECT name, public_key, array_to_string(sectors, ','), "
+			      "array_to_string(asset_prefixes, ',') FROM adapters "
+			      "WHERE revoked_at IS NULL AND kind = $1 ORDER BY public_key",
+			   1, NULL, &kind_name, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		goto pgerr;
 	r->n = (size_t)PQntuples(res);
@@ -189,13 +191,14 @@ out:
 	return rc;
 }
 
-int tn_registry_load_pg(const char *conninfo, struct tn_registry **out, char *err, size_t errlen)
+int tn_registry_load_pg(const char *conninfo, enum tn_registry_kind kind, struct tn_registry **out,
+			char *err, size_t errlen)
 {
 	PGconn *c = connect_db(conninfo, err, errlen);
 	*out = NULL;
 	if (!c)
 		return TN_EDB;
-	int rc = load_from(c, INT64_MIN, out, err, errlen);
+	int rc = load_from(c, kind, INT64_MIN, out, err, errlen);
 	PQfinish(c);
 	return rc;
 }
@@ -224,6 +227,8 @@ int tn_registry_cache_save(const struct tn_registry *r, const char *path)
 				fprintf(f, "%s%s", first ? "" : ",", tn_sector_name(s));
 				first = 0;
 			}
+		if (first)
+			fputc('-', f); /* a console: no sectors */
 		fputc(' ', f);
 		if (!e->n_prefixes)
 			fputc('-', f);
@@ -281,8 +286,8 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 			memset(r->entries + cap, 0, (ncap - cap) * sizeof *r->entries);
 			cap = ncap;
 		}
-		rc = fill_entry(&r->entries[r->n++], name, key, sectors,
-				strcmp(prefixes, "-") == 0 ? "" : prefixes, err, sizeof err);
+		rc = fill_entry(&r->entries[r->n++], name, key,
+				strcmp(sectors, "-") == 0 ? "" : sectors, strcmp(prefixes, "-") == 0 ? "" : prefixes, err, sizeof err);
 		if (rc != 0)
 			goto fail;
 	}
@@ -328,6 +333,7 @@ bool tn_registry_allows(const struct tn_adapter_entry *e, enum tn_sector sector,
 
 struct tn_registry_watch {
 	const char *conninfo, *cache_path;
+	enum tn_registry_kind kind;
 	int poll_ms;
 	int64_t known;
 	tn_registry_publish_fn publish;
@@ -354,7 +360,7 @@ static void *watch_main(void *arg)
 			c = connect_db(w->conninfo, err, sizeof err);
 		if (!w->held) {
 			struct tn_registry *r = NULL;
-			int rc = c ? load_from(c, w->known, &r, err, sizeof err) : TN_EDB;
+			int rc = c ? load_from(c, w->kind, w->known, &r, err, sizeof err) : TN_EDB;
 			if (rc != 0) {
 				char *nl = strchr(err, '\n');
 				if (nl)
@@ -371,8 +377,9 @@ static void *watch_main(void *arg)
 			int64_t v = w->held->version;
 			size_t n = w->held->n;
 			if (w->publish(w->ud, w->held)) {
-				tn_info("key registry changed", "version=%lld adapters=%zu",
-					(long long)v, n);
+				tn_info("key registry changed", "version=%lld kind=%s keys=%zu",
+					(long long)v,
+					w->kind == TN_REGISTRY_CONSOLES ? "console" : "adapter", n);
 				w->known = v;
 				w->held = NULL;
 			}
@@ -387,15 +394,16 @@ static void *watch_main(void *arg)
 	return NULL;
 }
 
-int tn_registry_watch_start(const char *conninfo, int poll_ms, const char *cache_path,
-			    int64_t known, tn_registry_publish_fn publish, void *ud,
-			    struct tn_registry_watch **out)
+int tn_registry_watch_start(const char *conninfo, enum tn_registry_kind kind, int poll_ms,
+			    const char *cache_path, int64_t known, tn_registry_publish_fn publish,
+			    void *ud, struct tn_registry_watch **out)
 {
 	struct tn_registry_watch *w = calloc(1, sizeof *w);
 	if (!w)
 		return TN_ENOMEM;
 	w->conninfo = conninfo;
 	w->cache_path = cache_path;
+	w->kind = kind;
 	w->poll_ms = poll_ms > 0 ? poll_ms : 1000;
 	w->known = known;
 	w->publish = publish;

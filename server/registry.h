@@ -11,6 +11,11 @@
  *
  * Every snapshot is also written to a cache file, so tocsind can start and
  * authenticate adapters while PostgreSQL is down.
+ *
+ * Console keys (`tocsin console add`, schema/005_alerts.sql) are rows of the
+ * same table with kind 'console' and no sectors. A snapshot holds one kind
+ * only: the ingest thread's has adapters, the alerts thread's has consoles,
+ * so neither can admit the other's keys whatever its ZAP domain.
  */
 #ifndef TN_REGISTRY_H
 #define TN_REGISTRY_H
@@ -30,6 +35,11 @@ struct tn_adapter_entry {
 	char **prefixes;              /* asset-id prefixes it may report on */
 };
 
+enum tn_registry_kind {
+	TN_REGISTRY_ADAPTERS, /* rows of kind 'adapter': sectors and prefixes */
+	TN_REGISTRY_CONSOLES, /* rows of kind 'console': no sectors (allows nothing) */
+};
+
 struct tn_registry {
 	int64_t version; /* registry_version.version it was read at; -1 unknown */
 	size_t n;
@@ -40,12 +50,13 @@ struct tn_registry {
 int tn_registry_empty(struct tn_registry **out);
 
 /*
- * tn_registry_load_pg - read the live adapters from PostgreSQL at `conninfo`
- * (connect_timeout bounded). Returns 0 and sets *out (caller owns it),
- * TN_EDB (err says why), TN_ENOMEM, TN_ECORRUPT (a row that makes no sense:
- * unknown sector or a bad key; err names it). Any thread.
+ * tn_registry_load_pg - read the live keys of `kind` from PostgreSQL at
+ * `conninfo` (connect_timeout bounded). Returns 0 and sets *out (caller
+ * owns it), TN_EDB (err says why), TN_ENOMEM, TN_ECORRUPT (a row that makes
+ * no sense: unknown sector or a bad key; err names it). Any thread.
  */
-int tn_registry_load_pg(const char *conninfo, struct tn_registry **out, char *err, size_t errlen);
+int tn_registry_load_pg(const char *conninfo, enum tn_registry_kind kind, struct tn_registry **out,
+			char *err, size_t errlen);
 
 /*
  * tn_registry_cache_save / _load - the cache file (text; written to a
@@ -78,13 +89,13 @@ typedef bool (*tn_registry_publish_fn)(void *ud, struct tn_registry *r);
 
 /*
  * tn_registry_watch_start - poll PostgreSQL every poll_ms for a registry
- * version other than `known` and publish each new snapshot (also saving it
- * to `cache_path`). Strings are borrowed and must outlive the watcher.
+ * version other than `known` and publish each new snapshot of the keys of
+ * `kind` (also saving it to `cache_path`). Strings are borrowed and must outlive the watcher.
  * Returns 0 and sets *out, or TN_ENOMEM. Main thread.
  */
-int tn_registry_watch_start(const char *conninfo, int poll_ms, const char *cache_path,
-			    int64_t known, tn_registry_publish_fn publish, void *ud,
-			    struct tn_registry_watch **out);
+int tn_registry_watch_start(const char *conninfo, enum tn_registry_kind kind, int poll_ms,
+			    const char *cache_path, int64_t known, tn_registry_publish_fn publish,
+			    void *ud, struct tn_registry_watch **out);
 
 /* tn_registry_watch_stop - stop and join the thread, free it. NULL is fine. Main thread. */
 void tn_registry_watch_stop(struct tn_registry_watch *w);

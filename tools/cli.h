@@ -17,6 +17,7 @@ struct tn_cli {
 /* argv[0] is the verb itself. Main thread. */
 int tn__cmd_keygen(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_adapter(int argc, char **argv, const struct tn_cli *cli);
+int tn__cmd_console(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_db(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_send(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_assets(int argc, char **argv, const struct tn_cli *cli);

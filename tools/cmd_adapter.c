@@ -1,5 +1,11 @@
 /*
- * cmd_adapter.c - `tocsin adapter add | revoke | list`: the adapter key registry.
+ * cmd_adapter.c - `tocsin adapter add | revoke | list` and `tocsin console
+ * add | revoke | list`: the key registry.
+ *
+ * Adapters and consoles are rows of one table (`adapters`, with a kind since
+ * schema/005_alerts.sql), so the rules below hold across both: a key is
+ * live under one name of one kind at most, and a revoked key never comes
+ * back as either. A console has a clearance instead of sectors.
  *
  * Every change is one transaction together with its audit row, so the
  * registry never changes unaudited. The trigger of 001_init.sql bumps
@@ -29,6 +35,26 @@
 
 #define UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
+/* What differs between the two kinds of key. */
+struct kind {
+	const char *word;       /* "adapter" or "console": the kind column, messages */
+	const char *act_add;    /* audit actions */
+	const char *act_revoke;
+};
+
+static const struct kind ADAPTER = {"adapter", "adapter.add", "adapter.revoke"};
+static const struct kind CONSOLE = {"console", "console.add", "console.revoke"};
+
+static const char *const CLEARANCES[] = {"public", "official", "official-sensitive"};
+
+static void usage_console(FILE *f)
+{
+	fprintf(f, "usage: tocsin console add NAME --key NAME.pub [--clearance C]\n"
+		   "       tocsin console revoke NAME\n"
+		   "       tocsin console list\n"
+		   "clearances: public, official (default), official-sensitive\n");
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -55,13 +81,13 @@ static bool charset_ok(const char *s, size_t max, const char *extra)
 	return true;
 }
 
-static bool name_ok(const char *name)
+static bool name_ok(const struct kind *k, const char *name)
 {
 	if (charset_ok(name, NAME_MAX_LEN, "._-"))
 		return true;
 	fprintf(stderr,
-		"tocsin: bad adapter name \"%s\"; expected 1-%d characters of A-Z a-z 0-9 . _ -\n",
-		name, NAME_MAX_LEN);
+		"tocsin: bad %s name \"%s\"; expected 1-%d characters of A-Z a-z 0-9 . _ -\n",
+		k->word, name, NAME_MAX_LEN);
 	return false;
 }
 
@@ -154,8 +180,9 @@ static PGresult *tx_exec(PGconn *c, const char *what, const char *sql, int n,
 	return NULL;
 }
 
-static int add(PGconn *c, const char *name, const char *key, const char *sectors,
-	       const char *assets)
+/* sectors and assets (adapter) or clearance (console, sectors NULL). */
+static int add(PGconn *c, const struct kind *k, const char *name, const char *key,
+	       const char *sectors, const char *assets, const char *clearance)
 {
 	const char *p_key[] = {key};
 	const char *p_name[] = {name};
@@ -170,27 +197,28 @@ static int add(PGconn *c, const char *name, const char *key, const char *sectors
 	 * row, in the audit trail) */
 	r = tx_exec(c, "cannot read adapters",
 		    "SELECT name, revoked_at IS NOT NULL, "
-		    "coalesce(" UTC("revoked_at") ", '') "
+		    "coalesce(" UTC("revoked_at") ", ''), kind "
 		    "FROM adapters WHERE public_key = $1 "
 		    "ORDER BY revoked_at IS NULL DESC LIMIT 1",
 		    1, p_key);
 	if (!r)
 		return 1;
 	if (PQntuples(r) > 0) {
-		if (strcmp(PQgetvalue(r, 0, 1), "f") == 0 && strcmp(PQgetvalue(r, 0, 0), name) == 0)
+		if (strcmp(PQgetvalue(r, 0, 1), "f") == 0 && strcmp(PQgetvalue(r, 0, 0), name) == 0 &&
+		    strcmp(PQgetvalue(r, 0, 3), k->word) == 0)
 			fprintf(stderr,
-				"tocsin: adapter \"%s\" is already registered with this key\n",
-				name);
+				"tocsin: %s \"%s\" is already registered with this key\n",
+				k->word, name);
 		else if (strcmp(PQgetvalue(r, 0, 1), "f") == 0)
 			fprintf(stderr,
-				"tocsin: this key is already registered to adapter \"%s\"; each "
-				"adapter needs a key of its own\n",
-				PQgetvalue(r, 0, 0));
+				"tocsin: this key is already registered to %s \"%s\"; each "
+				"adapter and console needs a key of its own\n",
+				PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 0));
 		else
 			fprintf(stderr,
-				"tocsin: this key was revoked (adapter \"%s\", %s); make a new one "
+				"tocsin: this key was revoked (%s \"%s\", %s); make a new one "
 				"with tocsin keygen\n",
-				PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 2));
+				PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 2));
 		PQclear(r);
 		tn__pg_rollback(c);
 		return 1;
@@ -198,13 +226,14 @@ static int add(PGconn *c, const char *name, const char *key, const char *sectors
 	PQclear(r);
 	r = tx_exec(c, "cannot read the audit trail",
 		    "SELECT subject, " UTC("at") " FROM audit "
-		    "WHERE action = 'adapter.revoke' AND detail->>'key' = $1 LIMIT 1",
+		    "WHERE action IN ('adapter.revoke', 'console.revoke') "
+		    "AND detail->>'key' = $1 LIMIT 1",
 		    1, p_key);
 	if (!r)
 		return 1;
 	if (PQntuples(r) > 0) {
 		fprintf(stderr,
-			"tocsin: this key was revoked (adapter \"%s\", %s); make a new one with "
+			"tocsin: this key was revoked (\"%s\", %s); make a new one with "
 			"tocsin keygen\n",
 			PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
 		PQclear(r);
@@ -216,17 +245,26 @@ static int add(PGconn *c, const char *name, const char *key, const char *sectors
 	/* the name: free, live, or revoked (then re-added: see the top) */
 	r = tx_exec(c, "cannot read adapters",
 		    "SELECT public_key, revoked_at IS NOT NULL, "
-		    "coalesce(" UTC("revoked_at") ", '') "
+		    "coalesce(" UTC("revoked_at") ", ''), kind "
 		    "FROM adapters WHERE name = $1 FOR UPDATE",
 		    1, p_name);
 	if (!r)
 		return 1;
 	if (PQntuples(r) > 0) {
+		if (strcmp(PQgetvalue(r, 0, 3), k->word) != 0) {
+			fprintf(stderr, "tocsin: the name \"%s\" belongs to %s; choose another\n",
+				name,
+				strcmp(PQgetvalue(r, 0, 3), "console") == 0 ? "a console"
+									 : "an adapter");
+			PQclear(r);
+			tn__pg_rollback(c);
+			return 1;
+		}
 		if (strcmp(PQgetvalue(r, 0, 1), "f") == 0) {
 			fprintf(stderr,
-				"tocsin: adapter \"%s\" is already registered; revoke it first to "
+				"tocsin: %s \"%s\" is already registered; revoke it first to "
 				"change its key or scopes\n",
-				name);
+				k->word, name);
 			PQclear(r);
 			tn__pg_rollback(c);
 			return 1;
@@ -237,55 +275,65 @@ static int add(PGconn *c, const char *name, const char *key, const char *sectors
 	}
 	PQclear(r);
 
-	const char *p_row[] = {name, key, sectors, assets};
+	/* a console: no sectors, no prefixes, a clearance */
+	const char *p_row[] = {name, key, sectors ? sectors : "", sectors ? assets : "",
+			       k->word, sectors ? NULL : clearance};
 	const char *upsert =
 		old_key ? "UPDATE adapters SET public_key = $2, "
 			  "sectors = string_to_array($3, ','), "
-			  "asset_prefixes = string_to_array($4, ','), "
+			  "asset_prefixes = string_to_array($4, ','), kind = $5, clearance = $6, "
 			  "created_at = now(), revoked_at = NULL WHERE name = $1"
-			: "INSERT INTO adapters (name, public_key, sectors, asset_prefixes) "
-			  "VALUES ($1, $2, string_to_array($3, ','), string_to_array($4, ','))";
-	r = tn__pg_exec(c, upsert, 4, p_row);
+			: "INSERT INTO adapters (name, public_key, sectors, asset_prefixes, kind, "
+			  "clearance) VALUES ($1, $2, string_to_array($3, ','), "
+			  "string_to_array($4, ','), $5, $6)";
+	r = tn__pg_exec(c, upsert, 6, p_row);
 	if (!tn__pg_ok(r)) {
 		/* a concurrent add won the race: the constraints say which way */
 		const char *con = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
 		if (strcmp(tn__pg_sqlstate(r), "23505") == 0 && con &&
 		    strcmp(con, "adapters_pkey") == 0)
-			fprintf(stderr, "tocsin: adapter \"%s\" is already registered\n", name);
+			fprintf(stderr, "tocsin: %s \"%s\" is already registered\n", k->word, name);
 		else if (strcmp(tn__pg_sqlstate(r), "23505") == 0)
 			fprintf(stderr,
-				"tocsin: this key is already registered to another adapter\n");
+				"tocsin: this key is already registered to another adapter or "
+				"console\n");
 		else
-			db_error("cannot register the adapter", r);
+			db_error("cannot register the key", r);
 		PQclear(r);
 		tn__pg_rollback(c);
 		return 1;
 	}
 	PQclear(r);
 
-	const char *p_audit[] = {actor(), name, key, sectors, assets, old_key};
+	const char *p_audit[] = {actor(), name, key, sectors, sectors ? assets : NULL, old_key,
+				 k->act_add, sectors ? NULL : clearance};
 	r = tx_exec(c, "cannot write the audit row",
 		    "INSERT INTO audit (actor, action, subject, origin, detail) "
-		    "VALUES ($1, 'adapter.add', $2, 'cli', jsonb_strip_nulls(jsonb_build_object("
+		    "VALUES ($1, $7, $2, 'cli', jsonb_strip_nulls(jsonb_build_object("
 		    "'key', $3::text, 'sectors', string_to_array($4::text, ','), "
-		    "'assets', string_to_array($5::text, ','), 'replaces_key', $6::text)))",
-		    6, p_audit);
+		    "'assets', string_to_array($5::text, ','), 'replaces_key', $6::text, "
+		    "'clearance', $8::text)))",
+		    8, p_audit);
 	if (!r)
 		return 1;
 	PQclear(r);
 	if (tn__pg_run(c, "cannot commit", "COMMIT", 0, NULL) != 0)
 		return 1;
 
-	printf("%s adapter \"%s\": sectors %s; assets %s; key %s\n",
-	       old_key ? "re-added" : "added", name, sectors, *assets ? assets : "any", key);
+	if (sectors)
+		printf("%s adapter \"%s\": sectors %s; assets %s; key %s\n",
+		       old_key ? "re-added" : "added", name, sectors, *assets ? assets : "any", key);
+	else
+		printf("%s console \"%s\": clearance %s; key %s\n", old_key ? "re-added" : "added",
+		       name, clearance, key);
 	if (old_key)
 		printf("(its previous key, revoked %s, stays revoked)\n", old_revoked);
 	return 0;
 }
 
-static int revoke(PGconn *c, const char *name)
+static int revoke(PGconn *c, const struct kind *k, const char *name)
 {
-	const char *p_name[] = {name};
+	const char *p_name[] = {name, k->word};
 	char key[TN_KEY_Z85_LEN + 1];
 	PGresult *r;
 
@@ -293,22 +341,22 @@ static int revoke(PGconn *c, const char *name)
 		return 1;
 	r = tx_exec(c, "cannot revoke",
 		    "UPDATE adapters SET revoked_at = now() "
-		    "WHERE name = $1 AND revoked_at IS NULL RETURNING public_key",
-		    1, p_name);
+		    "WHERE name = $1 AND kind = $2 AND revoked_at IS NULL RETURNING public_key",
+		    2, p_name);
 	if (!r)
 		return 1;
 	if (PQntuples(r) == 0) {
 		PQclear(r);
 		r = tx_exec(c, "cannot read adapters",
-			    "SELECT " UTC("revoked_at") " FROM adapters WHERE name = $1", 1,
-			    p_name);
+			    "SELECT " UTC("revoked_at") " FROM adapters WHERE name = $1 AND kind = $2",
+			    2, p_name);
 		if (!r)
 			return 1;
 		if (PQntuples(r) > 0)
-			fprintf(stderr, "tocsin: adapter \"%s\" is already revoked (since %s)\n",
-				name, PQgetvalue(r, 0, 0));
+			fprintf(stderr, "tocsin: %s \"%s\" is already revoked (since %s)\n",
+				k->word, name, PQgetvalue(r, 0, 0));
 		else
-			fprintf(stderr, "tocsin: no adapter named \"%s\"\n", name);
+			fprintf(stderr, "tocsin: no %s named \"%s\"\n", k->word, name);
 		PQclear(r);
 		tn__pg_rollback(c);
 		return 1;
@@ -316,63 +364,72 @@ static int revoke(PGconn *c, const char *name)
 	snprintf(key, sizeof key, "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
 
-	const char *p_audit[] = {actor(), name, key};
+	const char *p_audit[] = {actor(), name, key, k->act_revoke};
 	r = tx_exec(c, "cannot write the audit row",
 		    "INSERT INTO audit (actor, action, subject, origin, detail) "
-		    "VALUES ($1, 'adapter.revoke', $2, 'cli', jsonb_build_object('key', $3::text))",
-		    3, p_audit);
+		    "VALUES ($1, $4, $2, 'cli', jsonb_build_object('key', $3::text))",
+		    4, p_audit);
 	if (!r)
 		return 1;
 	PQclear(r);
 	if (tn__pg_run(c, "cannot commit", "COMMIT", 0, NULL) != 0)
 		return 1;
-	printf("revoked adapter \"%s\"\n", name);
+	printf("revoked %s \"%s\"\n", k->word, name);
 	return 0;
 }
 
-static int list(PGconn *c)
+static int list(PGconn *c, const struct kind *k)
 {
-	static const char *const head[] = {"NAME", "SECTORS", "ASSETS",
-					   "KEY",  "CREATED", "REVOKED"};
+	static const char *const head_a[] = {"NAME", "SECTORS", "ASSETS",
+					     "KEY",  "CREATED", "REVOKED"};
+	static const char *const head_c[] = {"NAME", "CLEARANCE", "", "KEY", "CREATED", "REVOKED"};
+	const char *const *head = k == &CONSOLE ? head_c : head_a;
+	/* the columns shown: a console has no asset prefixes */
+	static const int cols_a[] = {0, 1, 2, 3, 4, 5}, cols_c[] = {0, 1, 3, 4, 5};
+	const int *cols = k == &CONSOLE ? cols_c : cols_a;
+	int nc = k == &CONSOLE ? 5 : 6;
 	static const char sql[] =
-		"SELECT name, array_to_string(sectors, ','), "
+		"SELECT name, coalesce(clearance, array_to_string(sectors, ',')), "
 		"coalesce(nullif(array_to_string(asset_prefixes, ','), ''), 'any'), "
 		"public_key, " UTC("created_at") ", coalesce(" UTC("revoked_at") ", '-') "
-		"FROM adapters ORDER BY name";
-	PGresult *r = tn__pg_exec(c, sql, 0, NULL);
+		"FROM adapters WHERE kind = $1 ORDER BY name";
+	const char *p_kind[] = {k->word};
+	PGresult *r = tn__pg_exec(c, sql, 1, p_kind);
 	int w[6], rows;
 
 	if (!tn__pg_ok(r)) {
-		db_error("cannot list adapters", r);
+		db_error("cannot list keys", r);
 		PQclear(r);
 		return 1;
 	}
 	rows = PQntuples(r);
 	if (rows == 0) {
-		printf("no adapters registered\n");
+		printf("no %ss registered\n", k->word);
 		PQclear(r);
 		return 0;
 	}
-	for (int k = 0; k < 6; k++) {
-		w[k] = (int)strlen(head[k]);
+	for (int j = 0; j < 6; j++) {
+		w[j] = (int)strlen(head[j]);
 		for (int i = 0; i < rows; i++)
-			if (PQgetlength(r, i, k) > w[k])
-				w[k] = PQgetlength(r, i, k);
+			if (PQgetlength(r, i, j) > w[j])
+				w[j] = PQgetlength(r, i, j);
 	}
 	/* the last column unpadded: no trailing blanks */
 	w[5] = 0;
-	for (int k = 0; k < 6; k++)
-		printf("%-*s%s", w[k], head[k], k < 5 ? "  " : "\n");
+	for (int j = 0; j < nc; j++)
+		printf("%-*s%s", w[cols[j]], head[cols[j]], j < nc - 1 ? "  " : "\n");
 	for (int i = 0; i < rows; i++)
-		for (int k = 0; k < 6; k++)
-			printf("%-*s%s", w[k], PQgetvalue(r, i, k), k < 5 ? "  " : "\n");
+		for (int j = 0; j < nc; j++)
+			printf("%-*s%s", w[cols[j]], PQgetvalue(r, i, cols[j]),
+			       j < nc - 1 ? "  " : "\n");
 	PQclear(r);
 	return 0;
 }
 
-static int cmd_add(int argc, char **argv, const struct tn_cli *cli)
+static int cmd_add(int argc, char **argv, const struct tn_cli *cli, const struct kind *k)
 {
 	const char *name = NULL, *keyfile = NULL, *sectors_in = NULL, *assets_in = "";
+	const char *clearance = "official";
 	char sectors[LIST_MAX], assets[LIST_MAX], key[TN_KEY_Z85_LEN + 1], err[512];
 	size_t len;
 	PGconn *c;
@@ -382,41 +439,56 @@ static int cmd_add(int argc, char **argv, const struct tn_cli *cli)
 		const char **opt = NULL;
 		if (strcmp(argv[i], "--key") == 0)
 			opt = &keyfile;
-		else if (strcmp(argv[i], "--sectors") == 0)
+		else if (k == &ADAPTER && strcmp(argv[i], "--sectors") == 0)
 			opt = &sectors_in;
-		else if (strcmp(argv[i], "--assets") == 0)
+		else if (k == &ADAPTER && strcmp(argv[i], "--assets") == 0)
 			opt = &assets_in;
+		else if (k == &CONSOLE && strcmp(argv[i], "--clearance") == 0)
+			opt = &clearance;
 		else if (argv[i][0] != '-' && !name) {
 			name = argv[i];
 			continue;
 		} else {
-			fprintf(stderr, "tocsin: adapter add: unexpected argument %s\n", argv[i]);
-			usage(stderr);
+			fprintf(stderr, "tocsin: %s add: unexpected argument %s\n", k->word, argv[i]);
+			(k == &ADAPTER ? usage : usage_console)(stderr);
 			return 2;
 		}
 		if (i + 1 >= argc) {
-			fprintf(stderr, "tocsin: adapter add: %s needs a value\n", argv[i]);
+			fprintf(stderr, "tocsin: %s add: %s needs a value\n", k->word, argv[i]);
 			return 2;
 		}
 		*opt = argv[++i];
 	}
-	if (!name || !keyfile || !sectors_in) {
-		fprintf(stderr, "tocsin: adapter add: %s is required\n",
+	if (!name || !keyfile || (k == &ADAPTER && !sectors_in)) {
+		fprintf(stderr, "tocsin: %s add: %s is required\n", k->word,
 			!name ? "NAME" : !keyfile ? "--key" : "--sectors");
-		usage(stderr);
+		(k == &ADAPTER ? usage : usage_console)(stderr);
 		return 2;
 	}
-	if (!name_ok(name) || !parse_list(sectors_in, true, sectors) ||
-	    (*assets_in && !parse_list(assets_in, false, assets)))
+	if (!name_ok(k, name))
+		return 1;
+	if (k == &CONSOLE) {
+		size_t i = 0;
+		while (i < sizeof CLEARANCES / sizeof *CLEARANCES && strcmp(clearance, CLEARANCES[i]))
+			i++;
+		if (i == sizeof CLEARANCES / sizeof *CLEARANCES) {
+			fprintf(stderr,
+				"tocsin: unknown clearance \"%s\"; expected public, official or "
+				"official-sensitive\n",
+				clearance);
+			return 1;
+		}
+	} else if (!parse_list(sectors_in, true, sectors) ||
+		   (*assets_in && !parse_list(assets_in, false, assets)))
 		return 1;
 	if (!*assets_in)
 		assets[0] = '\0';
 	len = strlen(keyfile);
 	if (len >= 4 && strcmp(keyfile + len - 4, ".key") == 0) {
 		fprintf(stderr,
-			"tocsin: %s looks like a secret key; give the adapter's public key "
-			"(NAME.pub), and keep the secret one with the adapter\n",
-			keyfile);
+			"tocsin: %s looks like a secret key; give the %s's public key "
+			"(NAME.pub), and keep the secret one with the %s\n",
+			keyfile, k->word, k->word);
 		return 1;
 	}
 	if (tn_key_read(keyfile, 0, key, err, sizeof err) != 0) {
@@ -426,29 +498,30 @@ static int cmd_add(int argc, char **argv, const struct tn_cli *cli)
 	c = tn__pg_connect(cli->conninfo);
 	if (!c)
 		return 1;
-	rc = add(c, name, key, sectors, assets);
+	rc = add(c, k, name, key, k == &ADAPTER ? sectors : NULL, assets, clearance);
 	PQfinish(c);
 	return rc;
 }
 
-int tn__cmd_adapter(int argc, char **argv, const struct tn_cli *cli)
+static int cmd_kind(int argc, char **argv, const struct tn_cli *cli, const struct kind *k)
 {
+	void (*help)(FILE *) = k == &ADAPTER ? usage : usage_console;
 	PGconn *c;
 	int rc;
 
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		usage(stdout);
+		help(stdout);
 		return 0;
 	}
 	if (argc >= 2 && strcmp(argv[1], "add") == 0)
-		return cmd_add(argc, argv, cli);
+		return cmd_add(argc, argv, cli, k);
 	if (argc == 3 && strcmp(argv[1], "revoke") == 0) {
-		if (!name_ok(argv[2]))
+		if (!name_ok(k, argv[2]))
 			return 1;
 		c = tn__pg_connect(cli->conninfo);
 		if (!c)
 			return 1;
-		rc = revoke(c, argv[2]);
+		rc = revoke(c, k, argv[2]);
 		PQfinish(c);
 		return rc;
 	}
@@ -456,10 +529,20 @@ int tn__cmd_adapter(int argc, char **argv, const struct tn_cli *cli)
 		c = tn__pg_connect(cli->conninfo);
 		if (!c)
 			return 1;
-		rc = list(c);
+		rc = list(c, k);
 		PQfinish(c);
 		return rc;
 	}
-	usage(stderr);
+	help(stderr);
 	return 2;
+}
+
+int tn__cmd_adapter(int argc, char **argv, const struct tn_cli *cli)
+{
+	return cmd_kind(argc, argv, cli, &ADAPTER);
+}
+
+int tn__cmd_console(int argc, char **argv, const struct tn_cli *cli)
+{
+	return cmd_kind(argc, argv, cli, &CONSOLE);
 }

@@ -17,6 +17,9 @@ static const struct verb verbs[] = {
 	{"adapter", tn__cmd_adapter,
 	 "adapter add NAME --key NAME.pub --sectors S,... [--assets PREFIX,...]\n"
 	 "  adapter revoke NAME | adapter list"},
+	{"console", tn__cmd_console,
+	 "console add NAME --key NAME.pub [--clearance C]\n"
+	 "  console revoke NAME | console list"},
 	{"db", tn__cmd_db,
 	 "db migrate               apply schema/NNN_*.sql not yet applied\n"
 	 "  db status                list applied and pending schema files"},

@@ -30,7 +30,8 @@
 	X(TN_ETIMEDOUT, NULL, "timed out")                                      \
 	X(TN_ECLOSED, NULL, "closed")                                           \
 	X(TN_ERANGE, NULL, "value out of range")                                \
-	X(TN_EKEY, NULL, "bad or missing key")
+	X(TN_EKEY, NULL, "bad or missing key")                                  \
+	X(TN_EUNKNOWN, "E_UNKNOWN", "no such open incident or revision")
 
 /* Position of each code in the table; the code itself is -(position + 1). */
 enum tn__error_index {

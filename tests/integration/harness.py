@@ -14,6 +14,7 @@ Everything is bounded in time; servers bind 127.0.0.1 only; every process
 started here is stopped in a cleanup, also when a test fails.
 """
 import atexit
+import csv
 import glob
 import itertools
 import json
@@ -136,6 +137,30 @@ def pack(obj):
     return msgpack.packb(obj, use_bin_type=True)
 
 
+CITY = os.path.join(REPO, "tests", "data", "demo-city")
+ALL_SECTORS = ["chemicals", "civil-nuclear", "communications", "defence",
+               "emergency-services", "energy", "finance", "food", "government", "health",
+               "space", "transport", "water", "data"]
+
+
+def scenario_events(name, base_ms, tag=None):
+    """The rows of a demo-city scenario as wire events, in file (arrival) order; ids are
+    "L<line>", prefixed with "<tag>-" when given (to send a scenario again)."""
+    events = []
+    with open(os.path.join(CITY, name)) as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            ev = {"id": ("%s-L%d" % (tag, line)) if tag else "L%d" % line,
+                  "source": row["source"], "type": row["type"],
+                  "time": base_ms + int(float(row["t_offset_s"]) * 1000)}
+            for k in ("sector", "asset", "summary"):
+                if row[k]:
+                    ev[k] = row[k]
+            if row["severity"]:
+                ev["severity"] = int(row["severity"])
+            events.append(ev)
+    return events
+
+
 # ---- PostgreSQL -------------------------------------------------------------------
 
 def pg_conninfo(dbname):
@@ -255,6 +280,17 @@ def adapter_revoke(db, name):
     tocsin("--db", db.conninfo, "adapter", "revoke", name)
 
 
+def console_add(db, name, keypair, clearance=None):
+    args = ["--db", db.conninfo, "console", "add", name, "--key", keypair.pub_path]
+    if clearance:
+        args += ["--clearance", clearance]
+    tocsin(*args)
+
+
+def console_revoke(db, name):
+    tocsin("--db", db.conninfo, "console", "revoke", name)
+
+
 # ---- tocsind ---------------------------------------------------------------------------
 
 _live = set()  # TocsindProcess instances with a process, for the atexit safety net
@@ -278,6 +314,9 @@ class TocsindProcess:
         self.server_key = server_key
         self.port = free_port()
         self.endpoint = "tcp://127.0.0.1:%d" % self.port
+        # the consoles' endpoints too, so that servers never share a port
+        self.alerts_endpoint = "tcp://127.0.0.1:%d" % free_port()
+        self.control_endpoint = "tcp://127.0.0.1:%d" % free_port()
         self.config_path = os.path.join(workdir, "tocsind.ini")
         self.journal_dir = os.path.join(workdir, "journal")
         self.log_path = os.path.join(workdir, "tocsind.log")
@@ -290,6 +329,8 @@ class TocsindProcess:
             "journal": {"dir": self.journal_dir, "segment_bytes": "1M"},
             "store": {"conninfo": db.conninfo, "retry_ms": "200"},
             "registry": {"poll_ms": "200"},
+            "alerts": {"endpoint": self.alerts_endpoint,
+                       "control_endpoint": self.control_endpoint},
         }
         for k, v in (options or {}).items():
             section, key = k.split(".", 1)
@@ -470,6 +511,84 @@ class Adapter:
         return reply
 
 
+class Console:
+    """A control-room console: a SUB on the alerts endpoint and a DEALER on the control
+    endpoint, both with CURVE and the console's key (docs/control-rooms.md)."""
+
+    def __init__(self, server, keypair, topics=("live/",), timeout=10.0):
+        self.server, self.keypair, self.timeout = server, keypair, timeout
+        self.topics = topics
+        self.sub = self.ctl = None
+        self.connect()
+
+    def _curve(self, s):
+        s.linger = 0
+        s.curve_serverkey = self.server.server_key.public
+        s.curve_publickey = self.keypair.public
+        s.curve_secretkey = self.keypair.secret
+
+    def connect(self):
+        self.close()
+        self.sub = context().socket(zmq.SUB)
+        self._curve(self.sub)
+        for t in self.topics:
+            self.sub.setsockopt(zmq.SUBSCRIBE, t.encode())
+        self.sub.connect(self.server.alerts_endpoint)
+        self.connect_control()
+
+    def connect_control(self):
+        if self.ctl is not None:
+            self.ctl.close(linger=0)
+        self.ctl = context().socket(zmq.DEALER)
+        self._curve(self.ctl)
+        self.ctl.connect(self.server.control_endpoint)
+
+    def close(self):
+        for s in (self.sub, self.ctl):
+            if s is not None:
+                s.close(linger=0)
+        self.sub = self.ctl = None
+
+    def recv_alert(self, timeout=None):
+        """(topic, body) of the next alert, or None when none came in time."""
+        timeout = self.timeout if timeout is None else timeout
+        if not self.sub.poll(int(timeout * 1000), zmq.POLLIN):
+            return None
+        topic, body = self.sub.recv_multipart()
+        return topic.decode(), msgpack.unpackb(body, raw=False)
+
+    def request_raw(self, data, timeout=None):
+        """Send one request frame; the decoded reply, or None (the DEALER is then replaced,
+        so a late reply cannot be taken for a later one)."""
+        timeout = self.timeout if timeout is None else timeout
+        self.ctl.send(data)
+        if self.ctl.poll(int(timeout * 1000), zmq.POLLIN):
+            return msgpack.unpackb(self.ctl.recv(), raw=False)
+        self.connect_control()
+        return None
+
+    def request(self, timeout=None, **req):
+        reply = self.request_raw(pack(req), timeout)
+        if reply is None:
+            raise AssertionError("no control reply within %.1fs; log:\n%s"
+                                 % (self.timeout if timeout is None else timeout,
+                                    self.server.log_tail()))
+        return reply
+
+    def since(self, seq):
+        """Every alert after `seq` (following "more"), as a list of bodies."""
+        out = []
+        while True:
+            r = self.request(op="since", seq=seq)
+            if not r.get("ok"):
+                raise AssertionError("since %d: %r" % (seq, r))
+            out += r["alerts"]
+            if r["alerts"]:
+                seq = r["alerts"][-1]["seq"]
+            if not r["more"]:
+                return out
+
+
 # ---- test case base ---------------------------------------------------------------------
 
 class _Timeout(Exception):
@@ -558,6 +677,15 @@ class IntegrationCase(unittest.TestCase):
                               len(want), source,
                               sorted(want - set(self.db.event_ids(source)))[:5],
                               self.server.log_tail()))
+
+    def send_all(self, events, adapter="city"):
+        """Send `events` in batches of 500 through adapter `adapter`; every one accepted."""
+        a = self.adapter(adapter)
+        for i in range(0, len(events), 500):
+            batch = events[i:i + 500]
+            reply = a.send(batch)
+            self.assertEqual(reply["err"], [], reply)
+            self.assertEqual(len(reply["ok"]) + len(reply["dup"]), len(batch))
 
     def assertReply(self, reply, ok=(), dup=(), err_codes=None):
         """ok/dup as lists of ids (order as in the frame); err_codes: {index: code}."""

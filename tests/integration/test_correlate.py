@@ -3,32 +3,10 @@ city, sent by an adapter over CURVE, becomes one incident in PostgreSQL, with
 its members and the paths that linked them; a kill -9 and a rebuild give the
 same incidents without storing any revision twice; a new registry is taken
 live."""
-import csv
 import os
 
-from harness import (REPO, IntegrationCase, now_ms, tocsin, wait_until)
-
-CITY = os.path.join(REPO, "tests", "data", "demo-city")
-ALL_SECTORS = ["chemicals", "civil-nuclear", "communications", "defence",
-               "emergency-services", "energy", "finance", "food", "government", "health",
-               "space", "transport", "water", "data"]
-
-
-def scenario_events(name, base_ms):
-    """The rows of a demo scenario as wire events, in file (arrival) order."""
-    events = []
-    with open(os.path.join(CITY, name)) as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            ev = {"id": "L%d" % line, "source": row["source"], "type": row["type"],
-                  "time": base_ms + int(float(row["t_offset_s"]) * 1000)}
-            for k in ("sector", "asset", "summary"):
-                if row[k]:
-                    ev[k] = row[k]
-            if row["severity"]:
-                ev["severity"] = int(row["severity"])
-            events.append(ev)
-    return events
-
+from harness import (ALL_SECTORS, CITY, IntegrationCase, now_ms, scenario_events, tocsin,
+                     wait_until)
 
 class DemoCityCase(IntegrationCase):
     """A tocsind over the demo city's registry, with one adapter for every sector and
@@ -46,14 +24,6 @@ class DemoCityCase(IntegrationCase):
 
 
 class CorrelateTest(DemoCityCase):
-
-    def send_all(self, events):
-        a = self.adapter("city")
-        for i in range(0, len(events), 500):
-            batch = events[i:i + 500]
-            reply = a.send(batch)
-            self.assertEqual(reply["err"], [], reply)
-            self.assertEqual(len(reply["ok"]) + len(reply["dup"]), len(batch))
 
     def incident_rooted_at(self, asset):
         rows = self.db.query("SELECT incident, rev, msg, cause, priority, body FROM incidents "

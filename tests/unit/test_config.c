@@ -84,6 +84,14 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_int_eq(a->handshake_ivl_ms, b->handshake_ivl_ms);
 	ck_assert_int_eq(a->rcvhwm, b->rcvhwm);
 	ck_assert_int_eq(a->sndhwm, b->sndhwm);
+	ck_assert_int_eq(a->alerts, b->alerts);
+	ck_assert_str_eq(a->alerts_endpoint, b->alerts_endpoint);
+	ck_assert_str_eq(a->control_endpoint, b->control_endpoint);
+	ck_assert_int_eq(a->alerts_recent, b->alerts_recent);
+	ck_assert_int_eq(a->since_max, b->since_max);
+	ck_assert_int_eq(a->alerts_sndhwm, b->alerts_sndhwm);
+	for (int p = 0; p < 5; p++)
+		ck_assert_int_eq(a->escalate_s[p], b->escalate_s[p]);
 	ck_assert_int_eq(a->max_future_s, b->max_future_s);
 	ck_assert_int_eq(a->horizon_s, b->horizon_s);
 	ck_assert_int_eq(a->inflight_frames, b->inflight_frames);
@@ -429,6 +437,16 @@ START_TEST(cross_checks)
 	ck_assert_int_eq(load("[ingest]\nendpoint = tcp://0.0.0.0:7450\ninsecure = false\n"), 0);
 	ck_assert_int_eq(load("[ingest]\nendpoint = ipc:///run/t.sock\ninsecure = true\n"), 0);
 	ck_assert_int_eq(load("[ingest]\ninsecure = true\n"), 0);
+	/* the consoles' endpoints are plain text too: loopback as well, unless alerts are off */
+	expect_error("[ingest]\ninsecure = yes\n[alerts]\ncontrol_endpoint = tcp://10.0.0.1:7452\n",
+		     "2: ingest.insecure: expected false unless alerts.control_endpoint is loopback "
+		     "too, got \"yes\" with endpoint \"tcp://10.0.0.1:7452\"");
+	ck_assert_int_eq(load("[ingest]\ninsecure = yes\n[alerts]\nenabled = false\n"
+			      "endpoint = tcp://10.0.0.1:7451\n"),
+			 0);
+	/* escalation deadlines: 0 (never) to a day */
+	expect_error("[alerts]\nescalate_p1_s = -1\n",
+		     "2: alerts.escalate_p1_s: expected an integer between 0 and 86400, got \"-1\"");
 
 	/* retain_s < horizon_s: blamed on the key that was written */
 	expect_error(
@@ -538,7 +556,7 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 29);
+	ck_assert_int_eq(keys, 40);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);

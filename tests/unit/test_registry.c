@@ -155,13 +155,38 @@ START_TEST(empty_refuses_everyone)
 }
 END_TEST
 
+/* Console keys have no sectors: "-" in the cache file, both ways. */
+START_TEST(console_cache_round_trip)
+{
+	char k[41], path[128], text[256];
+	struct tn_registry *r, *back;
+	new_key(k);
+	snprintf(path, sizeof path, "%s/consoles.cache", dir);
+	snprintf(text, sizeof text, "tocsin-registry 1 3\ndesk1 %s - -\n", k);
+	write_file(path, text);
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), 0);
+	ck_assert_uint_eq(r->n, 1);
+	const struct tn_adapter_entry *e = tn_registry_find(r, k);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(e->name, "desk1");
+	ck_assert_uint_eq(e->sectors, 0);
+	ck_assert(!tn_registry_allows(e, TN_SECTOR_ENERGY, "SUB-1"));
+	ck_assert_int_eq(tn_registry_cache_save(r, path), 0);
+	ck_assert_int_eq(tn_registry_cache_load(path, &back), 0);
+	ck_assert_str_eq(back->entries[0].name, "desk1");
+	ck_assert_uint_eq(back->entries[0].sectors, 0);
+	tn_registry_free(r);
+	tn_registry_free(back);
+}
+END_TEST
+
 START_TEST(pg_unreachable_is_an_error)
 {
 	struct tn_registry *r = (void *)1;
 	char err[512];
 	char conn[160];
 	snprintf(conn, sizeof conn, "host=%s/nowhere port=1 dbname=x user=x", dir);
-	ck_assert_int_eq(tn_registry_load_pg(conn, &r, err, sizeof err), TN_EDB);
+	ck_assert_int_eq(tn_registry_load_pg(conn, TN_REGISTRY_ADAPTERS, &r, err, sizeof err), TN_EDB);
 	ck_assert_ptr_null(r);
 	ck_assert(strlen(err) > 0);
 }
@@ -176,6 +201,7 @@ int main(void)
 	tcase_add_test(tc, cache_round_trip);
 	tcase_add_test(tc, cache_refuses_nonsense);
 	tcase_add_test(tc, empty_refuses_everyone);
+	tcase_add_test(tc, console_cache_round_trip);
 	tcase_add_test(tc, pg_unreachable_is_an_error);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

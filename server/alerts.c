@@ -1,0 +1,1215 @@
+/* alerts.c - the alerts thread: journal to PUB, the control ROUTER, consoles' ZAP (alerts.h). */
+#include "alerts.h"
+
+#include <ck_pr.h>
+#include <errno.h>
+#include <ev.h>
+#include <inttypes.h>
+#include <msgpack.h>
+#include <pthread.h>
+#include <search.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "alerts_int.h"
+#include "correlate.h"
+#include "journal.h"
+#include "log.h"
+#include "tocsin/error.h"
+#include "utf8.h"
+#include "wire.h"
+#include "zap.h"
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define ZAP_DOMAIN "console"
+#define STREAM "live"
+#define JOBS 64                 /* database jobs in flight */
+#define AUDIT_RESERVE 16        /* jobs only requests may take: audits never starve them */
+#define POLL_S 0.005            /* journal poll period */
+#define READ_BURST 4096         /* journal records per poll */
+#define CONTROL_MAX (64u << 10) /* bytes of a control request */
+#define OPEN_MAX (1u << 20)     /* open incidents tracked */
+#define SNAPSHOT_MAX 10000      /* incidents in a snapshot reply, the most urgent */
+#define SCAN_DEPTH 6
+/* ZMTP heartbeats: a console gone without a word (cable, crash of its host)
+ * is disconnected and its queue freed after HEARTBEAT_TTL_MS */
+#define HEARTBEAT_IVL_MS 10000
+#define HEARTBEAT_TTL_MS 30000
+
+#define STAT_INC(a, f) ck_pr_inc_64(&(a)->st.f)
+
+/* An open incident: its latest alert and the highest rev acknowledged. */
+struct open_inc {
+	char incident[TN_INCIDENT_ID_LEN + 1];
+	struct tn__alert *latest;
+	uint32_t acked;       /* highest rev acknowledged; 0: none */
+	/* escalation: its clock started at esc_from (journal time); level
+	 * reached so far; stopped by an ack until a revision raises the
+	 * priority above what was acknowledged */
+	int64_t esc_from;
+	unsigned esc_level;
+	bool esc_stopped;
+	uint8_t acked_priority;
+};
+
+struct tn_alerts {
+	struct tn_alerts_opts o;
+	char secret[TN_KEY_Z85_LEN + 1];
+	bool insecure;
+
+	void *ctx, *zap, *pub, *ctl;
+	struct ev_loop *loop;
+	ev_io zap_io, ctl_io;
+	ev_timer poll;
+	ev_async wake;
+
+	struct tn_journal_reader *rd;
+	msgpack_zone zone, req_zone;
+	uint64_t rebuild_end;
+	int64_t clock_us;          /* the journal's time: highest TICK or event time */
+	bool escalating;           /* some priority has a deadline */
+
+	struct tn__alert **recent; /* recent[seq % o.recent] */
+	uint64_t first_seq;        /* oldest alert in recent (0: none) */
+	uint64_t last_seq;
+	void *open;                /* tsearch tree of struct open_inc */
+	size_t n_open;
+	/* acks read from PostgreSQL at start, applied as incidents are loaded */
+	struct tn__alerts_job *acked_job;
+
+	struct tn_registry *consoles;
+	struct tn__ring registry_ring;
+
+	struct tn__alerts_job *jobs[JOBS]; /* free ones */
+	struct tn__alerts_job busy;        /* answers "busy" when none is free */
+	struct tn__bytes esc_buf;          /* an escalation's body, reused */
+	size_t jobs_free;
+	struct tn__ring to_pg, from_pg;
+	struct tn__alerts_pg *pg;
+
+	pthread_t thread;
+	bool started;
+	atomic_int stop;
+	int64_t deadline_ns;
+	struct tn_log_slot log_bad, log_zap, log_req;
+	struct tn_alerts_stats st; /* ck_pr writes, read by stats */
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct tn__alerts_job *job_get(struct tn_alerts *a, bool request)
+{
+	if (a->jobs_free <= (request ? 0 : AUDIT_RESERVE))
+		return NULL;
+	struct tn__alerts_job *j = a->jobs[--a->jobs_free];
+	j->id.len = 0;
+	j->reply.len = 0;
+	j->n_env = 0;
+	j->rc = 0;
+	return j;
+}
+
+static void job_put(struct tn_alerts *a, struct tn__alerts_job *j)
+{
+	free(j->acked);
+	j->acked = NULL;
+	j->n_acked = 0;
+	a->jobs[a->jobs_free++] = j;
+}
+
+static void pack_str(msgpack_packer *pk, const char *s, size_t n)
+{
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+/* ---- open incidents ------------------------------------------------------- */
+
+static int cmp_open(const void *x, const void *y)
+{
+	const struct open_inc *p = x, *q = y;
+	return strcmp(p->incident, q->incident);
+}
+
+static struct open_inc *open_find(struct tn_alerts *a, const char *incident)
+{
+	struct open_inc key;
+	snprintf(key.incident, sizeof key.incident, "%s", incident);
+	void *n = tfind(&key, &a->open, cmp_open);
+	return n ? *(struct open_inc **)n : NULL;
+}
+
+static uint32_t acked_at_start(struct tn_alerts *a, const char *incident)
+{
+	struct tn__alerts_job *j = a->acked_job;
+	for (size_t i = 0; j && i < j->n_acked; i++)
+		if (strcmp(j->acked[i].incident, incident) == 0)
+			return j->acked[i].rev;
+	return 0;
+}
+
+/* The incident's newest alert: track it while open, forget it when closed. */
+static void open_update(struct tn_alerts *a, struct tn__alert *al)
+{
+	struct open_inc *oi = open_find(a, al->incident);
+
+	if (!al->open) {
+		if (oi) {
+			tdelete(oi, &a->open, cmp_open);
+			tn__alert_unref(oi->latest);
+			free(oi);
+			a->n_open--;
+		}
+		return;
+	}
+	if (!oi) {
+		if (a->n_open >= OPEN_MAX || !(oi = calloc(1, sizeof *oi))) {
+			STAT_INC(a, open_full);
+			return;
+		}
+		memcpy(oi->incident, al->incident, sizeof oi->incident);
+		if (!tsearch(oi, &a->open, cmp_open)) {
+			free(oi);
+			STAT_INC(a, open_full);
+			return;
+		}
+		a->n_open++;
+		oi->acked = acked_at_start(a, al->incident);
+		oi->esc_stopped = oi->acked > 0;
+		oi->acked_priority = al->priority; /* not known: the first one's */
+		oi->esc_from = a->clock_us;
+	}
+	if (oi->esc_stopped && al->priority < oi->acked_priority) {
+		/* more urgent than what was acknowledged: escalates afresh */
+		oi->esc_stopped = false;
+		oi->esc_from = a->clock_us;
+		oi->esc_level = 0;
+	}
+	al->refs++;
+	tn__alert_unref(oi->latest);
+	oi->latest = al;
+}
+
+static void open_free(void *p)
+{
+	struct open_inc *oi = p;
+	tn__alert_unref(oi->latest);
+	free(oi);
+}
+
+/* ---- the journal ------------------------------------------------------------ */
+
+static void publish(struct tn_alerts *a, const struct tn__alert *al)
+{
+	/* PUB never blocks: a subscriber past its high-water mark loses this
+	 * one (it sees the seq gap and asks `since`), the others do not wait. */
+	if (zmq_send(a->pub, al->data, al->topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_send(a->pub, al->body, al->body_len, ZMQ_DONTWAIT) < 0) {
+		tn_log_limited(&a->log_bad, 1, TN_LOG_WARN, "alert not published",
+			       "seq=%" PRIu64 " error=\"%s\"", al->seq, zmq_strerror(errno));
+		return;
+	}
+	STAT_INC(a, published);
+}
+
+/* One CHANGE record: [stream, incident, rev, msg, priority, area, updated_us, body]. */
+static void change(struct tn_alerts *a, const struct tn_journal_record *rec, bool rebuilding)
+{
+	struct tn_change_rec ch;
+	struct tn__alert *al = NULL;
+	int rc = tn_correlate_change_decode(rec->payload, rec->len, &a->zone, &ch);
+
+	if (rc != 0)
+		goto bad;
+	if (ch.stream_len != strlen(STREAM) || memcmp(ch.stream, STREAM, ch.stream_len) != 0)
+		return; /* drill streams: not served yet (docs/control-rooms.md) */
+	rc = tn__alert_from_change(ch.stream, ch.stream_len, ch.msg, ch.msg_len, ch.priority,
+				   ch.area, ch.area_len, ch.body, ch.body_len, &al);
+	if (rc == TN_ENOTFOUND) {
+		STAT_INC(a, legacy_changes); /* journaled before alerts: never sent */
+		return;
+	}
+	if (rc != 0)
+		goto bad;
+	al->rev = ch.rev;
+	memcpy(al->incident, ch.incident, ch.incident_len);
+	al->incident[ch.incident_len] = 0;
+
+	if (al->seq <= a->last_seq) {
+		/* never expected: the correlator journals each seq once */
+		STAT_INC(a, seq_gaps);
+		tn_log_limited(&a->log_bad, 1, TN_LOG_ERROR, "alert seq repeated in the journal",
+			       "seq=%" PRIu64 " last=%" PRIu64, al->seq, a->last_seq);
+		tn__alert_unref(al);
+		return;
+	}
+	if (a->last_seq && al->seq != a->last_seq + 1) {
+		STAT_INC(a, seq_gaps);
+		tn_log_limited(&a->log_bad, 1, TN_LOG_ERROR, "alert seq gap in the journal",
+			       "seq=%" PRIu64 " last=%" PRIu64, al->seq, a->last_seq);
+		a->first_seq = 0; /* what memory holds is no longer one run */
+	}
+	size_t slot = (size_t)(al->seq % a->o.recent);
+	tn__alert_unref(a->recent[slot]);
+	a->recent[slot] = al; /* the ring's reference */
+	if (!a->first_seq)
+		a->first_seq = al->seq;
+	else if (al->seq - a->first_seq >= a->o.recent)
+		a->first_seq = al->seq - a->o.recent + 1;
+	a->last_seq = al->seq;
+	ck_pr_store_64(&a->st.last_seq, al->seq);
+	open_update(a, al);
+	if (rebuilding)
+		STAT_INC(a, loaded);
+	else
+		publish(a, al);
+	return;
+bad:
+	STAT_INC(a, undecodable);
+	tn_log_limited(&a->log_bad, 1, TN_LOG_ERROR, "journal record makes no alert",
+		       "offset=%" PRIu64 " error=\"%s\"", rec->offset, tn_strerror(rc));
+}
+
+/* ---- escalation ---------------------------------------------------------------- */
+
+static void pack_time(msgpack_packer *pk, int64_t us)
+{
+	char buf[40];
+	struct tm tm;
+	time_t s = (time_t)(us / 1000000);
+	gmtime_r(&s, &tm);
+	size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(us / 1000 % 1000));
+	pack_str(pk, buf, n);
+}
+
+/* An audit row by the server itself, through the worker (bounded: counted when no job is free). */
+static void audit(struct tn_alerts *a, const char *action, const char *subject,
+		  const char *origin, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void audit(struct tn_alerts *a, const char *action, const char *subject,
+		  const char *origin, const char *fmt, ...)
+{
+	struct tn__alerts_job *j = job_get(a, false);
+	va_list ap;
+	if (!j) {
+		STAT_INC(a, audit_dropped);
+		return;
+	}
+	j->kind = TN__JOB_AUDIT;
+	snprintf(j->console, sizeof j->console, "%s", "tocsind");
+	snprintf(j->action, sizeof j->action, "%s", action);
+	snprintf(j->subject, sizeof j->subject, "%s", subject);
+	snprintf(j->origin, sizeof j->origin, "%s", origin);
+	va_start(ap, fmt);
+	vsnprintf(j->reason, sizeof j->reason, fmt, ap);
+	va_end(ap);
+	(void)tn__ring_push(&a->to_pg, j); /* holds every job */
+}
+
+/* escalation/live/P<n>/<area>: {incident, rev, priority, level, since, at, alert} */
+static void publish_escalation(struct tn_alerts *a, const struct open_inc *oi)
+{
+	const struct tn__alert *al = oi->latest;
+	char topic[TN__ALERT_TOPIC_MAX + 16];
+	struct tn__bytes *b = &a->esc_buf;
+	msgpack_packer pk;
+
+	int n = snprintf(topic, sizeof topic, "escalation/%s", al->data);
+	b->len = 0;
+	msgpack_packer_init(&pk, b, tn__bytes_write);
+	msgpack_pack_map(&pk, 7);
+	pack_str(&pk, "incident", 8);
+	pack_str(&pk, oi->incident, strlen(oi->incident));
+	pack_str(&pk, "rev", 3);
+	msgpack_pack_uint32(&pk, al->rev);
+	pack_str(&pk, "priority", 8);
+	msgpack_pack_uint8(&pk, al->priority);
+	pack_str(&pk, "level", 5);
+	msgpack_pack_unsigned_int(&pk, oi->esc_level);
+	pack_str(&pk, "since", 5);
+	pack_time(&pk, oi->esc_from);
+	pack_str(&pk, "at", 2);
+	pack_time(&pk, a->clock_us);
+	pack_str(&pk, "alert", 5);
+	msgpack_pack_str_body(&pk, al->body, al->body_len); /* raw: a packed map */
+	if (n < 0 || (size_t)n >= sizeof topic || !b->len ||
+	    zmq_send(a->pub, topic, (size_t)n, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_send(a->pub, b->data, b->len, ZMQ_DONTWAIT) < 0) {
+		tn_log_limited(&a->log_bad, 1, TN_LOG_WARN, "escalation not published",
+			       "incident=%s error=\"%s\"", oi->incident, zmq_strerror(errno));
+		return;
+	}
+	STAT_INC(a, escalations);
+	tn_info("alert escalated", "incident=%s level=%u priority=%u rev=%u", oi->incident,
+		oi->esc_level, al->priority, al->rev);
+}
+
+struct esc_walk {
+	struct tn_alerts *a;
+	bool rebuilding;
+};
+
+static void escalate_one(const void *node, VISIT which, void *ud)
+{
+	struct esc_walk *w = ud;
+	struct open_inc *oi = *(struct open_inc *const *)node;
+	if (which != postorder && which != leaf)
+		return;
+	if (oi->esc_stopped)
+		return;
+	unsigned due = tn__escalation_due(oi->esc_from, w->a->clock_us,
+					  w->a->o.escalate_s[oi->latest->priority - 1]);
+	if (due <= oi->esc_level)
+		return;
+	/* one message per crossing seen; a jump over several says the highest */
+	oi->esc_level = due;
+	if (w->rebuilding)
+		return; /* published and audited before the restart */
+	publish_escalation(w->a, oi);
+	audit(w->a, "alert.escalate", oi->incident, "alerts",
+	      "level %u, priority %u, rev %u, unacknowledged", oi->esc_level,
+	      oi->latest->priority, oi->latest->rev);
+}
+
+/* A TICK or an event moves the journal's clock; at each TICK, escalate what is due. */
+static void advance(struct tn_alerts *a, const struct tn_journal_record *rec, bool rebuilding)
+{
+	int64_t us;
+	if (tn__alerts_clock_of(rec, &a->zone, &us) != 0)
+		return; /* another record type, or not ours to judge (the store keeps it) */
+	if (us > a->clock_us)
+		a->clock_us = us;
+	if (rec->type == TN_JREC_TICK) {
+		struct esc_walk w = {a, rebuilding};
+		twalk_r(a->open, escalate_one, &w);
+	}
+}
+
+/* Read what is durable; returns whether the journal's end was reached. */
+static bool read_journal(struct tn_alerts *a, int burst)
+{
+	struct tn_journal_record rec;
+	uint64_t limit = ck_pr_load_64(a->o.durable);
+	int n = 0, rc = 0;
+
+	while (n < burst && (rc = tn_journal_reader_next(a->rd, limit, &rec)) == 1) {
+		bool rebuilding = rec.offset < a->rebuild_end;
+		if (rec.type == TN_JREC_CHANGE)
+			change(a, &rec, rebuilding);
+		else if (a->escalating)
+			advance(a, &rec, rebuilding);
+		n++;
+	}
+	if (n < burst && rc < 0)
+		tn_log_limited(&a->log_bad, 1, TN_LOG_ERROR, "alerts cannot read the journal",
+			       "error=\"%s\"", tn_strerror(rc));
+	uint64_t at = tn_journal_reader_offset(a->rd);
+	ck_pr_store_64(&a->st.offset, at);
+	ck_pr_store_64(a->o.consumed, at);
+	if (!a->st.rebuilt && at >= a->rebuild_end) {
+		ck_pr_store_8((uint8_t *)&a->st.rebuilt, 1);
+		if (a->last_seq < a->o.seq_floor) {
+			/* the journal holds none of them now: PostgreSQL does */
+			a->last_seq = a->o.seq_floor;
+			a->first_seq = 0;
+			ck_pr_store_64(&a->st.last_seq, a->last_seq);
+		}
+		if (a->acked_job) { /* later incidents have no earlier acks */
+			job_put(a, a->acked_job);
+			a->acked_job = NULL;
+		}
+		tn_info("alerts caught up with the journal",
+			"offset=%" PRIu64 " last_seq=%" PRIu64 " open=%zu", at, a->last_seq,
+			a->n_open);
+	}
+	return n < burst;
+}
+
+/* ---- ZAP: consoles only --------------------------------------------------- */
+
+/* One ZAP request; false when none was waiting. */
+static bool zap_serve(struct tn_alerts *a)
+{
+	struct tn__zap_req r;
+	const char *why = "mechanism not allowed";
+
+	if (!tn__zap_recv(a->zap, &r))
+		return false;
+	if (r.n == 0)
+		return true; /* malformed: answered */
+	if (strcmp(r.domain, ZAP_DOMAIN) != 0) {
+		why = "not a console endpoint";
+	} else if (a->insecure && strcmp(r.mechanism, "NULL") == 0) {
+		STAT_INC(a, zap_accepted);
+		tn__zap_reply(a->zap, &r, "200", "OK", "insecure");
+		goto out;
+	} else if (!a->insecure && r.key[0]) {
+		if (tn_registry_find(a->consoles, r.key)) {
+			STAT_INC(a, zap_accepted);
+			tn__zap_reply(a->zap, &r, "200", "OK", r.key);
+			goto out;
+		}
+		why = "not a registered console key, or revoked";
+	}
+	STAT_INC(a, zap_refused);
+	tn_log_limited(&a->log_zap, 10, TN_LOG_WARN, "console refused at handshake",
+		       "mechanism=%s key=%s address=%s reason=\"%s\"", r.mechanism,
+		       r.key[0] ? r.key : "-", r.address, why);
+	tn__zap_reply(a->zap, &r, "400", why, "");
+	audit(a, "console.refused", r.key[0] ? r.key : r.mechanism, r.address, "%s", why);
+out:
+	tn__zap_done(&r);
+	return true;
+}
+
+/* ---- control ---------------------------------------------------------------- */
+
+static void send_reply(struct tn_alerts *a, const struct tn__alerts_job *j)
+{
+	for (unsigned i = 0; i < j->n_env; i++)
+		if (zmq_send(a->ctl, j->env[i], j->env_len[i], ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+			goto dropped;
+	if (zmq_send(a->ctl, j->reply.data, j->reply.len, ZMQ_DONTWAIT) >= 0)
+		return;
+dropped:
+	/* ROUTER_MANDATORY: a full queue or a console gone; the frames already
+	 * queued for it are discarded by libzmq with the message */
+	STAT_INC(a, replies_dropped);
+	tn_log_limited(&a->log_req, 1, TN_LOG_WARN, "control reply dropped", "error=\"%s\"",
+		       zmq_strerror(errno));
+}
+
+static void fail(struct tn_alerts *a, struct tn__alerts_job *j, const char *op, int code,
+		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void fail(struct tn_alerts *a, struct tn__alerts_job *j, const char *op, int code,
+		 const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	STAT_INC(a, bad_requests);
+	tn__alerts_reply_error(j, op, code, msg);
+	send_reply(a, j);
+}
+
+static const struct tn__alert *recent_get(const struct tn_alerts *a, uint64_t seq)
+{
+	const struct tn__alert *al = a->recent[seq % a->o.recent];
+	return al && al->seq == seq ? al : NULL;
+}
+
+static void op_since(struct tn_alerts *a, struct tn__alerts_job *j, uint64_t seq, bool *queued)
+{
+	msgpack_packer pk;
+
+	if (seq > a->last_seq) {
+		fail(a, j, "since", TN_ESCHEMA,
+		     "seq %" PRIu64 " is past the last alert (%" PRIu64 "); take a snapshot", seq,
+		     a->last_seq);
+		return;
+	}
+	uint64_t end = a->last_seq - seq > a->o.since_max ? seq + a->o.since_max : a->last_seq;
+	bool in_memory = seq == a->last_seq || (a->first_seq && seq + 1 >= a->first_seq);
+	for (uint64_t s = seq + 1; in_memory && s <= end; s++)
+		in_memory = recent_get(a, s) != NULL;
+	if (!in_memory) {
+		/* older than memory: the worker reads them up to the oldest held */
+		j->kind = TN__JOB_SINCE;
+		snprintf(j->stream, sizeof j->stream, "%s", STREAM);
+		j->seq = seq;
+		j->limit = a->o.since_max;
+		j->last = a->last_seq;
+		(void)tn__ring_push(&a->to_pg, j); /* holds every job */
+		*queued = true;
+		return;
+	}
+	j->reply.len = 0;
+	msgpack_packer_init(&pk, &j->reply, tn__bytes_write);
+	tn__alerts_reply_head(&pk, j, true, "since", 4);
+	pack_str(&pk, "alerts", 6);
+	msgpack_pack_array(&pk, (size_t)(end - seq));
+	for (uint64_t s = seq + 1; s <= end; s++) {
+		const struct tn__alert *al = recent_get(a, s);
+		msgpack_pack_str_body(&pk, al->body, al->body_len); /* raw: a packed map */
+	}
+	pack_str(&pk, "last", 4);
+	msgpack_pack_uint64(&pk, a->last_seq);
+	pack_str(&pk, "more", 4);
+	if (end < a->last_seq)
+		msgpack_pack_true(&pk);
+	else
+		msgpack_pack_false(&pk);
+	pack_str(&pk, "lost", 4);
+	msgpack_pack_array(&pk, 0); /* memory holds one run, without holes */
+	send_reply(a, j);
+}
+
+/* twalk_r's visitor: collect the open incidents. */
+struct collect {
+	struct open_inc **v;
+	size_t n;
+};
+
+static void collect_one(const void *node, VISIT which, void *ud)
+{
+	struct collect *c = ud;
+	if (which == postorder || which == leaf)
+		c->v[c->n++] = *(struct open_inc *const *)node;
+}
+
+static int cmp_priority(const void *x, const void *y)
+{
+	const struct open_inc *p = *(struct open_inc *const *)x, *q = *(struct open_inc *const *)y;
+	if (p->latest->priority != q->latest->priority)
+		return p->latest->priority < q->latest->priority ? -1 : 1;
+	return p->latest->seq < q->latest->seq ? -1 : p->latest->seq > q->latest->seq;
+}
+
+static void op_snapshot(struct tn_alerts *a, struct tn__alerts_job *j)
+{
+	struct collect c = {calloc(a->n_open ? a->n_open : 1, sizeof *c.v), 0};
+	msgpack_packer pk;
+
+	if (!c.v) {
+		fail(a, j, "snapshot", TN_EUNAVAILABLE, "out of memory; retry later");
+		return;
+	}
+	twalk_r(a->open, collect_one, &c);
+	qsort(c.v, c.n, sizeof *c.v, cmp_priority);
+	size_t open = c.n;
+	if (c.n > SNAPSHOT_MAX) {
+		c.n = SNAPSHOT_MAX; /* a reply stays a few tens of MiB at most */
+		STAT_INC(a, snapshots_truncated);
+	}
+	j->reply.len = 0;
+	msgpack_packer_init(&pk, &j->reply, tn__bytes_write);
+	tn__alerts_reply_head(&pk, j, true, "snapshot", 5);
+	pack_str(&pk, "last", 4);
+	msgpack_pack_uint64(&pk, a->last_seq);
+	pack_str(&pk, "open", 4);
+	msgpack_pack_uint64(&pk, open);
+	pack_str(&pk, "incidents", 9);
+	msgpack_pack_array(&pk, c.n);
+	for (size_t i = 0; i < c.n; i++)
+		msgpack_pack_str_body(&pk, c.v[i]->latest->body, c.v[i]->latest->body_len);
+	size_t n_acked = 0;
+	for (size_t i = 0; i < c.n; i++)
+		n_acked += c.v[i]->acked > 0;
+	pack_str(&pk, "acked", 5);
+	msgpack_pack_map(&pk, n_acked);
+	for (size_t i = 0; i < c.n; i++)
+		if (c.v[i]->acked) {
+			pack_str(&pk, c.v[i]->incident, strlen(c.v[i]->incident));
+			msgpack_pack_uint32(&pk, c.v[i]->acked);
+		}
+	size_t n_esc = 0;
+	for (size_t i = 0; i < c.n; i++)
+		n_esc += c.v[i]->esc_level > 0 && !c.v[i]->esc_stopped;
+	pack_str(&pk, "escalated", 9);
+	msgpack_pack_map(&pk, n_esc);
+	for (size_t i = 0; i < c.n; i++)
+		if (c.v[i]->esc_level > 0 && !c.v[i]->esc_stopped) {
+			pack_str(&pk, c.v[i]->incident, strlen(c.v[i]->incident));
+			msgpack_pack_unsigned_int(&pk, c.v[i]->esc_level);
+		}
+	free(c.v);
+	send_reply(a, j);
+}
+
+static bool text_ok(const msgpack_object *o, size_t max)
+{
+	return o->type == MSGPACK_OBJECT_STR && o->via.str.size > 0 && o->via.str.size <= max &&
+	       tn__utf8_check(o->via.str.ptr, o->via.str.size, TN__UTF8_NO_CONTROL, NULL) == 0;
+}
+
+static void op_ack(struct tn_alerts *a, struct tn__alerts_job *j, const msgpack_object *inc,
+		   const msgpack_object *rev, const msgpack_object *op_, bool *queued)
+{
+	if (!inc || !rev || !op_) {
+		fail(a, j, "ack", TN_ESCHEMA, "ack: %s is required",
+		     !inc ? "incident" : !rev ? "rev" : "operator");
+		return;
+	}
+	if (!text_ok(inc, TN_INCIDENT_ID_LEN)) {
+		fail(a, j, "ack", TN_ESCHEMA, "ack: incident: expected an incident id (a string)");
+		return;
+	}
+	if (rev->type != MSGPACK_OBJECT_POSITIVE_INTEGER || rev->via.u64 < 1 ||
+	    rev->via.u64 > UINT32_MAX) {
+		fail(a, j, "ack", TN_ESCHEMA, "ack: rev: expected an integer >= 1");
+		return;
+	}
+	if (!text_ok(op_, TN__ALERT_OPERATOR_MAX)) {
+		fail(a, j, "ack", TN_ESCHEMA,
+		     "ack: operator: expected 1-%d bytes of UTF-8 text without control characters",
+		     TN__ALERT_OPERATOR_MAX);
+		return;
+	}
+	memcpy(j->incident, inc->via.str.ptr, inc->via.str.size);
+	j->incident[inc->via.str.size] = 0;
+	struct open_inc *oi = open_find(a, j->incident);
+	if (!oi) {
+		fail(a, j, "ack", TN_EUNKNOWN, "ack: incident %s is not open", j->incident);
+		return;
+	}
+	if (rev->via.u64 > oi->latest->rev) {
+		fail(a, j, "ack", TN_EUNKNOWN,
+		     "ack: incident %s has no rev %" PRIu64 " (latest %u)", j->incident,
+		     rev->via.u64, oi->latest->rev);
+		return;
+	}
+	j->kind = TN__JOB_ACK;
+	snprintf(j->stream, sizeof j->stream, "%s", STREAM);
+	j->rev = (uint32_t)rev->via.u64;
+	memcpy(j->operator_, op_->via.str.ptr, op_->via.str.size);
+	j->operator_[op_->via.str.size] = 0;
+	(void)tn__ring_push(&a->to_pg, j); /* holds every job */
+	*queued = true;
+}
+
+static bool key_is(const msgpack_object *k, const char *s)
+{
+	size_t n = strlen(s);
+	return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+	       memcmp(k->via.str.ptr, s, n) == 0;
+}
+
+/* Decode and serve one request; the job goes to the worker (*queued) or is answered. */
+static void request(struct tn_alerts *a, struct tn__alerts_job *j, const void *buf, size_t len,
+		    bool *queued)
+{
+	const msgpack_object *op = NULL, *seq = NULL, *inc = NULL, *rev = NULL, *oper = NULL;
+	const msgpack_object *stream = NULL;
+	msgpack_object o;
+	size_t off = 0;
+	char why[128];
+
+	msgpack_zone_clear(&a->req_zone);
+	if (tn_wire_scan(buf, len, 4, 256, why, sizeof why) != 0 ||
+	    msgpack_unpack(buf, len, &off, &a->req_zone, &o) != MSGPACK_UNPACK_SUCCESS) {
+		fail(a, j, NULL, TN_EDECODE, "request is not one MessagePack map within limits");
+		return;
+	}
+	if (o.type != MSGPACK_OBJECT_MAP) {
+		fail(a, j, NULL, TN_ESCHEMA, "request: expected a map with an \"op\"");
+		return;
+	}
+	for (uint32_t i = 0; i < o.via.map.size; i++) {
+		const msgpack_object *k = &o.via.map.ptr[i].key, *v = &o.via.map.ptr[i].val;
+		if (key_is(k, "id")) {
+			/* echoed as sent; scalars only, bounded */
+			msgpack_packer pk;
+			if (v->type == MSGPACK_OBJECT_MAP || v->type == MSGPACK_OBJECT_ARRAY ||
+			    (v->type == MSGPACK_OBJECT_STR && v->via.str.size > 128)) {
+				fail(a, j, NULL, TN_ESCHEMA,
+				     "id: expected a string of at most 128 bytes or a number");
+				return;
+			}
+			msgpack_packer_init(&pk, &j->id, tn__bytes_write);
+			msgpack_pack_object(&pk, *v);
+		} else if (key_is(k, "op"))
+			op = v;
+		else if (key_is(k, "seq"))
+			seq = v;
+		else if (key_is(k, "stream"))
+			stream = v;
+		else if (key_is(k, "incident"))
+			inc = v;
+		else if (key_is(k, "rev"))
+			rev = v;
+		else if (key_is(k, "operator"))
+			oper = v;
+		else {
+			fail(a, j, NULL, TN_ESCHEMA, "unknown key \"%.*s\"",
+			     k->type == MSGPACK_OBJECT_STR ? (int)(k->via.str.size > 32
+								       ? 32
+								       : k->via.str.size)
+							   : 1,
+			     k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : "?");
+			return;
+		}
+	}
+	if (!op || op->type != MSGPACK_OBJECT_STR) {
+		fail(a, j, NULL, TN_ESCHEMA, "op: expected \"since\", \"snapshot\" or \"ack\"");
+		return;
+	}
+	if (stream && !key_is(stream, STREAM)) {
+		fail(a, j, NULL, TN_ESCHEMA, "stream: only \"live\" is served");
+		return;
+	}
+	if (key_is(op, "since")) {
+		if (inc || rev || oper) {
+			fail(a, j, "since", TN_ESCHEMA, "since: takes seq only");
+			return;
+		}
+		if (!seq || seq->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			fail(a, j, "since", TN_ESCHEMA,
+			     "since: seq: expected an integer >= 0 (the last seq received)");
+			return;
+		}
+		op_since(a, j, seq->via.u64, queued);
+	} else if (key_is(op, "snapshot")) {
+		if (seq || inc || rev || oper) {
+			fail(a, j, "snapshot", TN_ESCHEMA, "snapshot: takes no arguments");
+			return;
+		}
+		op_snapshot(a, j);
+	} else if (key_is(op, "ack")) {
+		if (seq) {
+			fail(a, j, "ack", TN_ESCHEMA, "ack: takes incident, rev and operator");
+			return;
+		}
+		op_ack(a, j, inc, rev, oper, queued);
+	} else {
+		fail(a, j, NULL, TN_ESCHEMA,
+		     "op: unknown \"%.*s\"; expected \"since\", \"snapshot\" or \"ack\"",
+		     (int)(op->via.str.size > 32 ? 32 : op->via.str.size), op->via.str.ptr);
+	}
+}
+
+/* One control message: routing frames, then the request. False when none waited. */
+static bool control_one(struct tn_alerts *a)
+{
+	zmq_msg_t m;
+	struct tn__alerts_job *j = NULL;
+	bool more = true, queued = false, oversized = false;
+	unsigned n_env = 0;
+
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, a->ctl, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&m);
+		return false;
+	}
+	STAT_INC(a, requests);
+	j = job_get(a, true);
+	if (!j) {
+		STAT_INC(a, jobs_busy);
+		j = &a->busy; /* answered at once below, never queued */
+		j->id.len = j->reply.len = 0;
+	}
+	/* routing id (and a REQ's empty delimiter) until the last frame */
+	while ((more = zmq_msg_more(&m))) {
+		if (n_env < TN__ALERT_ENVELOPE_MAX && zmq_msg_size(&m) <= sizeof j->env[0]) {
+			memcpy(j->env[n_env], zmq_msg_data(&m), zmq_msg_size(&m));
+			j->env_len[n_env] = zmq_msg_size(&m);
+		} else {
+			oversized = true;
+		}
+		n_env++;
+		zmq_msg_close(&m);
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, a->ctl, 0) < 0)
+			break;
+	}
+	if (oversized || n_env == 0) {
+		/* no way to answer (ROUTER always gives a routing id): counted, dropped */
+		STAT_INC(a, bad_requests);
+		if (j != &a->busy)
+			job_put(a, j);
+		zmq_msg_close(&m);
+		return true;
+	}
+	j->n_env = n_env;
+	if (j == &a->busy) {
+		fail(a, j, NULL, TN_EUNAVAILABLE, "the server is busy; retry later");
+		zmq_msg_close(&m);
+		return true;
+	}
+	/* the key behind it, checked again: a revoked console is refused now */
+	const char *user = zmq_msg_gets(&m, "User-Id");
+	const struct tn_adapter_entry *e = user ? tn_registry_find(a->consoles, user) : NULL;
+	if (!a->insecure && !e) {
+		fail(a, j, NULL, TN_EFORBIDDEN,
+		     "this console key is not registered or was revoked");
+	} else if (zmq_msg_size(&m) > CONTROL_MAX) {
+		fail(a, j, NULL, TN_EDECODE, "request over %u bytes", CONTROL_MAX);
+	} else {
+		snprintf(j->console, sizeof j->console, "%s", e ? e->name : "insecure");
+		request(a, j, zmq_msg_data(&m), zmq_msg_size(&m), &queued);
+	}
+	zmq_msg_close(&m);
+	if (!queued)
+		job_put(a, j);
+	return true;
+}
+
+/* Jobs back from the worker: answer, apply acks, recycle. */
+static void jobs_done(struct tn_alerts *a)
+{
+	struct tn__alerts_job *j;
+	while ((j = tn__ring_pop(&a->from_pg)) != NULL) {
+		switch (j->kind) {
+		case TN__JOB_SINCE:
+			send_reply(a, j);
+			break;
+		case TN__JOB_ACK:
+			if (j->rc == 0) {
+				struct open_inc *oi = open_find(a, j->incident);
+				if (oi && j->rev > oi->acked)
+					oi->acked = j->rev;
+				if (oi) {
+					oi->esc_stopped = true;
+					oi->acked_priority = oi->latest->priority;
+				}
+				tn_info("alert acknowledged", "incident=%s rev=%u console=%s",
+					j->incident, j->rev, j->console);
+			}
+			send_reply(a, j);
+			break;
+		case TN__JOB_AUDIT:
+			if (j->rc != 0)
+				STAT_INC(a, audit_dropped);
+			break;
+		case TN__JOB_ACKED:
+			break;
+		}
+		job_put(a, j);
+	}
+}
+
+static void swap_registry(struct tn_alerts *a)
+{
+	struct tn_registry *r, *newest = NULL;
+	while ((r = tn__ring_pop(&a->registry_ring)) != NULL) {
+		tn_registry_free(newest);
+		newest = r;
+	}
+	if (!newest)
+		return;
+	tn_registry_free(a->consoles);
+	a->consoles = newest;
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+/* ZMQ_FD is edge-triggered: read every socket until EAGAIN. */
+static void pump(struct tn_alerts *a)
+{
+	bool progress = true;
+	swap_registry(a);
+	while (progress) {
+		progress = false;
+		while (zap_serve(a))
+			progress = true;
+		jobs_done(a);
+		for (int i = 0; i < 64 && control_one(a); i++)
+			progress = true;
+	}
+}
+
+static void on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	pump(w->data);
+}
+
+static void on_poll(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tn_alerts *a = w->data;
+	(void)revents;
+	bool at_end = read_journal(a, READ_BURST);
+	if (atomic_load(&a->stop) &&
+	    ((at_end && tn_journal_reader_offset(a->rd) >= ck_pr_load_64(a->o.durable)) ||
+	     mono_ns() >= a->deadline_ns)) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	pump(a);
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	pump(w->data);
+}
+
+static void *alerts_main(void *arg)
+{
+	struct tn_alerts *a = arg;
+
+	/* The start-up read: memory as it was, nothing sent twice. */
+	while (!read_journal(a, READ_BURST))
+		;
+	ev_run(a->loop, 0);
+	return NULL;
+}
+
+/* ---- set-up ------------------------------------------------------------------ */
+
+static void wake_from_worker(void *ud)
+{
+	struct tn_alerts *a = ud;
+	ev_async_send(a->loop, &a->wake);
+}
+
+static int setopt_int(void *s, int opt, int v)
+{
+	return zmq_setsockopt(s, opt, &v, sizeof v);
+}
+
+static int console_socket(struct tn_alerts *a, int type, const char *endpoint, int64_t maxmsg,
+			  void **out, char *err, size_t errlen)
+{
+	void *s = zmq_socket(a->ctx, type);
+	*out = s;
+	if (!s || zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN, strlen(ZAP_DOMAIN)) != 0 ||
+	    (!a->insecure && (setopt_int(s, ZMQ_CURVE_SERVER, 1) != 0 ||
+			      zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, a->secret,
+					     TN_KEY_Z85_LEN) != 0)) ||
+	    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+	    setopt_int(s, ZMQ_HANDSHAKE_IVL, a->o.handshake_ivl_ms) != 0 ||
+	    setopt_int(s, ZMQ_SNDHWM, a->o.sndhwm) != 0 || setopt_int(s, ZMQ_LINGER, 0) != 0 ||
+	    setopt_int(s, ZMQ_HEARTBEAT_IVL, HEARTBEAT_IVL_MS) != 0 ||
+	    setopt_int(s, ZMQ_HEARTBEAT_TIMEOUT, HEARTBEAT_TTL_MS) != 0 ||
+	    (type == ZMQ_ROUTER && (setopt_int(s, ZMQ_ROUTER_MANDATORY, 1) != 0 ||
+				    setopt_int(s, ZMQ_RCVHWM, 1000) != 0))) {
+		snprintf(err, errlen, "cannot set up the socket for %s: %s", endpoint,
+			 zmq_strerror(errno));
+		return TN_EZMQ;
+	}
+	if (zmq_bind(s, endpoint) != 0) {
+		snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
+		return TN_EZMQ;
+	}
+	return 0;
+}
+
+static int watch_fd(struct tn_alerts *a, void *sock, ev_io *w)
+{
+	int fd;
+	size_t len = sizeof fd;
+	if (zmq_getsockopt(sock, ZMQ_FD, &fd, &len) != 0)
+		return TN_EZMQ;
+	ev_io_init(w, on_io, fd, EV_READ);
+	w->data = a;
+	ev_io_start(a->loop, w);
+	return 0;
+}
+
+/* Before the first record: acks already stored, so a snapshot says them. */
+static void load_acked(struct tn_alerts *a)
+{
+	struct tn__alerts_job *j = job_get(a, true);
+	j->kind = TN__JOB_ACKED;
+	snprintf(j->stream, sizeof j->stream, "%s", STREAM);
+	(void)tn__ring_push(&a->to_pg, j);
+	for (int i = 0; i < 4000; i++) { /* 4 s at most: PostgreSQL may be away */
+		struct tn__alerts_job *back = tn__ring_pop(&a->from_pg);
+		if (back) {
+			if (back->rc == 0)
+				a->acked_job = back;
+			else {
+				tn_warn("acknowledgements not loaded: none shown until acked again",
+					"error=\"%s\"", tn_strerror(back->rc));
+				job_put(a, back);
+			}
+			return;
+		}
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	tn_warn("acknowledgements not loaded in time: snapshots say none until acked again",
+		NULL);
+}
+
+int tn_alerts_start(const struct tn_alerts_opts *o, struct tn_alerts **out, char *err,
+		    size_t errlen)
+{
+	struct tn_alerts *a;
+	int rc = TN_ENOMEM;
+
+	if (!o->recent || !o->since_max) {
+		tn_registry_free(o->consoles);
+		snprintf(err, errlen, "alerts: recent and since_max must be at least 1");
+		return TN_EINVAL;
+	}
+	if (!(a = calloc(1, sizeof *a))) {
+		tn_registry_free(o->consoles);
+		snprintf(err, errlen, "out of memory");
+		return TN_ENOMEM;
+	}
+	a->o = *o;
+	a->consoles = o->consoles;
+	a->insecure = !o->server_secret;
+	for (int p = 0; p < 5; p++)
+		a->escalating |= o->escalate_s[p] > 0;
+	if (o->server_secret)
+		snprintf(a->secret, sizeof a->secret, "%s", o->server_secret);
+	atomic_init(&a->stop, 0);
+	snprintf(err, errlen, "out of memory");
+	if (!msgpack_zone_init(&a->zone, 8192) || !msgpack_zone_init(&a->req_zone, 4096) ||
+	    tn__ring_init(&a->registry_ring, 4) != 0 || tn__ring_init(&a->to_pg, JOBS) != 0 ||
+	    tn__ring_init(&a->from_pg, JOBS) != 0 ||
+	    !(a->recent = calloc(o->recent, sizeof *a->recent)))
+		goto fail;
+	for (; a->jobs_free < JOBS; a->jobs_free++)
+		if (!(a->jobs[a->jobs_free] = calloc(1, sizeof **a->jobs)))
+			goto fail;
+	if ((rc = tn_journal_reader_open(o->journal_dir, 0, &a->rd)) != 0) {
+		snprintf(err, errlen, "cannot read the journal: %s", tn_strerror(rc));
+		goto fail;
+	}
+	a->rebuild_end = ck_pr_load_64(o->durable);
+	if (!(a->loop = ev_loop_new(EVFLAG_AUTO)))
+		goto fail;
+	ev_async_init(&a->wake, on_wake);
+	a->wake.data = a;
+	ev_async_start(a->loop, &a->wake);
+	if ((rc = tn__alerts_pg_start(o->conninfo, &a->to_pg, &a->from_pg, wake_from_worker, a,
+				      &a->pg)) != 0)
+		goto fail;
+	load_acked(a);
+
+	rc = TN_EZMQ;
+	if (!(a->ctx = zmq_ctx_new())) {
+		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
+		goto fail;
+	}
+	/* The ZAP handler first: until it is bound, libzmq admits any client. */
+	a->zap = zmq_socket(a->ctx, ZMQ_REP);
+	if (!a->zap || zmq_bind(a->zap, ZAP_ENDPOINT) != 0 || setopt_int(a->zap, ZMQ_LINGER, 0)) {
+		snprintf(err, errlen, "cannot bind the consoles' zap handler: %s",
+			 zmq_strerror(errno));
+		goto fail;
+	}
+	/* Subscriptions are a few bytes; requests are small maps. CURVE adds 33. */
+	if ((rc = console_socket(a, ZMQ_PUB, o->pub_endpoint, 1024 + 33, &a->pub, err, errlen)) ||
+	    (rc = console_socket(a, ZMQ_ROUTER, o->control_endpoint, CONTROL_MAX + 33, &a->ctl,
+				 err, errlen)))
+		goto fail;
+	if (watch_fd(a, a->zap, &a->zap_io) != 0 || watch_fd(a, a->ctl, &a->ctl_io) != 0)
+		goto fail;
+	ev_timer_init(&a->poll, on_poll, POLL_S, POLL_S);
+	a->poll.data = a;
+	ev_timer_start(a->loop, &a->poll);
+	if (pthread_create(&a->thread, NULL, alerts_main, a) != 0) {
+		rc = TN_ENOMEM;
+		snprintf(err, errlen, "cannot start the alerts thread");
+		goto fail;
+	}
+	a->started = true;
+	tn_info("alerts listening", "pub=%s control=%s recent=%u", o->pub_endpoint,
+		o->control_endpoint, o->recent);
+	*out = a;
+	return 0;
+fail:
+	tn_alerts_stop(a, 0);
+	return rc;
+}
+
+bool tn_alerts_publish_registry(void *ud, struct tn_registry *r)
+{
+	struct tn_alerts *a = ud;
+	if (!tn__ring_push(&a->registry_ring, r))
+		return false;
+	ev_async_send(a->loop, &a->wake);
+	return true;
+}
+
+void tn_alerts_stats(const struct tn_alerts *a, struct tn_alerts_stats *out)
+{
+	const struct tn_alerts_stats *s = &a->st;
+	out->published = ck_pr_load_64(&s->published);
+	out->loaded = ck_pr_load_64(&s->loaded);
+	out->legacy_changes = ck_pr_load_64(&s->legacy_changes);
+	out->seq_gaps = ck_pr_load_64(&s->seq_gaps);
+	out->undecodable = ck_pr_load_64(&s->undecodable);
+	out->requests = ck_pr_load_64(&s->requests);
+	out->bad_requests = ck_pr_load_64(&s->bad_requests);
+	out->replies_dropped = ck_pr_load_64(&s->replies_dropped);
+	out->jobs_busy = ck_pr_load_64(&s->jobs_busy);
+	out->zap_accepted = ck_pr_load_64(&s->zap_accepted);
+	out->zap_refused = ck_pr_load_64(&s->zap_refused);
+	out->audit_dropped = ck_pr_load_64(&s->audit_dropped);
+	out->open_full = ck_pr_load_64(&s->open_full);
+	out->escalations = ck_pr_load_64(&s->escalations);
+	out->snapshots_truncated = ck_pr_load_64(&s->snapshots_truncated);
+	out->last_seq = ck_pr_load_64(&s->last_seq);
+	out->offset = ck_pr_load_64(&s->offset);
+	out->rebuilt = ck_pr_load_8((const uint8_t *)&s->rebuilt) != 0;
+}
+
+void tn_alerts_stop(struct tn_alerts *a, int drain_ms)
+{
+	if (!a)
+		return;
+	if (a->started) {
+		a->deadline_ns = mono_ns() + (int64_t)drain_ms * 1000000;
+		atomic_store(&a->stop, 1);
+		ev_async_send(a->loop, &a->wake);
+		pthread_join(a->thread, NULL);
+		struct tn_alerts_stats st;
+		tn_alerts_stats(a, &st);
+		tn_info("alerts stopped",
+			"last_seq=%" PRIu64 " published=%" PRIu64 " escalations=%" PRIu64
+			" requests=%" PRIu64 " bad_requests=%" PRIu64 " replies_dropped=%" PRIu64
+			" jobs_busy=%" PRIu64 " audit_dropped=%" PRIu64 " seq_gaps=%" PRIu64
+			" undecodable=%" PRIu64 " zap_refused=%" PRIu64,
+			st.last_seq, st.published, st.escalations, st.requests, st.bad_requests,
+			st.replies_dropped, st.jobs_busy, st.audit_dropped, st.seq_gaps,
+			st.undecodable, st.zap_refused);
+	}
+	/* The worker before the jobs: one may still be in its hands. */
+	tn__alerts_pg_stop(a->pg);
+	if (a->pub)
+		zmq_close(a->pub);
+	if (a->ctl)
+		zmq_close(a->ctl);
+	if (a->zap)
+		zmq_close(a->zap);
+	if (a->ctx)
+		zmq_ctx_term(a->ctx);
+	if (a->loop)
+		ev_loop_destroy(a->loop);
+	tn_journal_reader_close(a->rd);
+	if (a->recent) {
+		for (unsigned i = 0; i < a->o.recent; i++)
+			tn__alert_unref(a->recent[i]);
+		free(a->recent);
+	}
+	tdestroy(a->open, open_free);
+	struct tn__alerts_job *j;
+	if (a->to_pg.buf)
+		while ((j = tn__ring_pop(&a->to_pg)) != NULL)
+			job_put(a, j);
+	if (a->from_pg.buf)
+		while ((j = tn__ring_pop(&a->from_pg)) != NULL)
+			job_put(a, j);
+	if (a->acked_job)
+		job_put(a, a->acked_job);
+	for (size_t i = 0; i < a->jobs_free; i++) {
+		free(a->jobs[i]->id.data);
+		free(a->jobs[i]->reply.data);
+		free(a->jobs[i]->acked);
+		free(a->jobs[i]);
+	}
+	free(a->esc_buf.data);
+	free(a->busy.id.data);
+	free(a->busy.reply.data);
+	struct tn_registry *r;
+	while (a->registry_ring.buf && (r = tn__ring_pop(&a->registry_ring)) != NULL)
+		tn_registry_free(r);
+	tn__ring_destroy(&a->registry_ring);
+	tn__ring_destroy(&a->to_pg);
+	tn__ring_destroy(&a->from_pg);
+	tn_registry_free(a->consoles);
+	msgpack_zone_destroy(&a->zone);
+	msgpack_zone_destroy(&a->req_zone);
+	free(a);
+}

@@ -1,0 +1,125 @@
+/*
+ * alerts.h - the alerts thread: incident revisions to control rooms
+ * (design §3.2, §3.3; docs/control-rooms.md).
+ *
+ * It tails the journal below the durable offset, as the store and the
+ * correlator do, and turns each CHANGE record (an incident revision with
+ * its alert seq, journaled by the correlator) into an alert: a topic
+ * (`live/P<n>/<area>`) and a MessagePack body, published on a PUB socket.
+ * The journal is the only source, so the alerts go out in seq order, and
+ * after a crash the ones journaled before it are known again without being
+ * sent twice: on start the thread reads the journal up to the durable
+ * offset into memory (the recent alerts, the open incidents) and publishes
+ * only what comes after.
+ *
+ * The control ROUTER serves `since` (from the recent alerts in memory, or
+ * from PostgreSQL's alerts view when older), `snapshot` (the open
+ * incidents) and `ack`. Whatever needs PostgreSQL goes to a worker thread
+ * through a ring and comes back the same way, so the loop never blocks on
+ * the database; without it, `since` from memory and `snapshot` still work.
+ *
+ * Consoles authenticate with CURVE: the thread has its own ZeroMQ context
+ * with its own ZAP handler, which admits the keys of the console registry
+ * (kind 'console') on the ZAP domain "console", and nothing else; adapter
+ * keys are in another registry, served by the ingest thread's handler.
+ * Every control request is checked again against the current registry, so
+ * a revoked console is refused at once; its PUB connection stays until it
+ * disconnects (a PUB socket cannot refuse per message).
+ *
+ * Escalation: an open incident nobody has acknowledged is re-published on
+ * `escalation/live/P<n>/<area>` with a level, once per deadline of its
+ * priority, until it is acknowledged or closed (audited, `alert.escalate`).
+ * Its clock is the journal's: the highest TICK (the committer's wall clock)
+ * or event time read so far, so a rebuild replays it exactly and tests can
+ * drive it with event times instead of waiting.
+ *
+ * A slow console does not slow the others: PUB drops, per subscriber, what
+ * its high-water mark cannot hold, and a reply that cannot be queued is
+ * dropped (counted). Such a console sees a seq gap and catches up with
+ * `since`.
+ *
+ * Thread contract: start/stop/stats from the main thread;
+ * tn_alerts_publish_registry from one other thread (the console registry
+ * watcher).
+ */
+#ifndef TN_ALERTS_H
+#define TN_ALERTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry.h"
+
+struct tn_alerts_opts {
+	const char *journal_dir;      /* borrowed; must outlive the thread */
+	const uint64_t *durable;      /* the committer's durable offset (ck_pr) */
+	const char *pub_endpoint;     /* alerts PUB (copied at bind) */
+	const char *control_endpoint; /* control ROUTER */
+	const char *server_secret;    /* Z85 secret key (copied); NULL: plain text, no ZAP keys */
+	const char *conninfo;         /* borrowed; must outlive the thread */
+	struct tn_registry *consoles; /* initial console keys; ownership passes (even on error) */
+	unsigned recent;              /* alerts kept in memory for `since` (>= 1) */
+	unsigned since_max;           /* alerts per `since` reply (>= 1) */
+	int sndhwm;                   /* PUB and ROUTER send high-water marks */
+	/* Acknowledgement deadline of each priority (1..5) in seconds; 0: an
+	 * unacknowledged incident of that priority never escalates. */
+	int escalate_s[5];
+	int handshake_ivl_ms;
+	/* Where the thread publishes the journal offset it has read (ck_pr),
+	 * for retention; the caller's, outliving the thread. */
+	uint64_t *consumed;
+	/* PostgreSQL's last alert seq at start (0: unknown): the last seq when
+	 * the journal holds no alert any more (retention). */
+	uint64_t seq_floor;
+};
+
+struct tn_alerts_stats {
+	uint64_t published, loaded;      /* alerts sent; alerts read at start without sending */
+	uint64_t legacy_changes;         /* CHANGE records without seq (from before alerts) */
+	uint64_t seq_gaps;               /* a seq other than the last + 1 in the journal */
+	uint64_t undecodable;            /* CHANGE records that make no alert */
+	uint64_t requests, bad_requests; /* control requests; refused with an error */
+	uint64_t replies_dropped;        /* a console's queue was full or it had gone */
+	uint64_t jobs_busy;              /* requests refused: every database job in flight */
+	uint64_t zap_accepted, zap_refused, audit_dropped;
+	uint64_t open_full;              /* open incidents not tracked (table full) */
+	uint64_t escalations;            /* escalations published */
+	uint64_t snapshots_truncated;    /* snapshots limited to the 10000 most urgent */
+	uint64_t last_seq, offset;
+	bool rebuilt;                    /* the start-up read has reached the journal's end */
+};
+
+struct tn_alerts;
+
+/*
+ * tn_alerts_start - bind the ZAP handler, then the PUB and control sockets,
+ * start the PostgreSQL worker and the thread. Returns 0 and *out (the
+ * caller's until tn_alerts_stop), TN_EZMQ (err says which endpoint and
+ * why), TN_ENOMEM, TN_EINVAL (recent or since_max 0). Main thread.
+ */
+int tn_alerts_start(const struct tn_alerts_opts *o, struct tn_alerts **out, char *err,
+		    size_t errlen);
+
+/* Hand over a new console registry (ownership passes when it returns true). One thread. */
+bool tn_alerts_publish_registry(void *a, struct tn_registry *r);
+
+/*
+ * tn_alerts_pg_last_seq - the highest alert seq of `stream` in PostgreSQL
+ * (0 when none), for the correlator's seq_floor. Returns 0, or TN_EDB (err
+ * says why). Any thread; blocks (connect_timeout bounded): call it at start.
+ */
+int tn_alerts_pg_last_seq(const char *conninfo, const char *stream, uint64_t *seq, char *err,
+			  size_t errlen);
+
+/* tn_alerts_stats - copy the counters into *out (the caller's). Any thread. */
+void tn_alerts_stats(const struct tn_alerts *a, struct tn_alerts_stats *out);
+
+/*
+ * tn_alerts_stop - publish what is durable (at most drain_ms), stop the
+ * thread and the worker, close the sockets, free everything. Main thread;
+ * NULL is fine.
+ */
+void tn_alerts_stop(struct tn_alerts *a, int drain_ms);
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * alerts_int.h - what the alerts thread's files share (server/alerts*.c):
+ * one alert as sent, the JSON-to-MessagePack conversion of its body, the
+ * control requests, and the PostgreSQL worker that serves the ones needing
+ * the database. Not part of any API.
+ */
+#ifndef TN_ALERTS_INT_H
+#define TN_ALERTS_INT_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "journal.h"
+#include "ring.h"
+#include "tocsin/correlator.h"
+
+#define TN__ALERT_TOPIC_MAX 192   /* "drill/<name>/P<n>/<area>" */
+#define TN__ALERT_ENVELOPE_MAX 4  /* routing frames kept of a control request */
+#define TN__ALERT_OPERATOR_MAX 128
+
+/*
+ * One alert as sent: topic and MessagePack body in one allocation,
+ * reference counted by its holders (the recent ring and the open-incident
+ * table), all in the alerts thread.
+ */
+struct tn__alert {
+	unsigned refs;
+	uint64_t seq;
+	uint32_t rev;
+	uint8_t priority;
+	bool open;                 /* msg alert or update: the incident stays open */
+	char incident[TN_INCIDENT_ID_LEN + 1];
+	size_t topic_len, body_len;
+	unsigned char *body;       /* points after topic in data */
+	char data[];               /* topic (NUL-terminated), then the body */
+};
+
+/*
+ * tn__alert_from_change - the alert of one CHANGE record's fields: stream,
+ * msg, priority (1-5), area and the JSON body (`{"seq":N,...}`), all
+ * borrowed. The topic is `live/P<n>/<area>` for the live stream and
+ * `drill/<stream>/P<n>/<area>` otherwise (an empty area is "-"). Returns 0
+ * and *out (refs 1; caller owns it, tn__alert_unref), TN_ENOTFOUND (a body
+ * without seq: from before alerts existed, never published), TN_ECORRUPT
+ * (not a JSON object, or fields that make no topic), TN_ENOMEM. Pure; any
+ * thread.
+ */
+int tn__alert_from_change(const char *stream, size_t stream_len, const char *msg,
+			  size_t msg_len, int64_t priority, const char *area, size_t area_len,
+			  const char *json, size_t json_len, struct tn__alert **out);
+
+/*
+ * tn__alert_from_row - the same from a row of the alerts view: the seq is
+ * given (jsonb keeps no key order, so it is not first in the body there).
+ * Returns 0 and *out, TN_ECORRUPT (also seq 0), TN_ENOMEM. Pure.
+ */
+int tn__alert_from_row(const char *stream, size_t stream_len, const char *msg, size_t msg_len,
+		       int64_t priority, const char *area, size_t area_len, const char *json,
+		       size_t json_len, uint64_t seq, struct tn__alert **out);
+
+/*
+ * tn__alert_pack_json - append the JSON text (len bytes, borrowed) to `pk`
+ * as MessagePack: objects become maps, arrays arrays, integers int, reals
+ * float64, strings str. Returns 0, TN_ECORRUPT (not JSON; depth over 32),
+ * TN_ENOMEM. Pure; any thread.
+ */
+int tn__alert_pack_json(msgpack_packer *pk, const char *json, size_t len);
+
+/* Drop one reference; frees at zero. NULL is fine. Alerts thread. */
+void tn__alert_unref(struct tn__alert *a);
+
+/* ---- the clock and escalation (alerts_clock.c) ---------------------------- */
+
+/*
+ * tn__alerts_clock_of - the time a journal record tells the alerts thread:
+ * a TICK's clock, or an EVENT's event `time`, in microseconds since the
+ * epoch. Unpacks into `zone` (cleared first). Returns 0 and *us,
+ * TN_ENOTFOUND (another type of record), TN_ECORRUPT. Pure.
+ */
+int tn__alerts_clock_of(const struct tn_journal_record *rec, msgpack_zone *zone, int64_t *us);
+
+/*
+ * tn__escalation_due - the escalation level an unacknowledged incident has
+ * reached at `now_us` when its clock started at `from_us`: one level per
+ * whole `deadline_s` elapsed (0: none yet, or deadline_s <= 0: never).
+ * Bounded at 1000000. Pure.
+ */
+unsigned tn__escalation_due(int64_t from_us, int64_t now_us, int deadline_s);
+
+/* ---- the PostgreSQL worker ----------------------------------------------- */
+
+enum tn__alerts_job_kind {
+	TN__JOB_SINCE,  /* alerts after `seq` from the alerts view, for a console */
+	TN__JOB_ACK,    /* store an ack and its audit row, for a console */
+	TN__JOB_AUDIT,  /* an audit row only (refused handshakes); no reply */
+	TN__JOB_ACKED,  /* at start: the highest acked rev of each incident */
+};
+
+/* Highest acked rev of an incident (TN__JOB_ACKED's answer). */
+struct tn__acked {
+	char incident[TN_INCIDENT_ID_LEN + 1];
+	uint32_t rev;
+};
+
+/*
+ * A job handed to the worker and back (SPSC rings both ways); one thread
+ * owns it at a time: whoever popped it last. The worker fills `reply` (a
+ * complete control reply) and `rc`.
+ */
+struct tn__alerts_job {
+	enum tn__alerts_job_kind kind;
+	/* the console's routing frames, to answer it */
+	unsigned n_env;
+	size_t env_len[TN__ALERT_ENVELOPE_MAX];
+	unsigned char env[TN__ALERT_ENVELOPE_MAX][256];
+	struct tn__bytes id;         /* msgpack of the request's id, or empty */
+	/* parameters */
+	char stream[64];
+	uint64_t seq;                /* SINCE: after this; ... */
+	uint64_t last;               /* SINCE: the stream's last seq, for the reply */
+	unsigned limit;              /* SINCE: alerts per reply */
+	char incident[TN_INCIDENT_ID_LEN + 1];
+	uint32_t rev;
+	char operator_[TN__ALERT_OPERATOR_MAX + 1];
+	char console[65];            /* the console's registered name */
+	char action[32];             /* AUDIT */
+	char subject[128], origin[64], reason[128];
+	/* results */
+	int rc;                      /* 0 or TN_E* */
+	struct tn__bytes reply;      /* SINCE/ACK: the whole reply body */
+	struct tn__acked *acked;     /* ACKED: malloc'd array */
+	size_t n_acked;
+};
+
+struct tn__alerts_pg;
+
+/*
+ * tn__alerts_pg_start - the worker thread: pops jobs from `in`, runs them on
+ * its own connection to `conninfo` (borrowed; reconnecting when lost; every
+ * statement bounded by statement_timeout), pushes them to `out` and calls
+ * wake(ud). `in` and `out` must each hold every job that can be in flight.
+ * Returns 0 and *out_w, or TN_ENOMEM. Main or alerts thread.
+ */
+int tn__alerts_pg_start(const char *conninfo, struct tn__ring *in, struct tn__ring *out,
+			void (*wake)(void *ud), void *ud, struct tn__alerts_pg **out_w);
+
+/* Stop and join the worker (a job in progress finishes first). NULL is fine. */
+void tn__alerts_pg_stop(struct tn__alerts_pg *w);
+
+/* The head of a reply: a map of 1 + op + id + extra_keys entries, then
+ * "ok", "op" (when not NULL) and "id" (the request's, when it had one);
+ * the caller packs the extra_keys entries after it. */
+void tn__alerts_reply_head(msgpack_packer *pk, const struct tn__alerts_job *j, bool ok,
+			   const char *op, unsigned extra_keys);
+
+/* A complete error reply into j->reply: {"ok": false, "op", "code", "msg"};
+ * code: a TN_E* with a wire name (others are sent as E_UNAVAILABLE). */
+void tn__alerts_reply_error(struct tn__alerts_job *j, const char *op, int code, const char *msg);
+
+#endif
