@@ -13,6 +13,8 @@ B="$top/${TOCSIN_BUILD:-build}"
 PY=/usr/bin/python3
 demo="$top/var/demo"
 port=${TOCSIN_DEMO_PORT:-7450}
+alerts_port=$((port + 1))
+control_port=$((port + 2))
 endpoint="tcp://127.0.0.1:$port"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 sock="$top/var/pg/run"
@@ -35,7 +37,7 @@ say "the asset registry: Aldermoor, a small city (tests/data/demo-city)"
 "$B/tocsin" --db "$DB" assets import "$city/assets.csv" "$city/dependencies.csv"
 
 say "keys: the server and five sector adapters, each allowed only its own sectors"
-for k in server power water netco transport health; do
+for k in server power water netco transport health desk1; do
 	"$B/tocsin" keygen "$k" >/dev/null
 	echo "$k.key (0600) $k.pub: $(cat "$k.pub")"
 done
@@ -44,6 +46,8 @@ done
 "$B/tocsin" --db "$DB" adapter add netco --key netco.pub --sectors communications
 "$B/tocsin" --db "$DB" adapter add transport --key transport.pub --sectors transport
 "$B/tocsin" --db "$DB" adapter add health --key health.pub --sectors health,emergency-services
+say "a control room's console key (it may subscribe and acknowledge, never report)"
+"$B/tocsin" --db "$DB" console add desk1 --key desk1.pub
 
 cat >tocsind.ini <<INI
 [ingest]
@@ -62,6 +66,9 @@ lateness_s = 5
 heartbeat_timeout_s = 0
 [registry]
 poll_ms = 500
+[alerts]
+endpoint = tcp://127.0.0.1:$alerts_port
+control_endpoint = tcp://127.0.0.1:$control_port
 INI
 "$B/tocsind" --config tocsind.ini --check-config
 
@@ -76,6 +83,16 @@ for _ in $(seq 1 100); do
 done
 grep -q "tocsind ready" tocsind.log || { cat tocsind.log; exit 1; }
 grep -E "journal opened|key registry|asset registry|ready" tocsind.log | sed 's/^/  /'
+
+# A control room's console (adapters/examples/console.py, the example of
+# docs/control-rooms.md) subscribes before the fire and acknowledges P1s.
+say "the duty officer's console subscribes to live alerts (log: var/demo/console.log)"
+$PY "$top/adapters/examples/console.py" --server-key server.pub --key desk1 \
+	--alerts "tcp://127.0.0.1:$alerts_port" --control "tcp://127.0.0.1:$control_port" \
+	--operator "duty officer" --ack-p1 --seconds 600 >console.log 2>&1 &
+console=$!
+trap 'kill $console 2>/dev/null; kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT INT TERM
+sleep 1
 
 # The scenario "a primary substation fire" (tests/data/demo-city/README.md)
 # happened in the last hour. Each utility's adapter reports its own assets,
@@ -175,7 +192,18 @@ say "why each asset is in $inc: the dependency path from the root and its window
 psql -c "SELECT to_char(time, 'HH24:MI:SS') AS failed, sector, asset, state, array_to_string(path, ' > ') AS path, to_char(window_lo, 'HH24:MI:SS') || '..' || to_char(window_hi, 'HH24:MI:SS') AS window FROM incident_members WHERE incident = '$inc' ORDER BY time, asset"
 say "the forecast: what was at risk next and when, and whether it was borne out"
 psql -c "SELECT r->>'asset' AS asset, r->>'sector' AS sector, to_char((r->>'eta')::timestamptz, 'HH24:MI:SS') AS eta, r->>'via' AS via, r->>'outcome' AS outcome FROM incidents, jsonb_array_elements(body->'at_risk') r WHERE incident = '$inc' ORDER BY (r->>'eta')::timestamptz LIMIT 12"
+say "what the duty officer's console received: every revision in seq order, the P1 acknowledged"
+sleep 1
+kill $console 2>/dev/null || true
+wait $console 2>/dev/null || true
+grep -E "^#|^ack|^caught|^ESCALATED" console.log | head -n 12 | sed 's/^/  /'
+grep -o '^#[0-9]*' console.log | tr -d '#' | awk '
+	NR == 1 { first = $1 } NR > 1 && $1 != prev + 1 { gaps++ } { prev = $1 }
+	END { printf "  ... %d alerts in all, seq %d..%d, %s\n", NR, first, prev,
+	      gaps ? gaps " gaps" : "no gap" }'
+psql -c "SELECT incident, rev, operator, to_char(at, 'HH24:MI:SS') AS at FROM alert_acks ORDER BY at"
 say "stored in PostgreSQL: $(psql -tAc "SELECT count(*) FROM events") events, $(psql -tAc "SELECT count(*) FROM incident_revisions") incident revisions"
+
 say "rejected input, kept for inspection"
 psql -c "SELECT adapter, code, item, event_id, msg FROM rejected ORDER BY journal_offset"
 say "the audit trail"
