@@ -7,7 +7,7 @@
 #
 # The city is generated once with `tocsin sim city` and cached in
 # var/bench-engine/city-<assets>-<seed> (generated again when missing or older
-# than the tocsin binary). The events are generated inside engine_bench from
+# than the generator's sources). The events are generated inside engine_bench from
 # the loaded graph (see docs/bench-engine.md for why and how). Every figure
 # goes to var/bench-engine/results.txt as key=value; the summary block at the
 # end is `engine_bench report` of that file. The bench reports; it never fails
@@ -75,7 +75,13 @@ mkdir -p "$dir"
 
 # 1. The city, cached: a stamp file is written last, so a half-written city
 # is never used.
-if [ ! -f "$city/done" ] || [ "$tocsin" -nt "$city/done" ]; then
+# Generated again when the generator's sources changed since (not on every
+# rebuild of tocsin: a million-asset city takes a while).
+stale=""
+for f in "$top"/tools/sim_city.c "$top"/tools/sim_rng.h "$top"/tools/sim_opt.c; do
+	[ -f "$city/done" ] && [ "$f" -nt "$city/done" ] && stale=yes
+done
+if [ ! -f "$city/done" ] || [ -n "$stale" ]; then
 	echo "bench-engine: generating a city of $assets assets in $city"
 	rm -rf "$city" "$city.tmp"
 	mkdir -p "$city.tmp"
