@@ -29,8 +29,9 @@ static const struct verb verbs[] = {
 	{"sim", tn__cmd_sim,
 	 "sim city|cascades|score ...  simulated city, cascade scenarios, scoring (sim --help)"},
 	{"replay", tn__cmd_replay,
-	 "replay --offline --assets A.csv --deps D.csv SCENARIO.csv [--json]\n"
-	 "                           run a scenario through the engine in-process"},
+	 "replay [--offline] FILE [--assets A.csv --deps D.csv] [--json] [--speed N|--asap]\n"
+	 "       [--drill NAME] [--inject FILE] [--without ITEM,...]\n"
+	 "                           run a scenario or a recording through the engine in-process"},
 	{"cap", tn__cmd_cap,
 	 "cap INCIDENT [--rev N] [--stream S] [--sender S] [--public]\n"
 	 "                           print an incident revision as an OASIS CAP 1.2 alert"},
