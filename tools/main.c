@@ -32,6 +32,12 @@ static const struct verb verbs[] = {
 	 "replay [--offline] FILE [--assets A.csv --deps D.csv] [--json] [--speed N|--asap]\n"
 	 "       [--drill NAME] [--inject FILE] [--without ITEM,...]\n"
 	 "                           run a scenario or a recording through the engine in-process"},
+	{"record", tn__cmd_record,
+	 "record --from T1 --to T2 -o FILE [--db CONNINFO] [--source S]\n"
+	 "                           export the events of a time range as a drill recording"},
+	{"drill", tn__cmd_drill,
+	 "drill diff A.jsonl B.jsonl [--json]\n"
+	 "                           compare the incidents of two replays, incident by incident"},
 	{"cap", tn__cmd_cap,
 	 "cap INCIDENT [--rev N] [--stream S] [--sender S] [--public]\n"
 	 "                           print an incident revision as an OASIS CAP 1.2 alert"},
