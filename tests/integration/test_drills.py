@@ -1,0 +1,309 @@
+"""test_drills.py - drills for resilience planners (design 6, issue 5, docs/drills.md).
+
+Offline (no server, no database): a replay is byte-identical run after run and at any
+speed; a drill name gives status "exercise"; bad rows run nothing; what-if runs
+(--inject, --without) differ where they should and `tocsin drill diff` says how; the
+example scenarios of docs/drills/ end as their pages say.
+
+Through a real tocsind and PostgreSQL: events sent by an adapter are exported by
+`tocsin record`, and replaying the recording offline over the registry in PostgreSQL
+gives the incidents (ids and members) the live server stored.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import (REPO, TOCSIN, now_ms, tocsin, wait_until)
+from test_correlate import DemoCityCase, scenario_events
+
+CITY = os.path.join(REPO, "tests", "data", "demo-city")
+DRILLS = os.path.join(REPO, "docs", "drills")
+ASSETS = os.path.join(CITY, "assets.csv")
+DEPS = os.path.join(CITY, "dependencies.csv")
+FIRE = os.path.join(CITY, "scenario-substation-fire.csv")
+KEEP = os.environ.get("TOCSIN_IT_KEEP") == "1"
+
+
+def replay(*args, check=True, registry=True):
+    """`tocsin replay --offline ...` over the demo city (heartbeats every 300 s: a 600 s
+    allowance); a CompletedProcess with bytes."""
+    cmd = [TOCSIN, "replay", "--offline", "--heartbeat-timeout", "600"]
+    if registry:
+        cmd += ["--assets", ASSETS, "--deps", DEPS]
+    p = subprocess.run(cmd + [str(a) for a in args], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=120)
+    if check and p.returncode != 0:
+        raise AssertionError("replay %s: exit %d\n%s" % (args, p.returncode,
+                                                         p.stderr.decode(errors="replace")))
+    return p
+
+
+def last_revisions(jsonl):
+    """incident id -> its last revision, from replay output (bytes or str)."""
+    if isinstance(jsonl, bytes):
+        jsonl = jsonl.decode()
+    last = {}
+    for line in jsonl.splitlines():
+        o = json.loads(line)
+        last[o["incident"]] = o
+    return last
+
+
+class DrillsOffline(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="tn_drills_")
+        if not KEEP:
+            self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write(self, name, text):
+        with open(self.path(name), "w") as f:
+            f.write(text)
+        return self.path(name)
+
+    def test_same_bytes_every_time_and_at_any_speed(self):
+        a = replay(FIRE, "--json").stdout
+        b = replay(FIRE, "--json").stdout
+        self.assertEqual(a, b)
+        self.assertGreater(len(a.splitlines()), 10)
+        # 3000 s of event time at 1000 times real time: about 3 s, paced on the monotonic
+        # clock with engine ticks in between, and still the same bytes
+        t0 = time.monotonic()
+        c = replay(FIRE, "--json", "--speed", "1000").stdout
+        took = time.monotonic() - t0
+        self.assertEqual(a, c)
+        self.assertGreaterEqual(took, 2.5)
+        self.assertEqual(a, replay(FIRE, "--json", "--asap").stdout)
+
+    def test_drill_name_is_an_exercise_and_no_progress_off_a_terminal(self):
+        p = replay(FIRE, "--json", "--drill", "august-storm")
+        revs = [json.loads(l) for l in p.stdout.decode().splitlines()]
+        self.assertTrue(revs)
+        self.assertEqual({r["status"] for r in revs}, {"exercise"})
+        self.assertEqual([r["seq"] for r in revs], list(range(1, len(revs) + 1)))
+        err = p.stderr.decode()
+        self.assertNotIn("\r", err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertRegex(err, r"^tocsin: replay: 133 events .* 2 incidents")
+
+    def test_bad_rows_reported_and_nothing_run(self):
+        bad = self.write("bad.csv", "t_offset_s,source,sector,asset,type,severity,summary\n"
+                         "0,s,energy,SUB-ALD-PRI-07,asset.down,,\n"
+                         "x,s,energy,SUB-ALD-PRI-07,asset.down,,\n"
+                         "5,s,energy,SUB-ALD-PRI-07,asset.broken,,\n"
+                         "6,s,power,SUB-ALD-PRI-07,asset.down,9,\n")
+        p = replay(bad, "--json", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stdout, b"")
+        err = p.stderr.decode()
+        self.assertIn("bad.csv:3: t_offset_s: expected seconds", err)
+        self.assertIn("bad.csv:4: type: expected asset.down", err)
+        self.assertIn("bad.csv:5: sector: expected one of", err)
+        self.assertIn("nothing run", err)
+        # a bad injection runs nothing either
+        p = replay(FIRE, "--inject", bad, check=False)
+        self.assertEqual((p.returncode, p.stdout), (1, b""))
+
+    def test_usage_errors(self):
+        for args, want in ((["--speed", "0", FIRE], "--speed: expected a factor > 0"),
+                           (["--speed", "5", "--asap", FIRE], "not both"),
+                           (["--server", "tcp://127.0.0.1:1", FIRE], "not implemented yet")):
+            p = replay(*args, check=False)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn(want, p.stderr.decode())
+        p = replay(FIRE, "--without", "SUB-ALD-PRI-07>HOSP-ALD-GEN", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no dependency SUB-ALD-PRI-07>HOSP-ALD-GEN in the registry",
+                      p.stderr.decode())
+
+    def test_without_a_dependency_changes_the_forecast_and_diff_says_so(self):
+        # The community hospital's supply from the secondary SUB-ALD-SEC-035 (a second
+        # feed, say): it is no longer at risk through the fire's root, only later through
+        # its neighbour, and the diff names it.
+        a = self.path("a.jsonl")
+        b = self.path("b.jsonl")
+        with open(a, "wb") as f:
+            f.write(replay(FIRE, "--json").stdout)
+        p = replay(FIRE, "--json", "--without", "SUB-ALD-SEC-035>HOSP-ALD-COMM-E")
+        self.assertIn("without 0 assets and 1 dependency", p.stderr.decode())
+        with open(b, "wb") as f:
+            f.write(p.stdout)
+        d = tocsin("drill", "diff", a, b).stdout
+        self.assertIn("~ INC-", d)
+        self.assertRegex(d, r"HOSP-ALD-COMM-E: pending \(eta [^ ]+ via SUB-ALD-PRI-07\) -> "
+                            r"pending \(eta [^ ]+ via SUB-ALD-SEC-034\)")
+        self.assertIn("1 changed, 1 unchanged, 0 only in A, 0 only in B", d)
+        j = json.loads(tocsin("drill", "diff", "--json", a, b).stdout)
+        self.assertEqual(j["summary"], {"changed": 1, "unchanged": 1, "only_a": 0,
+                                        "only_b": 0})
+        fire = [i for i in j["incidents"] if i["root"]["asset"] == "SUB-ALD-PRI-07"][0]
+        self.assertEqual([f["asset"] for f in fire["forecast_changed"]], ["HOSP-ALD-COMM-E"])
+        # the same run twice: nothing changed
+        self.assertIn("0 changed, 2 unchanged", tocsin("drill", "diff", a, a).stdout)
+
+    def test_without_the_care_homes_supply_and_an_injected_failure(self):
+        a = self.path("a.jsonl")
+        with open(a, "wb") as f:
+            f.write(replay(FIRE, "--json").stdout)
+        # Without its supply the care home is no longer explained by the cascade: it
+        # joins by co-location only, and its forecast is no longer borne out.
+        b = self.path("b.jsonl")
+        with open(b, "wb") as f:
+            f.write(replay(FIRE, "--json", "--without", "SUB-ALD-SEC-032>CARE-ALD-10").stdout)
+        j = json.loads(tocsin("drill", "diff", "--json", a, b).stdout)
+        fire = [i for i in j["incidents"] if i["root"]["asset"] == "SUB-ALD-PRI-07"][0]
+        self.assertEqual((fire["a"]["cause"], fire["b"]["cause"]), ("observed", "co-located"))
+        self.assertEqual(fire["b"]["at_risk"]["CARE-ALD-10"]["outcome"], "not_borne_out")
+        # An injected failure far from the fire (a scenario file, ids I<line>) appears
+        # as an incident of its own; everything else is unchanged.
+        inj = self.write("inj.csv", "t_offset_s,source,sector,asset,type,severity,summary\n"
+                         "600,drill/inject,health,HOSP-ALD-GEN,asset.down,1,generator test "
+                         "fails\n")
+        c = self.path("c.jsonl")
+        with open(c, "wb") as f:
+            f.write(replay(FIRE, "--json", "--inject", inj).stdout)
+        d = tocsin("drill", "diff", a, c).stdout
+        self.assertRegex(d, r"\+ INC-[0-9a-f]{16}  root HOSP-ALD-GEN \(health\) at "
+                            r"2026-01-01T00:10:00.000Z: only in B \(appears\)")
+        self.assertIn("0 changed, 2 unchanged, 0 only in A, 1 only in B", d)
+        with open(c) as f:
+            hosp = [r for r in last_revisions(f.read()).values()
+                    if r["root"]["asset"] == "HOSP-ALD-GEN"][0]
+        self.assertEqual(hosp["affected"][0]["event"], {"source": "drill/inject", "id": "I2"})
+
+    def test_recording_format_replays_like_the_scenario(self):
+        # The scenario as a recording (JSON lines, ids L<line>, absolute times): the
+        # same incidents, byte for byte.
+        lines = []
+        for ev in scenario_events("scenario-substation-fire.csv", 1767225600000):
+            lines.append(json.dumps(ev))
+        rec = self.write("fire.jsonl", "\n".join(lines) + "\n")
+        self.assertEqual(replay(rec, "--json").stdout, replay(FIRE, "--json").stdout)
+
+
+class DrillExamples(unittest.TestCase):
+    """docs/drills/*.csv end as their pages (docs/drills/*.md) say."""
+
+    def run_example(self, name):
+        p = replay(os.path.join(DRILLS, name), "--json")
+        return [json.loads(l) for l in p.stdout.decode().splitlines()]
+
+    def expect(self, revs, root, cause, sectors, priority, members=None, status=None):
+        last = last_revisions("\n".join(json.dumps(r) for r in revs))
+        hits = [r for r in last.values() if r["root"]["asset"] == root and r["cause"] == cause]
+        self.assertEqual(len(hits), 1, sorted((r["root"]["asset"], r["cause"])
+                                              for r in last.values()))
+        inc = hits[0]
+        self.assertEqual(inc["sectors"], sectors)
+        self.assertEqual(inc["priority"], priority)
+        if members is not None:
+            self.assertEqual(len(inc["affected"]), members,
+                             [a["asset"] for a in inc["affected"]])
+        if status is not None:
+            self.assertEqual(inc["msg"], status)
+        return last, inc
+
+    def test_primary_substation_fire(self):
+        revs = self.run_example("primary-substation-fire.csv")
+        last, inc = self.expect(revs, "SUB-ALD-PRI-01", "observed",
+                                ["communications", "energy", "health", "transport", "water"],
+                                1, status="resolved")
+        self.assertEqual(len(last), 1, sorted(last))
+
+    def test_heatwave_water_pressure_loss(self):
+        revs = self.run_example("heatwave-water-pressure.csv")
+        last, inc = self.expect(revs, "WTW-ALD-MARSTON", "observed",
+                                ["health", "water"], 1, status="resolved")
+        self.assertEqual(len(last), 1, sorted(last))
+
+    def test_exchange_flood_blinds_scada(self):
+        revs = self.run_example("exchange-flood-scada-blind.csv")
+        last = last_revisions("\n".join(json.dumps(r) for r in revs))
+        _, inc = self.expect(revs, "EXCH-ALD-EAST", "observed",
+                             ["communications", "emergency-services", "energy"], 1)
+        self.assertEqual(inc["msg"], "update")  # open: the exchange is still down
+        blind = [r for r in last.values() if r["cause"] == "visibility"]
+        self.assertEqual(len(blind), 1, sorted(last))
+        self.assertEqual(blind[0]["root"]["asset"], "aldermoor-power/scada-east")
+        self.assertEqual(blind[0]["sectors"], ["energy"])
+        self.assertEqual(len(last), 2, sorted(last))
+
+
+class RecordTest(DemoCityCase):
+    """tocsin record against a real tocsind and PostgreSQL."""
+
+    def test_record_then_replay_gives_the_live_incidents(self):
+        base = now_ms() - 3600 * 1000
+        events = scenario_events("scenario-substation-fire.csv", base)
+        a = self.adapter("city")
+        for i in range(0, len(events), 500):
+            reply = a.send(events[i:i + 500])
+            self.assertEqual(reply["err"], [], reply)
+        self.wait_stored("aldermoor-power/scada",
+                         [e["id"] for e in events if e["source"] == "aldermoor-power/scada"])
+
+        def resolved():
+            rows = self.db.query("SELECT incident FROM incidents WHERE stream = 'live' AND "
+                                 "root_asset = 'SUB-ALD-PRI-07' AND msg = 'resolved'")
+            return rows or None
+        wait_until(resolved, 30, 0.2, lambda: self.server.log_tail())
+        self.wait_stored("aldermoor-council/social-care",
+                         [e["id"] for e in events
+                          if e["source"] == "aldermoor-council/social-care"])
+
+        out = os.path.join(self.tmp, "fire.jsonl")
+        frm = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base / 1000 - 60))
+        to = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+        p = tocsin("record", "--db", self.db.conninfo, "--from", frm, "--to", to, "-o", out)
+        self.assertIn("tocsin: record: %d events from" % len(events), p.stderr)
+        with open(out) as f:
+            rec = [json.loads(l) for l in f]
+        self.assertEqual(len(rec), len(events))
+        self.assertEqual({(r["source"], r["id"]) for r in rec},
+                         {(e["source"], e["id"]) for e in events})
+        sent = {(e["source"], e["id"]): e for e in events}
+        for r in rec:
+            e = sent[(r["source"], r["id"])]
+            self.assertEqual(r["type"], e["type"])
+            self.assertEqual(r.get("asset"), e.get("asset"))
+            self.assertRegex(r["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+        # an empty range: an empty file, and it says so
+        empty = os.path.join(self.tmp, "empty.jsonl")
+        p = tocsin("record", "--db", self.db.conninfo, "--from", "2000-01-01T00:00:00Z",
+                   "--to", "2000-01-02T00:00:00Z", "-o", empty)
+        self.assertIn("0 events", p.stderr)
+        self.assertEqual(os.path.getsize(empty), 0)
+        # bad ranges are usage errors and write nothing
+        p = tocsin("record", "--from", to, "--to", frm, "-o", empty + "2", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("expected --from before --to", p.stderr)
+        self.assertFalse(os.path.exists(empty + "2"))
+
+        # Replayed offline over the registry in PostgreSQL: the incidents the live
+        # server stored, same ids (they derive from the root events), same members.
+        p = subprocess.run([TOCSIN, "replay", "--offline", "--db", self.db.conninfo, out,
+                            "--json", "--heartbeat-timeout", "600", "--drill", "live-copy"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        replayed = last_revisions(p.stdout)
+        live = {r["incident"]: r["body"] for r in self.db.query(
+            "SELECT incident, body FROM incidents WHERE stream = 'live' AND cause <> "
+            "'visibility'")}
+        replayed = {k: v for k, v in replayed.items() if v["cause"] != "visibility"}
+        self.assertEqual(sorted(replayed), sorted(live))
+        for k, body in live.items():
+            self.assertEqual(sorted(a["asset"] for a in replayed[k]["affected"]),
+                             sorted(a["asset"] for a in body["affected"]), k)
+            self.assertEqual(replayed[k]["status"], "exercise")
+
+
+if __name__ == "__main__":
+    unittest.main()
