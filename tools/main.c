@@ -38,6 +38,9 @@ static const struct verb verbs[] = {
 	{"drill", tn__cmd_drill,
 	 "drill diff A.jsonl B.jsonl [--json]\n"
 	 "                           compare the incidents of two replays, incident by incident"},
+	{"report", tn__cmd_report,
+	 "report RUN.jsonl [--scenario FILE] [--assets A.csv --deps D.csv] -o report.html\n"
+	 "                           a replay as one self-contained HTML page"},
 	{"cap", tn__cmd_cap,
 	 "cap INCIDENT [--rev N] [--stream S] [--sender S] [--public]\n"
 	 "                           print an incident revision as an OASIS CAP 1.2 alert"},

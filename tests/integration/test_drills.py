@@ -9,6 +9,7 @@ Through a real tocsind and PostgreSQL: events sent by an adapter are exported by
 `tocsin record`, and replaying the recording offline over the registry in PostgreSQL
 gives the incidents (ids and members) the live server stored.
 """
+import html
 import json
 import os
 import re
@@ -250,6 +251,145 @@ class DrillExamples(unittest.TestCase):
         self.assertEqual(blind[0]["root"], {"asset": "aldermoor-power/scada-east",
                                             "sector": "energy",
                                             "time": "2026-01-01T00:13:00.000Z"})
+
+
+MEASURE = """<script>
+(function () {
+  var w = document.documentElement.clientWidth, wide = [];
+  document.querySelectorAll("body *").forEach(function (e) {
+    var b = e.getBoundingClientRect();
+    if (b.width && b.right > w + 1) wide.push(e.tagName + "." + e.className.baseVal +
+                                             e.className + " " + Math.round(b.right));
+  });
+  var out = {
+    width: w, scroll: document.documentElement.scrollWidth, wide: wide,
+    lanes: Array.from(document.querySelectorAll("svg.timeline g.lane")).map(function (g) {
+      var r = g.querySelector("rect").getBoundingClientRect();
+      return [g.dataset.sector, g.querySelector("text").textContent, Math.round(r.height)]; }),
+    bars: document.querySelectorAll("svg.timeline rect.down, svg.timeline rect.degraded").length,
+    restored: document.querySelectorAll("svg.timeline rect.restored").length,
+    overlays: Array.from(document.querySelectorAll("svg.timeline rect.incident")).map(
+      function (r) { return r.dataset.incident; }),
+    rows: Array.from(document.querySelectorAll("table.incidents tbody.incident tr.row")).map(
+      function (tr) { return Array.from(tr.cells).map(function (c) {
+        return c.textContent.trim(); }); }),
+    explained: document.querySelectorAll("ol.explain li").length,
+    h1: document.querySelector("h1").textContent,
+    h1_children: document.querySelector("h1").children.length
+  };
+  var pre = document.createElement("pre");
+  pre.id = "measure";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>"""
+
+
+class ReportTest(unittest.TestCase):
+    """tocsin report: one self-contained page, rendered in headless Chromium (Debian
+    `chromium`, installed by `make deps`) and checked as a browser lays it out."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="tn_report_")
+        if not KEEP:
+            self.addCleanup(shutil.rmtree, self.dir, True)
+        self.chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        self.assertIsNotNone(self.chromium, "chromium is not installed: make deps")
+
+    def browser(self, *args):
+        p = subprocess.run([self.chromium, "--headless", "--disable-gpu", "--no-sandbox",
+                            "--user-data-dir=" + os.path.join(self.dir, "profile"),
+                            "--window-size=794,1123"] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace")[-2000:])
+        return p.stdout.decode()
+
+    def test_report_renders_lanes_incidents_and_fits_a4(self):
+        run = os.path.join(self.dir, "run.jsonl")
+        with open(run, "wb") as f:
+            f.write(replay(FIRE, "--json", "--drill", "eastfield").stdout)
+        out = os.path.join(self.dir, "report.html")
+        title = "Eastfield fire <b>drill</b> & \"friends\""
+        p = tocsin("report", run, "--scenario", FIRE, "--assets", ASSETS, "--deps", DEPS,
+                   "--title", title, "-o", out)
+        self.assertIn("2 incidents", p.stderr)
+        with open(out) as f:
+            page = f.read()
+        # self-contained: nothing fetched, no script
+        self.assertNotIn("<script", page)
+        self.assertIsNone(re.search(r"(src|href)\s*=|url\(|@import|https?://", page), page[:300])
+        self.assertIn("@media print", page)
+        self.assertIn("Eastfield fire &lt;b&gt;drill&lt;/b&gt; &amp; &quot;friends&quot;", page)
+
+        probe = os.path.join(self.dir, "probe.html")
+        with open(probe, "w") as f:
+            f.write(page.replace("</body>", MEASURE + "</body>"))
+        dom = self.browser("--dump-dom", "file://" + probe)
+        m = re.search(r'<pre id="measure">(.*?)</pre>', dom, re.S)
+        self.assertIsNotNone(m, dom[-2000:])
+        got = json.loads(html.unescape(m.group(1)))
+
+        # a lane per sector with a failure, named, in the design's order
+        self.assertEqual([l[0] for l in got["lanes"]],
+                         ["communications", "energy", "health", "transport", "water"])
+        self.assertEqual([l[1] for l in got["lanes"]], [l[0] for l in got["lanes"]])
+        self.assertTrue(all(l[2] > 0 for l in got["lanes"]), got["lanes"])
+        # 22 failures (21 members and the background one), every one restored
+        self.assertEqual(got["bars"], 22)
+        self.assertEqual(got["restored"], 22)
+        # the fire over its 5 sectors, the background failure over water
+        with open(run) as f:
+            revs = last_revisions(f.read())
+        fire = [k for k, v in revs.items() if v["root"]["asset"] == "SUB-ALD-PRI-07"][0]
+        sps = [k for k, v in revs.items() if v["root"]["asset"] == "SPS-ALD-04"][0]
+        self.assertEqual(sorted(got["overlays"]), sorted([fire] * 5 + [sps]))
+        # the table: one row per incident, in order of appearance
+        rows = got["rows"]
+        self.assertEqual([r[0] for r in rows], [fire, sps])
+        self.assertTrue(rows[0][1].startswith("SUB-ALD-PRI-07"))
+        self.assertIn("Eastfield 33/11kV primary substation", rows[0][1])
+        self.assertEqual(rows[0][2:4], ["observed", "P1"])
+        self.assertEqual(rows[0][5], "0.0 s")
+        self.assertEqual(rows[0][6], "21")
+        self.assertEqual(rows[0][8], "resolved")
+        self.assertEqual(rows[1][6], "1")
+        self.assertEqual(got["explained"], 22)
+        # data is text, never markup
+        self.assertEqual(got["h1"], title)
+        self.assertEqual(got["h1_children"], 0)
+        # nothing wider than an A4 page (794 CSS px at 96 dpi)
+        self.assertLessEqual(got["scroll"], got["width"], got["wide"][:10])
+        self.assertEqual(got["wide"], [])
+
+        # and it prints
+        pdf = os.path.join(self.dir, "report.pdf")
+        self.browser("--no-pdf-header-footer", "--print-to-pdf=" + pdf, "file://" + out)
+        with open(pdf, "rb") as f:
+            data = f.read()
+        self.assertTrue(data.startswith(b"%PDF"))
+        pages = len(re.findall(rb"/Type\s*/Page[^s]", data))
+        self.assertGreaterEqual(pages, 2)
+        self.assertLessEqual(pages, 12)
+
+    def test_report_without_the_scenario_and_bad_input(self):
+        run = os.path.join(self.dir, "run.jsonl")
+        with open(run, "wb") as f:
+            f.write(replay(os.path.join(DRILLS, "exchange-flood-scada-blind.csv"), "--json",
+                           heartbeat=None).stdout)
+        out = os.path.join(self.dir, "r.html")
+        tocsin("report", run, "-o", out)
+        with open(out) as f:
+            page = f.read()
+        self.assertIn('data-sector="emergency-services"', page)
+        self.assertIn("aldermoor-power/scada-east", page)
+        bad = os.path.join(self.dir, "bad.jsonl")
+        with open(bad, "w") as f:
+            f.write('{"no":"revision"}\n')
+        p = tocsin("report", bad, "-o", out + "2", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("bad.jsonl:1: expected an incident revision", p.stderr)
+        self.assertFalse(os.path.exists(out + "2"))
+        self.assertFalse(os.path.exists(out + "2.partial"))
 
 
 class RecordTest(DemoCityCase):
