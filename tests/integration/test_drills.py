@@ -12,6 +12,7 @@ gives the incidents (ids and members) the live server stored.
 import html
 import json
 import os
+import pty
 import re
 import shutil
 import subprocess
@@ -94,6 +95,37 @@ class DrillsOffline(unittest.TestCase):
         self.assertNotIn("\r", err)
         self.assertEqual(len(err.splitlines()), 1, err)
         self.assertRegex(err, r"^tocsin: replay: 133 events .* 2 incidents")
+
+    def test_progress_line_on_a_terminal(self):
+        # stderr on a pseudo-terminal: one line rewritten in place with the event time,
+        # events/s and incidents so far, then the summary
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.Popen([TOCSIN, "replay", "--offline", "--assets", ASSETS, "--deps",
+                                  DEPS, "--heartbeat-timeout", "600", FIRE, "--json",
+                                  "--speed", "3000"],
+                                 stdout=subprocess.DEVNULL, stderr=slave)
+            os.close(slave)
+            slave = None
+            err = b""
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                err += chunk
+            self.assertEqual(p.wait(timeout=60), 0)
+        finally:
+            os.close(master)
+            if slave is not None:
+                os.close(slave)
+        text = err.decode(errors="replace")
+        self.assertRegex(text, r"\r\x1b\[Ktocsin: replay: 2026-01-01T00:\d\d:\d\d  \d+/133 "
+                               r"events  \d+ events/s  \d+ incidents")
+        self.assertIn("133/133 events", text)
+        self.assertRegex(text, r"\r\x1b\[Ktocsin: replay: 133 events \(0 late")
 
     def test_bad_rows_reported_and_nothing_run(self):
         bad = self.write("bad.csv", "t_offset_s,source,sector,asset,type,severity,summary\n"
