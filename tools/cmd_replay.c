@@ -353,6 +353,15 @@ out:
 	return rc ? 1 : 0;
 }
 
+/* Whether option `name` of the table was given. */
+static bool given(const struct tn__opt *opts, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(opts[i].name, name) == 0)
+			return opts[i].seen;
+	return false;
+}
+
 int tn__cmd_replay(int argc, char **argv, const struct tn_cli *cli)
 {
 	struct run_opts o = {.drill = "offline", .base_us = TN_SCENARIO_EPOCH_US,
@@ -375,10 +384,10 @@ int tn__cmd_replay(int argc, char **argv, const struct tn_cli *cli)
 		{"heartbeat-timeout", TN_OPT_INT, &o.heartbeat_s, false},
 		{"help", TN_OPT_FLAG, &help, false},
 	};
+	size_t n_opts = sizeof opts / sizeof opts[0];
 	int n_pos;
 
-	if (tn__opt_parse("replay", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), pos, 1,
-			  &n_pos))
+	if (tn__opt_parse("replay", argc, argv, opts, (int)n_opts, pos, 1, &n_pos))
 		return 2;
 	if (help) {
 		fputs(usage_text, stdout);
@@ -399,17 +408,17 @@ int tn__cmd_replay(int argc, char **argv, const struct tn_cli *cli)
 	o.path = pos[0];
 	if (!o.conninfo)
 		o.conninfo = cli->conninfo;
-	if (opts[7].seen && asap) {
+	if (given(opts, n_opts, "speed") && asap) {
 		fprintf(stderr, "tocsin: replay: expected --speed or --asap, not both\n");
 		return 2;
 	}
-	if (opts[7].seen && !(o.speed > 0 && o.speed <= 1e9)) {
+	if (given(opts, n_opts, "speed") && !(o.speed > 0 && o.speed <= 1e9)) {
 		fprintf(stderr, "tocsin: replay: --speed: expected a factor > 0 (1 is real time, "
 				"60 a minute a second), got %g\n",
 			o.speed);
 		return 2;
 	}
-	if (opts[13].seen && (o.heartbeat_s < 0 || o.heartbeat_s > 7 * 86400)) {
+	if (given(opts, n_opts, "heartbeat-timeout") && (o.heartbeat_s < 0 || o.heartbeat_s > 7 * 86400)) {
 		fprintf(stderr, "tocsin: replay: --heartbeat-timeout: expected seconds 0..604800 "
 				"(0: no loss of visibility), got %d\n",
 			o.heartbeat_s);
