@@ -33,8 +33,12 @@
  * line per revision for a human. A summary goes to stderr; a progress line
  * too (event time, events/s, incidents so far) when stderr is a terminal.
  *
- * --heartbeat-timeout S sets the engine's allowance for a silent source
- * (default 180 s; scenarios that heartbeat every 300 s want 600).
+ * The engine runs with its defaults, or with the [correlator] settings
+ * (lateness_s, max_depth, slack_s, heartbeat_timeout_s) of the file given
+ * with the global --config: a journal recorded with its ticks then replays
+ * exactly as the server ran it. --heartbeat-timeout S sets the allowance
+ * for a silent source over both (default 180 s; scenarios that heartbeat
+ * every 300 s want 600).
  *
  * --drill NAME names the stream (default "offline"): a replay is an
  * exercise, so its incidents say status "exercise". --start sets the time
@@ -56,6 +60,7 @@
 
 #include "assets_pg.h"
 #include "cli.h"
+#include "config.h"
 #include "drill_registry.h"
 #include "recording.h"
 #include "scenario.h"
@@ -78,6 +83,7 @@ static const char usage_text[] =
 
 struct run_opts {
 	const char *assets, *deps, *conninfo, *path, *inject, *without, *drill;
+	const char *config; /* the global --config: the engine takes its [correlator] settings */
 	int64_t base_us;
 	double speed; /* 0: as fast as possible */
 	int heartbeat_s; /* the engine's heartbeat_timeout_s; -1: its default */
@@ -272,6 +278,34 @@ static int load_input(const struct run_opts *o, struct tn__scenario **sc)
 	return rc;
 }
 
+/* The engine's settings: the defaults, the [correlator] section of the
+ * configuration file when one was given (so that a journal replays exactly as
+ * the server ran it), then --heartbeat-timeout. */
+static int engine_config(const struct run_opts *o, struct tn_corr_config *cfg)
+{
+	struct tn_config *tc;
+	char err[512];
+
+	tn_corr_config_defaults(cfg);
+	if (o->config) {
+		if (!(tc = malloc(sizeof *tc)))
+			return TN_ENOMEM;
+		if (tn_config_load(o->config, tc, err, sizeof err) != 0) {
+			fprintf(stderr, "tocsin: replay: %s\n", err);
+			free(tc);
+			return TN_ECONFIG;
+		}
+		cfg->lateness_s = tc->lateness_s;
+		cfg->max_depth = tc->max_depth;
+		cfg->slack_s = tc->slack_s;
+		cfg->heartbeat_timeout_s = tc->heartbeat_timeout_s;
+		free(tc);
+	}
+	if (o->heartbeat_s >= 0)
+		cfg->heartbeat_timeout_s = o->heartbeat_s;
+	return 0;
+}
+
 static int offline(const struct run_opts *o)
 {
 	struct tn__scenario *sc = NULL;
@@ -292,10 +326,7 @@ static int offline(const struct run_opts *o)
 		tn__scenario_free(sc);
 		return 1;
 	}
-	tn_corr_config_defaults(&cfg);
-	if (o->heartbeat_s >= 0)
-		cfg.heartbeat_timeout_s = o->heartbeat_s;
-	if ((rc = tn_corr_new(&cfg, g, o->drill, &c)) != 0) {
+	if ((rc = engine_config(o, &cfg)) != 0 || (rc = tn_corr_new(&cfg, g, o->drill, &c)) != 0) {
 		fprintf(stderr, "tocsin: replay: engine: %s\n", tn_strerror(rc));
 		goto out;
 	}
@@ -321,7 +352,9 @@ static int offline(const struct run_opts *o)
 				goto out;
 			ticked_us = ev->time_us;
 		}
-		if ((rc = tn_corr_event(c, ev)) != 0) {
+		if (ev->type == TN__EV_TICK)
+			tn_corr_advance(c, ev->time_us);
+		else if ((rc = tn_corr_event(c, ev)) != 0) {
 			fprintf(stderr,
 				"%stocsin: replay: %s:%" PRIu32 ": refused by the engine: %s\n",
 				k.tty ? "\r\033[K" : "", o->path, sc->line[i], tn_strerror(rc));
@@ -406,6 +439,7 @@ int tn__cmd_replay(int argc, char **argv, const struct tn_cli *cli)
 		return 2;
 	}
 	o.path = pos[0];
+	o.config = cli->config;
 	if (!o.conninfo)
 		o.conninfo = cli->conninfo;
 	if (given(opts, n_opts, "speed") && asap) {

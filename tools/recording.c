@@ -38,6 +38,76 @@ int tn__recording_time(int64_t time_us, char *buf, size_t cap)
 	return 0;
 }
 
+int tn__recording_put(FILE *f, const struct tn_event *ev, json_t *attrs)
+{
+	json_t *o = json_object();
+	char t[40], *text = NULL;
+	int rc = TN_ENOMEM;
+
+	if (!o)
+		return TN_ENOMEM;
+	if ((rc = tn__recording_time(ev->time_us, t, sizeof t)) != 0)
+		goto out;
+	rc = TN_ENOMEM;
+	if (ev->type == TN__EV_TICK) {
+		json_object_set_new(o, "tick", json_string(t));
+	} else {
+		json_object_set_new(o, "id", json_string(ev->id));
+		json_object_set_new(o, "source", json_string(ev->source));
+		json_object_set_new(o, "type", json_string(tn_event_type_name(ev->type)));
+		json_object_set_new(o, "time", json_string(t));
+		if (ev->sector != TN_SECTOR_NONE)
+			json_object_set_new(o, "sector", json_string(tn_sector_name(ev->sector)));
+		if (ev->asset)
+			json_object_set_new(o, "asset", json_string(ev->asset));
+		if (ev->severity)
+			json_object_set_new(o, "severity", json_integer(ev->severity));
+		if (ev->summary)
+			json_object_set_new(o, "summary", json_string(ev->summary));
+		if (ev->has_geo)
+			json_object_set_new(o, "geo", json_pack("[ff]", ev->lat, ev->lon));
+		if (attrs) {
+			json_object_set(o, "attrs", attrs);
+		} else if (ev->n_attrs) {
+			json_t *a = json_object();
+
+			for (size_t i = 0; a && i < ev->n_attrs; i++) {
+				const struct tn_attr *x = &ev->attrs[i];
+
+				json_object_set_new(a, x->key,
+						    x->kind == TN_ATTR_STR   ? json_string(x->v.s)
+						    : x->kind == TN_ATTR_INT ? json_integer(x->v.i)
+						    : x->kind == TN_ATTR_FLOAT ? json_real(x->v.f)
+									       : json_boolean(x->v.b));
+			}
+			json_object_set_new(o, "attrs", a);
+		}
+	}
+	if ((text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)))
+		rc = fprintf(f, "%s\n", text) < 0 ? TN_EIO : 0;
+out:
+	free(text);
+	json_decref(o);
+	return rc;
+}
+
+/* A tick line: {"tick": time} and nothing else. */
+static bool tick(struct tn__rows *r, unsigned long line, json_t *o, struct tn_event *ev)
+{
+	const char *s = json_string_value(json_object_get(o, "tick"));
+
+	memset(ev, 0, sizeof *ev);
+	if (json_object_size(o) != 1 || !s || tn_adapter_parse_time(s, &ev->time_us) != 0) {
+		tn__rows_bad(r, line, "tick: expected {\"tick\": an RFC 3339 time} alone");
+		return false;
+	}
+	ev->type = TN__EV_TICK;
+	ev->id = "tick";
+	ev->source = "tick";
+	ev->sector = TN_SECTOR_NONE;
+	return true;
+}
+
 /* A string member of at most max bytes of UTF-8 (no control characters
  * unless free text); NULL when absent. *ok is cleared on a bad value. */
 static const char *str(struct tn__rows *r, unsigned long line, json_t *o, const char *key, size_t min,
@@ -201,7 +271,8 @@ int tn__recording_read(const char *path, FILE *errs, size_t max_errors,
 			json_decref(o);
 			continue;
 		}
-		if (event(&r, line, o, &ev) && !r.bad && line <= UINT32_MAX)
+		if ((json_object_get(o, "tick") ? tick(&r, line, o, &ev) : event(&r, line, o, &ev)) &&
+		    !r.bad && line <= UINT32_MAX)
 			rc = tn__scenario_add(sc, (uint32_t)line, &ev);
 		json_decref(o);
 		if (rc != 0)

@@ -492,5 +492,50 @@ class RecordTest(DemoCityCase):
             self.assertEqual(replayed[k]["status"], "exercise")
 
 
+class JournalTest(DemoCityCase):
+    """A live run's journal, recorded with its ticks and replayed with the server's
+    settings, gives exactly the revisions the live run produced (issue 5 item 5)."""
+
+    def test_journal_replays_to_the_live_revisions(self):
+        events = scenario_events("scenario-substation-fire.csv", now_ms() - 3600 * 1000)
+        a = self.adapter("city")
+        for i in range(0, len(events), 50):  # several frames: ticks fall between them
+            reply = a.send(events[i:i + 50])
+            self.assertEqual(reply["err"], [], reply)
+
+        def resolved():
+            return self.db.query("SELECT incident FROM incidents WHERE stream = 'live' AND "
+                                 "root_asset = 'SUB-ALD-PRI-07' AND msg = 'resolved'") or None
+        wait_until(resolved, 30, 0.2, lambda: self.server.log_tail())
+        time.sleep(1.0)  # a few more ticks, then a clean stop: the journal is complete
+        self.assertEqual(self.server.stop(), 0, self.server.log_tail())
+        live = self.db.query("SELECT incident, rev, body FROM incident_revisions "
+                             "WHERE stream = 'live' ORDER BY journal_offset")
+        self.assertGreater(len(live), 10)
+
+        cfg = self.server.config_path
+        out = os.path.join(self.tmp, "journal.jsonl")
+        p = tocsin("--config", cfg, "record", "--journal", self.server.journal_dir, "-o", out)
+        self.assertIn("events and ticks from the journal", p.stderr)
+        with open(out) as f:
+            lines = [json.loads(l) for l in f]
+        ticks = [l for l in lines if "tick" in l]
+        self.assertGreater(len(ticks), 10)
+        self.assertEqual(len(lines) - len(ticks), len(events))
+
+        p = subprocess.run([TOCSIN, "--config", cfg, "replay", out, "--db", self.db.conninfo,
+                            "--drill", "live", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        replayed = [json.loads(l) for l in p.stdout.decode().splitlines()]
+        for r in replayed:
+            del r["seq"]
+        self.assertEqual([(r["incident"], r["rev"]) for r in replayed],
+                         [(r["incident"], r["rev"]) for r in live])
+        for got, want in zip(replayed, live):
+            self.assertEqual(got, want["body"], (got["incident"], got["rev"]))
+        self.assertEqual({r["status"] for r in replayed}, {"actual"})
+
+
 if __name__ == "__main__":
     unittest.main()

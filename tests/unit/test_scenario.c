@@ -410,11 +410,12 @@ START_TEST(recording_keeps_ids_times_and_geo)
 		   "\"geo\":[52.6,-1.1],\"attrs\":{\"k\":\"v\"}}\n"
 		   "\n"
 		   "{\"id\":\"hb\",\"source\":\"ukpn/scada\",\"type\":\"heartbeat\","
-		   "\"time\":1786726320000}\n",
+		   "\"time\":1786726320000}\n"
+		   "{\"tick\":\"2026-08-14T16:52:01Z\"}\n",
 		   rp, sizeof rp);
 	ck_assert_int_eq(tn__drill_input_read(rp, 0, 'L', stderr, 10, &sc), 0);
 	ck_assert(sc->absolute);
-	ck_assert_uint_eq(sc->n, 2);
+	ck_assert_uint_eq(sc->n, 3);
 	ck_assert_str_eq(sc->ev[0].id, "e-1");
 	ck_assert_str_eq(sc->ev[0].source, "ukpn/scada");
 	ck_assert_int_eq(sc->ev[0].type, TN_EV_DOWN);
@@ -428,17 +429,37 @@ START_TEST(recording_keeps_ids_times_and_geo)
 	ck_assert_int_eq(sc->ev[1].type, TN_EV_HEARTBEAT);
 	ck_assert_ptr_null(sc->ev[1].asset);
 	ck_assert_int_eq(sc->ev[1].time_us, INT64_C(1786726320000000));
+	ck_assert_int_eq(sc->ev[2].type, TN__EV_TICK);
+	ck_assert_int_eq(sc->ev[2].time_us, INT64_C(1786726321000000));
 	tn__scenario_free(sc);
 }
 END_TEST
 
 START_TEST(recording_time_format)
 {
-	char t[40];
+	struct tn_event tick = {.type = TN__EV_TICK, .time_us = INT64_C(1786726321000000)};
+	char t[40], *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
 
 	ck_assert_int_eq(tn__recording_time(INT64_C(1786726320250000), t, sizeof t), 0);
 	ck_assert_str_eq(t, "2026-08-14T16:52:00.250000Z");
 	ck_assert_int_eq(tn__recording_time(-1, t, sizeof t), TN_ERANGE);
+	/* a line written reads back */
+	struct tn_attr at = {.key = "k", .kind = TN_ATTR_INT, .v.i = 7};
+	struct tn_event ev = {.id = "e\"1", .source = "s", .type = TN_EV_DOWN,
+			      .time_us = INT64_C(1786726320250000), .sector = TN_SECTOR_WATER,
+			      .asset = "a", .severity = 2, .has_geo = true, .lat = 52.5,
+			      .lon = -1.25, .attrs = &at, .n_attrs = 1};
+	ck_assert_int_eq(tn__recording_put(f, &ev, NULL), 0);
+	ck_assert_int_eq(tn__recording_put(f, &tick, NULL), 0);
+	fclose(f);
+	ck_assert_str_eq(buf, "{\"id\":\"e\\\"1\",\"source\":\"s\",\"type\":\"asset.down\","
+			      "\"time\":\"2026-08-14T16:52:00.250000Z\",\"sector\":\"water\","
+			      "\"asset\":\"a\",\"severity\":2,\"geo\":[52.5,-1.25],"
+			      "\"attrs\":{\"k\":7}}\n"
+			      "{\"tick\":\"2026-08-14T16:52:01.000000Z\"}\n");
+	free(buf);
 }
 END_TEST
 
@@ -460,7 +481,8 @@ START_TEST(recording_every_bad_line_reported)
 		   "{\"id\":\"6\",\"source\":\"s\",\"type\":\"asset.up\",\"time\":0,"
 		   "\"sector\":\"energy\",\"asset\":\"a\",\"severity\":9}\n"
 		   "{\"source\":\"s\",\"type\":\"heartbeat\",\"time\":0}\n"
-		   "[1]\n",
+		   "[1]\n"
+		   "{\"tick\":\"2026-08-14T16:52:01Z\",\"id\":\"x\"}\n",
 		   rp, sizeof rp);
 	ck_assert_int_eq(tn__drill_input_read(rp, 0, 'L', e, 100, &sc), TN_EINVAL);
 	fclose(e);
@@ -472,7 +494,8 @@ START_TEST(recording_every_bad_line_reported)
 			      ":6: expected the keys id, source",
 			      ":7: severity: expected an integer 1..5",
 			      ":8: id: expected a string, got nothing",
-			      ":9: expected one JSON object, got another JSON value"};
+			      ":9: expected one JSON object, got another JSON value",
+			      ":10: tick: expected {\"tick\": an RFC 3339 time} alone"};
 	const char *p = buf;
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		const char *hit = strstr(p, want[i]);
