@@ -33,7 +33,7 @@ static const struct verb verbs[] = {
 	 "       [--drill NAME] [--inject FILE] [--without ITEM,...]\n"
 	 "                           run a scenario or a recording through the engine in-process"},
 	{"record", tn__cmd_record,
-	 "record --from T1 --to T2 -o FILE [--db CONNINFO] [--source S]\n"
+	 "record --from T1 --to T2 -o FILE [--db CONNINFO] [--source S] | record --journal DIR -o FILE\n"
 	 "                           export the events of a time range as a drill recording"},
 	{"drill", tn__cmd_drill,
 	 "drill diff A.jsonl B.jsonl [--json]\n"
