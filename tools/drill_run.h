@@ -43,13 +43,16 @@ struct tn__run {
  * bad line), TN_ENOMEM. One thread.
  */
 int tn__run_read(const char *path, FILE *errs, struct tn__run *run);
+
+/* tn__run_free - release what tn__run_read filled; *run is zeroed. */
 void tn__run_free(struct tn__run *run);
 
-/* tn__run_find - the incident with this id, or NULL. */
+/* tn__run_find - the incident with this id (borrowed from run), or NULL. Any
+ * thread, while run is not being changed. */
 const struct tn__incident *tn__run_find(const struct tn__run *run, const char *id);
 
 /* tn__json_time - an RFC 3339 member of o (borrowed) in microseconds, or
- * INT64_MIN when absent or malformed. */
+ * INT64_MIN when absent or malformed. Pure. */
 int64_t tn__json_time(json_t *o, const char *key);
 
 #endif

@@ -57,7 +57,8 @@ int tn__recording_time(int64_t time_us, char *buf, size_t cap);
  * tn__recording_put - one event (borrowed) as one line of a recording on f,
  * with `attrs` (borrowed, may be NULL) as its attributes, or ev's own when
  * attrs is NULL. A TN__EV_TICK event is written as a tick line. Returns 0,
- * TN_EIO, TN_ERANGE (a time outside 1970-9999) or TN_ENOMEM.
+ * TN_EIO, TN_ERANGE (a time outside 1970-9999) or TN_ENOMEM. Any thread
+ * that owns f.
  */
 int tn__recording_put(FILE *f, const struct tn_event *ev, json_t *attrs);
 
