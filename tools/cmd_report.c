@@ -46,7 +46,7 @@
 #define LABEL_W 190	/* left column of asset names */
 #define ROW_H 11	/* one asset */
 #define LANE_GAP 8	/* between two sectors */
-#define AXIS_H 26
+#define AXIS_H 36
 #define MAX_ROWS 400	/* assets drawn; the rest are counted in a note */
 
 static const char usage_text[] =
@@ -323,7 +323,7 @@ static void timeline(struct report *r)
 		rel(r->t0, tk, t, sizeof t);
 		fprintf(f,
 			"<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.1f\" class=\"tick\"/>"
-			"<text x=\"%.1f\" y=\"14\" class=\"tick-label\">%s</text>\n",
+			"<text x=\"%.1f\" y=\"11\" class=\"tick-label\">%s</text>\n",
 			x, AXIS_H - 6, x, h, x, t);
 	}
 	/* incidents over the lanes of their sectors */
@@ -355,8 +355,9 @@ static void timeline(struct report *r)
 				inc->id, x0, top, x1 - x0, bot - top,
 				prio_colour((int)json_integer_value(json_object_get(last, "priority"))));
 		}
+		/* labels on two rows, in turn, so that neighbours do not overlap */
 		fprintf(f, "<text class=\"incident-label\" x=\"%.1f\" y=\"%d\">", x0 + 2,
-			AXIS_H - 1);
+			i % 2 ? AXIS_H - 13 : AXIS_H - 4);
 		esc(f, inc->id + 4);
 		fprintf(f, " P%d</text>\n", inc->best_priority);
 	}
@@ -439,28 +440,33 @@ static void explain(struct report *r, json_t *last)
 	fputs("</ol>", f);
 }
 
+static const char *outcome_text(const char *o)
+{
+	return strcmp(o, "borne_out") == 0	   ? "borne out"
+	       : strcmp(o, "not_borne_out") == 0 ? "not borne out"
+	       : strcmp(o, "unlisted") == 0	   ? "not listed at the end"
+						   : o;
+}
+
 static void forecast(struct report *r, const struct tn__incident *inc)
 {
 	FILE *f = r->f;
+	json_t *count = json_object_get(inc->last, "at_risk_count"), *e;
 	const char *asset;
-	json_t *e;
-	size_t n[3] = {0, 0, 0};
 	char eta[40];
 
-	json_object_foreach(inc->at_risk, asset, e) {
-		const char *o = js(e, "outcome");
-
-		n[strcmp(o, "borne_out") == 0 ? 0 : strcmp(o, "not_borne_out") == 0 ? 1 : 2]++;
-	}
 	if (!json_object_size(inc->at_risk)) {
 		fputs("<p class=\"forecast\">nothing forecast at risk</p>", f);
 		return;
 	}
 	fprintf(f,
-		"<p class=\"forecast\">forecast at risk: %zu; borne out %zu, not borne out %zu, "
-		"still pending at the end %zu</p><table class=\"risk\"><tr><th>asset</th>"
-		"<th>eta</th><th>via</th><th>outcome</th></tr>",
-		json_object_size(inc->at_risk), n[0], n[1], n[2]);
+		"<p class=\"forecast\">forecast at risk: borne out %lld, not borne out %lld, still "
+		"pending at the end %lld (the engine's count); each asset listed:</p>"
+		"<table class=\"risk\"><tr><th>asset</th><th>eta</th><th>via</th><th>outcome</th>"
+		"</tr>",
+		(long long)json_integer_value(json_object_get(count, "borne_out")),
+		(long long)json_integer_value(json_object_get(count, "not_borne_out")),
+		(long long)json_integer_value(json_object_get(count, "pending")));
 	json_object_foreach(inc->at_risk, asset, e) {
 		const char *o = js(e, "outcome");
 
@@ -469,10 +475,10 @@ static void forecast(struct report *r, const struct tn__incident *inc)
 		esc(f, asset);
 		fprintf(f, "</td><td>%s</td><td>", eta);
 		esc(f, js(e, "via"));
-		fprintf(f, "</td><td class=\"%s\">", o);
-		esc(f, strcmp(o, "borne_out") == 0	 ? "borne out"
-		       : strcmp(o, "not_borne_out") == 0 ? "not borne out"
-							 : o);
+		fputs("</td><td class=\"", f);
+		esc(f, o);
+		fputs("\">", f);
+		esc(f, outcome_text(o));
 		fputs("</td></tr>", f);
 	}
 	fputs("</table>", f);
@@ -559,6 +565,7 @@ static const char css[] =
 	".path{font-family:monospace;font-size:11px}.rule,.window{color:#555;font-size:11px}"
 	"table.risk{margin:4px 0;font-size:11px}"
 	".borne_out{color:#2e7d32}.not_borne_out{color:#555}.pending{color:#b26a00}"
+	".unlisted{color:#777;font-style:italic}"
 	".p{font-weight:bold;padding:0 4px;color:#fff;border-radius:3px}"
 	".p1{background:#b00020}.p2{background:#d84315}.p3{background:#ef8f00}"
 	".p4{background:#5a7d9a}.p5{background:#7a7a7a}"

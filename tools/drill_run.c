@@ -94,6 +94,35 @@ static int add(struct tn__run *run, json_t *rev)
 	return 0;
 }
 
+/*
+ * A revision lists at most at_risk_listed entries, pending ones first
+ * (docs/correlation.md): an entry settled while many others were pending may
+ * never be listed with its outcome. So, at the end: a pending entry whose
+ * asset is a member of the incident was borne out; one that the last
+ * revision no longer lists is "unlisted" (counted in at_risk_count only).
+ */
+static void settle(struct tn__incident *inc)
+{
+	json_t *last = inc->last, *e, *a;
+	const char *asset;
+	size_t i;
+
+	json_object_foreach(inc->at_risk, asset, e) {
+		bool member = false, listed = false;
+
+		if (strcmp(json_string_value(json_object_get(e, "outcome")) ?: "", "pending") != 0)
+			continue;
+		json_array_foreach(json_object_get(last, "affected"), i, a)
+			member |= strcmp(json_string_value(json_object_get(a, "asset")) ?: "", asset) == 0;
+		json_array_foreach(json_object_get(last, "at_risk"), i, a)
+			listed |= strcmp(json_string_value(json_object_get(a, "asset")) ?: "", asset) == 0;
+		if (member)
+			json_object_set_new(e, "outcome", json_string("borne_out"));
+		else if (!listed)
+			json_object_set_new(e, "outcome", json_string("unlisted"));
+	}
+}
+
 int tn__run_read(const char *path, FILE *errs, struct tn__run *run)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
@@ -133,6 +162,8 @@ int tn__run_read(const char *path, FILE *errs, struct tn__run *run)
 		}
 		json_decref(o);
 	}
+	for (size_t i = 0; rc == 0 && i < run->n; i++)
+		settle(&run->inc[i]);
 	if (rc == 0 && ferror(f)) {
 		if (errs)
 			fprintf(errs, "tocsin: %s: %s\n", path, strerror(errno));

@@ -24,7 +24,9 @@ struct tn__incident {
 	int64_t root_us;     /* the root's time (last revision) */
 	int64_t detected_us; /* `updated` of the first revision */
 	json_t *at_risk; /* every asset ever listed at risk -> {eta, via, outcome}: the eta and
-			    via first listed, the outcome last listed (owned) */
+			    via first listed, the outcome last listed, or at the end
+			    "borne_out" for a pending entry that is a member and
+			    "unlisted" for one the last revision no longer lists (owned) */
 };
 
 struct tn__run {

@@ -414,6 +414,11 @@ class ReportTest(unittest.TestCase):
             page = f.read()
         self.assertIn('data-sector="emergency-services"', page)
         self.assertIn("aldermoor-power/scada-east", page)
+        # the primaries' forecast was settled while 70 others were pending, so no
+        # revision lists it as borne out; they joined the incident: borne out
+        self.assertTrue(re.search(r'<td>SUB-ALD-PRI-06</td><td>[0-9:]+</td><td>EXCH-ALD-EAST'
+                                  r'</td><td class="borne_out">borne out</td>', page))
+        self.assertIn('<td class="unlisted">not listed at the end</td>', page)
         bad = os.path.join(self.dir, "bad.jsonl")
         with open(bad, "w") as f:
             f.write('{"no":"revision"}\n')
