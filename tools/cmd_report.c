@@ -217,8 +217,11 @@ static int bars_from_incidents(struct report *r)
 
 			if (open_bar(r, asset) || !*asset)
 				continue;
+			const char *as = json_string_value(
+				json_object_get(r->run.inc[i].failed_as, asset));
+
 			if ((rc = add_bar(r, asset, sec, tn__json_time(m, "time"),
-					  strcmp(state, "degraded") == 0)) != 0)
+					  strcmp(as ? as : state, "degraded") == 0)) != 0)
 				return rc;
 			if (strcmp(state, "up") == 0)
 				r->bars[r->n_bars - 1].to_us = tn__json_time(last, "updated");

@@ -31,6 +31,7 @@ void tn__run_free(struct tn__run *run)
 		json_decref(run->inc[i].first);
 		json_decref(run->inc[i].last);
 		json_decref(run->inc[i].at_risk);
+		json_decref(run->inc[i].failed_as);
 	}
 	free(run->inc);
 	json_decref(run->index);
@@ -62,7 +63,7 @@ static int add(struct tn__run *run, json_t *rev)
 		inc->first = json_incref(rev);
 		inc->best_priority = prio;
 		inc->detected_us = tn__json_time(rev, "updated");
-		if (!(inc->at_risk = json_object()))
+		if (!(inc->at_risk = json_object()) || !(inc->failed_as = json_object()))
 			return TN_ENOMEM;
 		if (json_object_set_new(run->index, id, json_integer((json_int_t)run->n)) != 0)
 			return TN_ENOMEM;
@@ -77,6 +78,14 @@ static int add(struct tn__run *run, json_t *rev)
 	if (prio < inc->best_priority)
 		inc->best_priority = prio;
 	inc->root_us = tn__json_time(json_object_get(rev, "root"), "time");
+	json_array_foreach(json_object_get(rev, "affected"), i, r) {
+		const char *asset = json_string_value(json_object_get(r, "asset"));
+		json_t *state = json_object_get(r, "state");
+
+		if (asset && !json_object_get(inc->failed_as, asset) &&
+		    strcmp(json_string_value(state) ?: "", "up") != 0)
+			json_object_set(inc->failed_as, asset, state);
+	}
 	json_array_foreach(json_object_get(rev, "at_risk"), i, r) {
 		const char *asset = json_string_value(json_object_get(r, "asset"));
 		json_t *e = asset ? json_object_get(inc->at_risk, asset) : NULL;

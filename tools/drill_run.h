@@ -27,6 +27,8 @@ struct tn__incident {
 			    via first listed, the outcome last listed, or at the end
 			    "borne_out" for a pending entry that is a member and
 			    "unlisted" for one the last revision no longer lists (owned) */
+	json_t *failed_as; /* member asset -> the state it first failed in: "down" or
+			      "degraded" (owned) */
 };
 
 struct tn__run {

@@ -419,6 +419,10 @@ class ReportTest(unittest.TestCase):
         self.assertTrue(re.search(r'<td>SUB-ALD-PRI-06</td><td>[0-9:]+</td><td>EXCH-ALD-EAST'
                                   r'</td><td class="borne_out">borne out</td>', page))
         self.assertIn('<td class="unlisted">not listed at the end</td>', page)
+        # from the members alone: the primaries, the TETRA site and the 999 room were
+        # degraded (restored since), the exchange and the masts down
+        self.assertEqual(page.count('<rect class="degraded"'), 5)
+        self.assertEqual(page.count('<rect class="down"'), 4)
         bad = os.path.join(self.dir, "bad.jsonl")
         with open(bad, "w") as f:
             f.write('{"no":"revision"}\n')
