@@ -32,8 +32,18 @@ static const struct verb verbs[] = {
 	{"sim", tn__cmd_sim,
 	 "sim city|cascades|score ...  simulated city, cascade scenarios, scoring (sim --help)"},
 	{"replay", tn__cmd_replay,
-	 "replay --offline --assets A.csv --deps D.csv SCENARIO.csv [--json]\n"
-	 "                           run a scenario through the engine in-process"},
+	 "replay [--offline] FILE [--assets A.csv --deps D.csv] [--json] [--speed N|--asap]\n"
+	 "       [--drill NAME] [--inject FILE] [--without ITEM,...]\n"
+	 "                           run a scenario or a recording through the engine in-process"},
+	{"record", tn__cmd_record,
+	 "record --from T1 --to T2 -o FILE [--db CONNINFO] [--source S] | record --journal DIR -o FILE\n"
+	 "                           export the events of a time range as a drill recording"},
+	{"drill", tn__cmd_drill,
+	 "drill diff A.jsonl B.jsonl [--json]\n"
+	 "                           compare the incidents of two replays, incident by incident"},
+	{"report", tn__cmd_report,
+	 "report RUN.jsonl [--scenario FILE] [--assets A.csv --deps D.csv] -o report.html\n"
+	 "                           a replay as one self-contained HTML page"},
 	{"cap", tn__cmd_cap,
 	 "cap INCIDENT [--rev N] [--stream S] [--sender S] [--public]\n"
 	 "                           print an incident revision as an OASIS CAP 1.2 alert"},

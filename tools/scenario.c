@@ -98,6 +98,65 @@ static int grow(struct tn__scenario *sc, size_t *cap)
 	return 0;
 }
 
+int tn__scenario_new(struct tn__scenario **out)
+{
+	*out = calloc(1, sizeof **out);
+	return *out ? 0 : TN_ENOMEM;
+}
+
+/* Indices of the events of s by time, then index: a stable order with qsort. */
+static int cmp_idx_time(const void *a, const void *b, void *arg)
+{
+	const struct tn__scenario *s = arg;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	int64_t ti = s->ev[i].time_us, tj = s->ev[j].time_us;
+
+	if (ti != tj)
+		return ti < tj ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
+int tn__scenario_merge(const struct tn__scenario *base, const struct tn__scenario *inject,
+		       struct tn__scenario **out)
+{
+	struct tn__scenario *m = NULL;
+	size_t *ord = NULL, i = 0, j = 0;
+	int rc;
+
+	*out = NULL;
+	if ((rc = tn__scenario_new(&m)) != 0)
+		return rc;
+	if (inject->n && !(ord = malloc(inject->n * sizeof *ord))) {
+		rc = TN_ENOMEM;
+		goto out;
+	}
+	for (size_t k = 0; k < inject->n; k++)
+		ord[k] = k;
+	if (inject->n)
+		qsort_r(ord, inject->n, sizeof *ord, cmp_idx_time, (void *)inject);
+	m->absolute = base->absolute;
+	while (i < base->n || j < inject->n) {
+		bool take_inject = j < inject->n &&
+				   (i == base->n || inject->ev[ord[j]].time_us < base->ev[i].time_us);
+
+		if (take_inject) {
+			rc = tn__scenario_add(m, inject->line[ord[j]], &inject->ev[ord[j]]);
+			j++;
+		} else {
+			rc = tn__scenario_add(m, base->line[i], &base->ev[i]);
+			i++;
+		}
+		if (rc != 0)
+			goto out;
+	}
+	*out = m;
+	m = NULL;
+out:
+	free(ord);
+	tn__scenario_free(m);
+	return rc;
+}
+
 /* ---- fields --------------------------------------------------------------------- */
 
 /* Seconds with up to six decimals, >= 0, into microseconds. */
@@ -130,6 +189,13 @@ static int parse_offset(const char *s, int64_t *us)
 	return 0;
 }
 
+int tn__rows_end(struct tn__rows *r)
+{
+	if (r->bad > r->max_errors && r->errs)
+		fprintf(r->errs, "%s: %zu more bad rows\n", r->path, r->bad - r->max_errors);
+	return r->bad ? TN_EINVAL : 0;
+}
+
 /* A text field: valid UTF-8, min..max bytes; identifiers without control
  * characters (they end up in logs and topics), free text with them. */
 static bool text_ok(const char *s, size_t min, size_t max, unsigned flags)
@@ -139,16 +205,7 @@ static bool text_ok(const char *s, size_t min, size_t max, unsigned flags)
 	return len >= min && len <= max && tn__utf8_check(s, len, flags, NULL) == 0;
 }
 
-struct reader {
-	const char *path;
-	FILE *errs;
-	size_t max_errors, bad;
-};
-
-static void bad(struct reader *r, unsigned long line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void bad(struct reader *r, unsigned long line, const char *fmt, ...)
+void tn__rows_bad(struct tn__rows *r, unsigned long line, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -162,7 +219,7 @@ static void bad(struct reader *r, unsigned long line, const char *fmt, ...)
 }
 
 /* Check one row; on success fill *ev with borrowed pointers into `f`. */
-static int row(struct reader *r, unsigned long line, const char *const *f, bool absolute,
+static int row(struct tn__rows *r, unsigned long line, const char *const *f, bool absolute,
 	       int64_t base_us, struct tn_event *ev)
 {
 	int64_t us;
@@ -173,7 +230,7 @@ static int row(struct reader *r, unsigned long line, const char *const *f, bool 
 	if (absolute) {
 		/* RFC 3339 only: a bare number would be an offset in the other form */
 		if (strlen(f[0]) < 5 || f[0][4] != '-' || tn_adapter_parse_time(f[0], &us) != 0) {
-			bad(r, line,
+			tn__rows_bad(r, line,
 			    "time: expected an RFC 3339 time like 2026-11-26T16:52:00Z, got "
 			    "\"%.64s\"",
 			    f[0]);
@@ -182,7 +239,7 @@ static int row(struct reader *r, unsigned long line, const char *const *f, bool 
 		ev->time_us = us;
 	} else {
 		if (parse_offset(f[0], &us) != 0) {
-			bad(r, line,
+			tn__rows_bad(r, line,
 			    "t_offset_s: expected seconds 0..%" PRId64
 			    " with at most 6 decimals, got \"%.64s\"",
 			    TN_SCENARIO_MAX_OFFSET_S, f[0]);
@@ -191,14 +248,14 @@ static int row(struct reader *r, unsigned long line, const char *const *f, bool 
 		ev->time_us = base_us + us;
 	}
 	if (!text_ok(f[1], 1, TN_WIRE_MAX_SOURCE, TN__UTF8_NO_CONTROL)) {
-		bad(r, line, "source: expected 1-%d bytes of UTF-8 text, got \"%.64s\"",
+		tn__rows_bad(r, line, "source: expected 1-%d bytes of UTF-8 text, got \"%.64s\"",
 		    TN_WIRE_MAX_SOURCE, f[1]);
 		return -1;
 	}
 	ev->source = f[1];
 	t = tn_event_type_parse(f[4], strlen(f[4]));
 	if (t < 0) {
-		bad(r, line,
+		tn__rows_bad(r, line,
 		    "type: expected asset.down, asset.degraded, asset.up, asset.alarm or "
 		    "heartbeat, got \"%.64s\"",
 		    f[4]);
@@ -211,7 +268,7 @@ static int row(struct reader *r, unsigned long line, const char *const *f, bool 
 	} else {
 		sec = tn_sector_parse(f[2], strlen(f[2]));
 		if (sec < 0) {
-			bad(r, line,
+			tn__rows_bad(r, line,
 			    "sector: expected one of chemicals, civil-nuclear, communications, "
 			    "defence, emergency-services, energy, finance, food, government, "
 			    "health, space, transport, water, data%s, got \"%.64s\"",
@@ -223,7 +280,7 @@ static int row(struct reader *r, unsigned long line, const char *const *f, bool 
 	if (hb && !*f[3]) {
 		ev->asset = NULL;
 	} else if (!text_ok(f[3], 1, TN_WIRE_MAX_ASSET, TN__UTF8_NO_CONTROL)) {
-		bad(r, line, "asset: expected an asset id of 1-%d bytes, got \"%.64s\"",
+		tn__rows_bad(r, line, "asset: expected an asset id of 1-%d bytes, got \"%.64s\"",
 		    TN_WIRE_MAX_ASSET, f[3]);
 		return -1;
 	} else {
@@ -231,7 +288,7 @@ static int row(struct reader *r, unsigned long line, const char *const *f, bool 
 	}
 	if (*f[5]) {
 		if (strlen(f[5]) != 1 || f[5][0] < '1' || f[5][0] > '5') {
-			bad(r, line, "severity: expected an integer 1..5 or empty, got \"%.64s\"",
+			tn__rows_bad(r, line, "severity: expected an integer 1..5 or empty, got \"%.64s\"",
 			    f[5]);
 			return -1;
 		}
@@ -239,7 +296,7 @@ static int row(struct reader *r, unsigned long line, const char *const *f, bool 
 	}
 	if (*f[6]) {
 		if (!text_ok(f[6], 1, TN_WIRE_MAX_SUMMARY, 0)) {
-			bad(r, line, "summary: expected at most %d bytes of UTF-8 text",
+			tn__rows_bad(r, line, "summary: expected at most %d bytes of UTF-8 text",
 			    TN_WIRE_MAX_SUMMARY);
 			return -1;
 		}
@@ -248,17 +305,27 @@ static int row(struct reader *r, unsigned long line, const char *const *f, bool 
 	return 0;
 }
 
-/* Copy the row's strings into the scenario and give the event its id. */
-static int store(struct tn__scenario *sc, unsigned long line, struct tn_event *ev)
+int tn__scenario_add(struct tn__scenario *sc, uint32_t line, const struct tn_event *in)
 {
-	char id[24];
+	struct tn_event ev = *in;
+	int rc;
 
-	snprintf(id, sizeof id, "L%lu", line);
-	if (!(ev->id = keep(sc, id, strlen(id))) ||
-	    !(ev->source = keep(sc, ev->source, strlen(ev->source))) ||
-	    (ev->asset && !(ev->asset = keep(sc, ev->asset, strlen(ev->asset)))) ||
-	    (ev->summary && !(ev->summary = keep(sc, ev->summary, strlen(ev->summary)))))
+	if (sc->n == sc->cap && (rc = grow(sc, &sc->cap)) != 0)
+		return rc;
+	if (!(ev.id = keep(sc, ev.id, strlen(ev.id))) ||
+	    !(ev.source = keep(sc, ev.source, strlen(ev.source))) ||
+	    (ev.asset && !(ev.asset = keep(sc, ev.asset, strlen(ev.asset)))) ||
+	    (ev.summary && !(ev.summary = keep(sc, ev.summary, strlen(ev.summary)))))
 		return TN_ENOMEM;
+	ev.attrs = NULL; /* the engine reads none; a recording keeps them in its file */
+	ev.n_attrs = 0;
+	if (sc->n == 0 || ev.time_us < sc->min_us)
+		sc->min_us = ev.time_us;
+	if (sc->n == 0 || ev.time_us > sc->max_us)
+		sc->max_us = ev.time_us;
+	sc->ev[sc->n] = ev;
+	sc->line[sc->n] = line;
+	sc->n++;
 	return 0;
 }
 
@@ -279,12 +346,17 @@ static bool is_header(const struct tn_csv_row *row, bool *absolute)
 int tn__scenario_read(const char *path, int64_t base_us, FILE *errs, size_t max_errors,
 		      struct tn__scenario **out)
 {
-	struct reader r = {path, errs, max_errors, 0};
+	return tn__scenario_read_ids(path, base_us, 'L', errs, max_errors, out);
+}
+
+int tn__scenario_read_ids(const char *path, int64_t base_us, char id_prefix, FILE *errs,
+			  size_t max_errors, struct tn__scenario **out)
+{
+	struct tn__rows r = {path, errs, max_errors, 0};
 	struct tn__scenario *sc = calloc(1, sizeof *sc);
 	struct tn_csv_reader *csv = NULL;
 	struct tn_csv_row cr;
 	FILE *f = NULL;
-	size_t cap = 0;
 	bool header = false;
 	int rc = TN_ENOMEM, k;
 
@@ -303,6 +375,7 @@ int tn__scenario_read(const char *path, int64_t base_us, FILE *errs, size_t max_
 	while ((k = tn_csv_next(csv, &cr)) == 1) {
 		unsigned long line = (unsigned long)cr.line;
 		struct tn_event ev;
+		char id[24];
 
 		if (!header) {
 			if (!is_header(&cr, &sc->absolute)) {
@@ -310,7 +383,7 @@ int tn__scenario_read(const char *path, int64_t base_us, FILE *errs, size_t max_
 				for (size_t i = 0; i < cr.n && strlen(got) < 120; i++)
 					snprintf(got + strlen(got), sizeof got - strlen(got),
 						 "%s%s", i ? "," : "", cr.field[i]);
-				bad(&r, line,
+				tn__rows_bad(&r, line,
 				    "header: expected \"%s\" (or time in place of t_offset_s), "
 				    "got \"%.120s\"",
 				    header_offset, got);
@@ -320,7 +393,7 @@ int tn__scenario_read(const char *path, int64_t base_us, FILE *errs, size_t max_
 			continue;
 		}
 		if (cr.fault) {
-			bad(&r, (unsigned long)cr.fault->line, "%s: %s",
+			tn__rows_bad(&r, (unsigned long)cr.fault->line, "%s: %s",
 			    cr.fault->field >= 1 && cr.fault->field <= NCOLS
 				    ? col_name[cr.fault->field - 1]
 				    : "row",
@@ -328,26 +401,19 @@ int tn__scenario_read(const char *path, int64_t base_us, FILE *errs, size_t max_
 			continue;
 		}
 		if (cr.n != NCOLS) {
-			bad(&r, line, "expected %d fields as in the header, got %zu", NCOLS, cr.n);
+			tn__rows_bad(&r, line, "expected %d fields as in the header, got %zu", NCOLS, cr.n);
 			continue;
 		}
 		if (row(&r, line, cr.field, sc->absolute, base_us, &ev) != 0 || r.bad)
 			continue; /* once a row is bad only the checking goes on */
 		if (cr.line > UINT32_MAX) {
-			bad(&r, line, "expected at most %" PRIu32 " lines", UINT32_MAX);
+			tn__rows_bad(&r, line, "expected at most %" PRIu32 " lines", UINT32_MAX);
 			continue;
 		}
-		if (sc->n == cap && (rc = grow(sc, &cap)) != 0)
+		snprintf(id, sizeof id, "%c%lu", id_prefix, line);
+		ev.id = id;
+		if ((rc = tn__scenario_add(sc, (uint32_t)line, &ev)) != 0)
 			goto out;
-		if ((rc = store(sc, line, &ev)) != 0)
-			goto out;
-		if (sc->n == 0 || ev.time_us < sc->min_us)
-			sc->min_us = ev.time_us;
-		if (sc->n == 0 || ev.time_us > sc->max_us)
-			sc->max_us = ev.time_us;
-		sc->ev[sc->n] = ev;
-		sc->line[sc->n] = (uint32_t)line;
-		sc->n++;
 	}
 	if (k < 0) {
 		if (errs)
@@ -357,13 +423,9 @@ int tn__scenario_read(const char *path, int64_t base_us, FILE *errs, size_t max_
 		goto out;
 	}
 	if (!header && !r.bad)
-		bad(&r, 1, "header: expected \"%s\", got an empty file", header_offset);
-	if (r.bad) {
-		if (r.bad > r.max_errors && errs)
-			fprintf(errs, "%s: %zu more bad rows\n", path, r.bad - r.max_errors);
-		rc = TN_EINVAL;
+		tn__rows_bad(&r, 1, "header: expected \"%s\", got an empty file", header_offset);
+	if ((rc = tn__rows_end(&r)) != 0)
 		goto out;
-	}
 	*out = sc;
 	sc = NULL;
 	rc = 0;

@@ -1,11 +1,13 @@
 /*
  * test_scenario.c - the drill scenario reader (tools/scenario.h): both
  * header forms, every column's checks and messages, line numbers as event
- * ids, nothing returned when any row is bad, CSV quoting.
+ * ids, nothing returned when any row is bad, CSV quoting; recordings (JSON
+ * lines, tools/recording.h) and injected events merged in by time.
  *
  * The tools are not a library: the reader's source is compiled in here.
  */
 #include "../../tools/scenario.c"
+#include "../../tools/recording.c"
 
 #include <check.h>
 #include <limits.h>
@@ -352,6 +354,159 @@ START_TEST(demo_city_scenarios)
 }
 END_TEST
 
+
+/* Write `text` to name in the test's directory; its path into out. */
+static void write_file(const char *name, const char *text, char *out, size_t cap)
+{
+	FILE *f;
+
+	snprintf(out, cap, "%s/%s", dir, name);
+	f = fopen(out, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(injected_ids_and_merge_by_time)
+{
+	struct tn__scenario *base, *inj, *m;
+	char ip[300];
+
+	/* the base's order of arrival goes back in time at its third row */
+	write_file("s.csv",
+		   HDR "0,a,energy,x,asset.down,,\n100,a,energy,y,asset.down,,\n"
+		       "50,a,energy,z,asset.down,,\n200,a,energy,x,asset.up,,\n",
+		   ip, sizeof ip);
+	ck_assert_int_eq(tn__scenario_read(ip, 0, stderr, 10, &base), 0);
+	write_file("i.csv", HDR "150,b,water,w,asset.down,,\n100,b,water,v,asset.down,,\n", ip,
+		   sizeof ip);
+	ck_assert_int_eq(tn__scenario_read_ids(ip, 0, 'I', stderr, 10, &inj), 0);
+	ck_assert_str_eq(inj->ev[0].id, "I2");
+	ck_assert_str_eq(inj->ev[1].id, "I3");
+	ck_assert_int_eq(tn__scenario_merge(base, inj, &m), 0);
+	ck_assert_uint_eq(m->n, 6);
+	/* v (100) not before y (100): a tie goes to the base; nor before z (50),
+	 * which arrived late; v and w before x's restore (200) */
+	const char *want[] = {"L2", "L3", "L4", "I3", "I2", "L5"};
+	for (size_t i = 0; i < 6; i++)
+		ck_assert_str_eq(m->ev[i].id, want[i]);
+	ck_assert_int_eq(m->min_us, 0);
+	ck_assert_int_eq(m->max_us, 200000000);
+	tn__scenario_free(m);
+	tn__scenario_free(base);
+	tn__scenario_free(inj);
+}
+END_TEST
+
+START_TEST(recording_keeps_ids_times_and_geo)
+{
+	struct tn__scenario *sc;
+	char rp[300];
+
+	write_file("r.jsonl",
+		   "{\"id\":\"e-1\",\"source\":\"ukpn/scada\",\"type\":\"asset.down\","
+		   "\"time\":\"2026-08-14T16:52:00.250000Z\",\"sector\":\"energy\","
+		   "\"asset\":\"SUB-1\",\"severity\":2,\"summary\":\"trip\","
+		   "\"geo\":[52.6,-1.1],\"attrs\":{\"k\":\"v\"}}\n"
+		   "\n"
+		   "{\"id\":\"hb\",\"source\":\"ukpn/scada\",\"type\":\"heartbeat\","
+		   "\"time\":1786726320000}\n"
+		   "{\"tick\":\"2026-08-14T16:52:01Z\"}\n",
+		   rp, sizeof rp);
+	ck_assert_int_eq(tn__drill_input_read(rp, 0, 'L', stderr, 10, &sc), 0);
+	ck_assert(sc->absolute);
+	ck_assert_uint_eq(sc->n, 3);
+	ck_assert_str_eq(sc->ev[0].id, "e-1");
+	ck_assert_str_eq(sc->ev[0].source, "ukpn/scada");
+	ck_assert_int_eq(sc->ev[0].type, TN_EV_DOWN);
+	ck_assert_int_eq(sc->ev[0].time_us, INT64_C(1786726320250000));
+	ck_assert_int_eq(sc->ev[0].sector, TN_SECTOR_ENERGY);
+	ck_assert_int_eq(sc->ev[0].severity, 2);
+	ck_assert_str_eq(sc->ev[0].summary, "trip");
+	ck_assert(sc->ev[0].has_geo);
+	ck_assert_double_eq(sc->ev[0].lon, -1.1);
+	ck_assert_uint_eq(sc->line[1], 3);
+	ck_assert_int_eq(sc->ev[1].type, TN_EV_HEARTBEAT);
+	ck_assert_ptr_null(sc->ev[1].asset);
+	ck_assert_int_eq(sc->ev[1].time_us, INT64_C(1786726320000000));
+	ck_assert_int_eq(sc->ev[2].type, TN__EV_TICK);
+	ck_assert_int_eq(sc->ev[2].time_us, INT64_C(1786726321000000));
+	tn__scenario_free(sc);
+}
+END_TEST
+
+START_TEST(recording_time_format)
+{
+	struct tn_event tick = {.type = TN__EV_TICK, .time_us = INT64_C(1786726321000000)};
+	char t[40], *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	ck_assert_int_eq(tn__recording_time(INT64_C(1786726320250000), t, sizeof t), 0);
+	ck_assert_str_eq(t, "2026-08-14T16:52:00.250000Z");
+	ck_assert_int_eq(tn__recording_time(-1, t, sizeof t), TN_ERANGE);
+	/* a line written reads back */
+	struct tn_attr at = {.key = "k", .kind = TN_ATTR_INT, .v.i = 7};
+	struct tn_event ev = {.id = "e\"1", .source = "s", .type = TN_EV_DOWN,
+			      .time_us = INT64_C(1786726320250000), .sector = TN_SECTOR_WATER,
+			      .asset = "a", .severity = 2, .has_geo = true, .lat = 52.5,
+			      .lon = -1.25, .attrs = &at, .n_attrs = 1};
+	ck_assert_int_eq(tn__recording_put(f, &ev, NULL), 0);
+	ck_assert_int_eq(tn__recording_put(f, &tick, NULL), 0);
+	fclose(f);
+	ck_assert_str_eq(buf, "{\"id\":\"e\\\"1\",\"source\":\"s\",\"type\":\"asset.down\","
+			      "\"time\":\"2026-08-14T16:52:00.250000Z\",\"sector\":\"water\","
+			      "\"asset\":\"a\",\"severity\":2,\"geo\":[52.5,-1.25],"
+			      "\"attrs\":{\"k\":7}}\n"
+			      "{\"tick\":\"2026-08-14T16:52:01.000000Z\"}\n");
+	free(buf);
+}
+END_TEST
+
+START_TEST(recording_every_bad_line_reported)
+{
+	struct tn__scenario *sc = (void *)1;
+	char rp[300], *buf = NULL;
+	size_t len = 0;
+	FILE *e = open_memstream(&buf, &len);
+
+	write_file("bad.jsonl",
+		   "{\"id\":\"1\",\"source\":\"s\",\"type\":\"heartbeat\",\"time\":0}\n"
+		   "not json\n"
+		   "{\"id\":\"2\",\"source\":\"s\",\"type\":\"asset.gone\",\"time\":0}\n"
+		   "{\"id\":\"3\",\"source\":\"s\",\"type\":\"asset.down\",\"time\":0,"
+		   "\"sector\":\"energy\"}\n"
+		   "{\"id\":\"4\",\"source\":\"s\",\"type\":\"heartbeat\",\"time\":\"noon\"}\n"
+		   "{\"id\":\"5\",\"source\":\"s\",\"type\":\"heartbeat\",\"time\":0,\"x\":1}\n"
+		   "{\"id\":\"6\",\"source\":\"s\",\"type\":\"asset.up\",\"time\":0,"
+		   "\"sector\":\"energy\",\"asset\":\"a\",\"severity\":9}\n"
+		   "{\"source\":\"s\",\"type\":\"heartbeat\",\"time\":0}\n"
+		   "[1]\n"
+		   "{\"tick\":\"2026-08-14T16:52:01Z\",\"id\":\"x\"}\n",
+		   rp, sizeof rp);
+	ck_assert_int_eq(tn__drill_input_read(rp, 0, 'L', e, 100, &sc), TN_EINVAL);
+	fclose(e);
+	ck_assert_ptr_null(sc);
+	const char *want[] = {":2: expected one JSON object",
+			      ":3: type: expected asset.down, asset.degraded",
+			      ":4: asset: expected one for an asset event, got nothing",
+			      ":5: time: expected an RFC 3339 time",
+			      ":6: expected the keys id, source",
+			      ":7: severity: expected an integer 1..5",
+			      ":8: id: expected a string, got nothing",
+			      ":9: expected one JSON object, got another JSON value",
+			      ":10: tick: expected {\"tick\": an RFC 3339 time} alone"};
+	const char *p = buf;
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		const char *hit = strstr(p, want[i]);
+		ck_assert_msg(hit, "missing \"%s\" in:\n%s", want[i], buf);
+		p = hit;
+	}
+	ck_assert_ptr_null(strstr(buf, ":1:"));
+	free(buf);
+}
+END_TEST
+
 static Suite *scenario_suite(void)
 {
 	Suite *s = suite_create("scenario");
@@ -370,6 +525,10 @@ static Suite *scenario_suite(void)
 	tcase_add_test(tc, many_rows_keep_their_strings);
 	tcase_add_test(tc, csv_put_and_multiline_fields);
 	tcase_add_test(tc, demo_city_scenarios);
+	tcase_add_test(tc, injected_ids_and_merge_by_time);
+	tcase_add_test(tc, recording_keeps_ids_times_and_geo);
+	tcase_add_test(tc, recording_time_format);
+	tcase_add_test(tc, recording_every_bad_line_reported);
 	suite_add_tcase(s, tc);
 	return s;
 }
