@@ -209,6 +209,16 @@ psql -c "SELECT adapter, code, item, event_id, msg FROM rejected ORDER BY journa
 say "the audit trail"
 psql -c "SELECT to_char(at, 'HH24:MI:SS') AS at, actor, action, subject, origin FROM audit ORDER BY seq"
 
+say "a drill: the last two hours recorded, replayed offline as an exercise, compared with a second feed to the community hospital, and reported"
+"$B/tocsin" --db "$DB" record --from "$(t -7200)" --to "$(t 60)" -o drill.jsonl
+"$B/tocsin" --db "$DB" replay drill.jsonl --drill demo --heartbeat-timeout 0 --json >drill.run.jsonl
+"$B/tocsin" --db "$DB" replay drill.jsonl --drill demo --heartbeat-timeout 0 --json \
+	--without 'SUB-ALD-SEC-035>HOSP-ALD-COMM-E' >drill.b.jsonl
+"$B/tocsin" drill diff drill.run.jsonl drill.b.jsonl | sed 's/^/  /'
+"$B/tocsin" report drill.run.jsonl --scenario drill.jsonl --assets "$city/assets.csv" \
+	--deps "$city/dependencies.csv" --title "Aldermoor: Eastfield fire, drill" -o drill.html
+echo "  open var/demo/drill.html in a browser"
+
 say "tocsind stops cleanly on SIGTERM"
 kill -TERM $pid
 wait $pid && echo "  exit status 0"
