@@ -9,11 +9,14 @@
 --
 --   1. the newest revision of each incident in the statement (the others
 --      would be overwritten within the same transaction anyway);
---   2. the members of those incidents that are about to move to a newer
---      revision are deleted;
---   3. one upsert of `incidents` (a stored revision as new or newer wins,
---      as before: a replayed older revision changes nothing), and the
---      members of exactly the incidents it changed, from its JSON body.
+--   2. one upsert of `incidents`: a stored revision as new or newer wins,
+--      as before (a replayed older revision changes nothing);
+--   3. for exactly the incidents it moved, their members from its JSON body
+--      (the first entry of an asset listed twice, as before) upserted, and
+--      written only where they differ: an incident's members mostly stay
+--      as they were from one revision to the next, and a row left alone
+--      costs no new version, no index entries and no foreign-key check;
+--   4. the members those incidents no longer list, deleted.
 --
 -- The outcome is the one of 003 applied row by row, whatever the order of
 -- the rows in the statement: each incident ends at the newest of its
@@ -31,15 +34,6 @@ DROP FUNCTION incident_revision_applied();
 CREATE FUNCTION incident_revisions_applied() RETURNS trigger LANGUAGE plpgsql
 SET jit = off AS $$
 BEGIN
-    -- Members of incidents that this statement moves to a newer revision.
-    -- Incidents not yet in `incidents` have none (foreign key).
-    DELETE FROM incident_members m
-    USING (SELECT n.stream, n.incident, max(n.rev) AS rev
-           FROM new_revisions n GROUP BY n.stream, n.incident) AS n,
-          incidents i
-    WHERE i.stream = n.stream AND i.incident = n.incident AND i.rev < n.rev
-      AND m.stream = n.stream AND m.incident = n.incident;
-
     -- The newest revision of each incident, by hashing the keys: sorting
     -- the rows would sort their bodies too (and spill to disk).
     WITH newest AS (
@@ -63,20 +57,61 @@ BEGIN
                 merged_into = EXCLUDED.merged_into, body = EXCLUDED.body
             WHERE i.rev < EXCLUDED.rev
         RETURNING i.stream, i.incident, i.body
+    ), listed AS (
+        -- One row per asset: its first entry in `affected`.
+        SELECT DISTINCT ON (ap.stream, ap.incident, a.v->>'asset')
+               ap.stream, ap.incident, a.v->>'asset' AS asset, a.v->>'sector' AS sector,
+               a.v->>'state' AS state, (a.v->>'time')::timestamptz AS time,
+               a.v->'event'->>'source' AS event_source, a.v->'event'->>'id' AS event_id,
+               (a.v->>'late')::boolean AS late, e->>'rule' AS rule,
+               ARRAY(SELECT jsonb_array_elements_text(e->'path')) AS path,
+               (e->'window'->>0)::timestamptz AS window_lo,
+               (e->'window'->>1)::timestamptz AS window_hi
+        FROM applied AS ap
+        CROSS JOIN LATERAL jsonb_array_elements(ap.body->'affected') WITH ORDINALITY AS a(v, k)
+        LEFT JOIN LATERAL (
+            SELECT x FROM jsonb_array_elements(ap.body->'explain') AS x
+            WHERE x->>'asset' = a.v->>'asset' LIMIT 1) AS ex(e) ON true
+        ORDER BY ap.stream, ap.incident, a.v->>'asset', a.k
     )
-    INSERT INTO incident_members (stream, incident, asset, sector, state, time, event_source,
-                                  event_id, late, rule, path, window_lo, window_hi)
-    SELECT ap.stream, ap.incident, a->>'asset', a->>'sector', a->>'state',
-           (a->>'time')::timestamptz, a->'event'->>'source', a->'event'->>'id',
-           (a->>'late')::boolean, e->>'rule',
-           ARRAY(SELECT jsonb_array_elements_text(e->'path')),
-           (e->'window'->>0)::timestamptz, (e->'window'->>1)::timestamptz
-    FROM applied AS ap
-    CROSS JOIN LATERAL jsonb_array_elements(ap.body->'affected') AS a
-    LEFT JOIN LATERAL (
-        SELECT x FROM jsonb_array_elements(ap.body->'explain') AS x
-        WHERE x->>'asset' = a->>'asset' LIMIT 1) AS ex(e) ON true
-    ON CONFLICT DO NOTHING;
+    INSERT INTO incident_members AS m (stream, incident, asset, sector, state, time,
+                                       event_source, event_id, late, rule, path, window_lo,
+                                       window_hi)
+    -- Rows already as listed are left out here, not by the ON CONFLICT
+    -- filter below: that one locks the row it spares (a write, and WAL).
+    SELECT l.* FROM listed AS l
+    WHERE NOT EXISTS (
+        SELECT 1 FROM incident_members AS o
+        WHERE o.stream = l.stream AND o.incident = l.incident AND o.asset = l.asset
+          AND (o.sector, o.state, o.time, o.event_source, o.event_id, o.late, o.rule, o.path,
+               o.window_lo, o.window_hi)
+              IS NOT DISTINCT FROM
+              (l.sector, l.state, l.time, l.event_source, l.event_id, l.late, l.rule, l.path,
+               l.window_lo, l.window_hi))
+    ON CONFLICT (stream, incident, asset) DO UPDATE
+        SET sector = EXCLUDED.sector, state = EXCLUDED.state, time = EXCLUDED.time,
+            event_source = EXCLUDED.event_source, event_id = EXCLUDED.event_id,
+            late = EXCLUDED.late, rule = EXCLUDED.rule, path = EXCLUDED.path,
+            window_lo = EXCLUDED.window_lo, window_hi = EXCLUDED.window_hi
+        WHERE (m.sector, m.state, m.time, m.event_source, m.event_id, m.late, m.rule, m.path,
+               m.window_lo, m.window_hi)
+              IS DISTINCT FROM
+              (EXCLUDED.sector, EXCLUDED.state, EXCLUDED.time, EXCLUDED.event_source,
+               EXCLUDED.event_id, EXCLUDED.late, EXCLUDED.rule, EXCLUDED.path,
+               EXCLUDED.window_lo, EXCLUDED.window_hi);
+
+    -- Members the incidents moved above no longer list. An incident moved
+    -- iff it now holds the newest revision of this statement: the same
+    -- revision cannot have been stored before (UNIQUE (stream, incident,
+    -- rev) of incident_revisions).
+    DELETE FROM incident_members m
+    USING (SELECT stream, incident, max(rev) AS rev
+           FROM new_revisions GROUP BY stream, incident) AS n,
+          incidents i
+    WHERE i.stream = n.stream AND i.incident = n.incident AND i.rev = n.rev
+      AND m.stream = n.stream AND m.incident = n.incident
+      AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(i.body->'affected') AS a
+                      WHERE a->>'asset' = m.asset);
     RETURN NULL;
 END $$;
 

@@ -856,12 +856,14 @@ START_TEST(test_incident_revisions)
 }
 END_TEST
 
-/* A revision's body naming its members (assets, space-separated). */
+/* A revision's body naming its members (assets, space-separated); the
+ * event of each entry is <asset>-<rev>-<position>. */
 static const char *rev_body(char *out, size_t n, const char *incident, int rev,
 			    const char *assets)
 {
 	char list[512] = "", a[64];
 	size_t k = 0;
+	unsigned i = 0;
 
 	for (const char *p = assets; *p;) {
 		size_t len = strcspn(p, " ");
@@ -869,9 +871,9 @@ static const char *rev_body(char *out, size_t n, const char *incident, int rev,
 		k += (size_t)snprintf(list + k, sizeof list - k,
 				      "%s{\"asset\":\"%s\",\"sector\":\"energy\","
 				      "\"state\":\"down\",\"time\":\"2026-11-26T16:52:00Z\","
-				      "\"event\":{\"source\":\"s\",\"id\":\"%s-%d\"},"
+				      "\"event\":{\"source\":\"s\",\"id\":\"%s-%d-%u\"},"
 				      "\"late\":false}",
-				      k ? "," : "", a, a, rev);
+				      k ? "," : "", a, a, rev, i++);
 		p += len;
 		p += *p == ' ';
 	}
@@ -951,12 +953,15 @@ START_TEST(test_incident_revisions_set)
 	ck_assert_str_eq(members_of("INC-C", v, sizeof v), "1: X");
 	ck_assert_str_eq(members_of("INC-D", v, sizeof v), "2: P Q");
 	ck_assert_str_eq(members_of("INC-E", v, sizeof v), "1: Y");
+	ck_assert_str_eq(q1("SELECT event_id FROM incident_members WHERE incident = 'INC-E'", v,
+			    sizeof v),
+			 "Y-1-0");
 	ck_assert_int_eq(qint("SELECT count(*) FROM incidents"), 5);
 	/* The member's path comes from the revision that was applied. */
 	ck_assert_str_eq(q1("SELECT array_to_string(path, '>') || ' ' || rule || ' ' || event_id "
 			    "FROM incident_members WHERE incident = 'INC-A'",
 			    v, sizeof v),
-			 "R>Y cascade Y-3");
+			 "R>Y cascade Y-3-0");
 }
 END_TEST
 
