@@ -41,6 +41,16 @@
 #define PREVIEW 24 /* bytes of a wire value quoted in a message */
 #define QUOTE_CAP (2 + PREVIEW * 4 + 3 + 1)
 
+/* Expectations in messages, as constants: validation formats nothing unless
+ * it fails (snprintf on the success path was ~9 % of tocsind's CPU). */
+#define STR_(x)        #x
+#define STR(x)         STR_(x)
+#define WHAT_ID        "a string of 1.." STR(TN_WIRE_MAX_ID) " bytes"
+#define WHAT_SOURCE    "a string of 1.." STR(TN_WIRE_MAX_SOURCE) " bytes"
+#define WHAT_SUMMARY   "a string of at most " STR(TN_WIRE_MAX_SUMMARY) " bytes"
+#define WHAT_ATTR_KEY  "a string of 1.." STR(TN_WIRE_MAX_ATTR_KEY) " bytes"
+#define WHAT_ATTR_STR  "a string of at most " STR(TN_WIRE_MAX_ATTR_STR) " bytes"
+
 /*
  * The arena: a list of chunks, newest first, each twice the size of the one
  * before, so that pointers handed out stay put while a frame is validated.
@@ -329,6 +339,17 @@ static int64_t sat_sub(int64_t a, int64_t b)
 
 /* ---- fields --------------------------------------------------------------- */
 
+/* Whether check_str would pass `o`, without a message: callers whose field
+ * name costs a format test this first. */
+static bool str_ok(const msgpack_object *o, size_t min, size_t max, unsigned flags)
+{
+	struct tn__utf8_fault f;
+
+	return o->type == MSGPACK_OBJECT_STR && o->via.str.size >= min &&
+	       o->via.str.size <= max &&
+	       tn__utf8_check(o->via.str.ptr, o->via.str.size, flags, &f) == 0;
+}
+
 /*
  * check_str - `o` is a string of min..max bytes, valid UTF-8 without NUL
  * (and without control characters under TN__UTF8_NO_CONTROL). `what` is the
@@ -343,6 +364,8 @@ static int check_str(struct tn_wire_item *it, const char *field, const msgpack_o
 	struct tn__utf8_fault f;
 	size_t len;
 
+	if (str_ok(o, min, max, flags))
+		return 0;
 	if (o->type != MSGPACK_OBJECT_STR)
 		return item_fail(it, TN_ESCHEMA, "%s: expected %s, got %s", field, what,
 				 describe(o));
@@ -562,16 +585,27 @@ static int check_geo(struct tn_wire_item *it, const msgpack_object *o, struct tn
 	return 0;
 }
 
-static int check_attr_value(struct tn_wire_decoder *d, struct tn_wire_item *it,
-			    const char *field, const msgpack_object *o, struct tn_attr *a)
+/* "attrs[<quoted key>]", the field name of an attribute's value in messages. */
+static const char *attr_field(char field[QUOTE_CAP + 8], const msgpack_object *k)
 {
-	char what[64];
+	char q[QUOTE_CAP];
+
+	snprintf(field, QUOTE_CAP + 8, "attrs[%s]", quote(q, k->via.str.ptr, k->via.str.size));
+	return field;
+}
+
+/* The value of the attribute keyed `key` (a string); its field name is
+ * formatted only when it fails. */
+static int check_attr_value(struct tn_wire_decoder *d, struct tn_wire_item *it,
+			    const msgpack_object *key, const msgpack_object *o, struct tn_attr *a)
+{
+	char field[QUOTE_CAP + 8];
 
 	switch (o->type) {
 	case MSGPACK_OBJECT_STR:
-		snprintf(what, sizeof what, "a string of at most %d bytes", TN_WIRE_MAX_ATTR_STR);
-		if (check_str(it, field, o, 0, TN_WIRE_MAX_ATTR_STR, 0, what))
-			return TN_ESCHEMA;
+		if (!str_ok(o, 0, TN_WIRE_MAX_ATTR_STR, 0))
+			return check_str(it, attr_field(field, key), o, 0, TN_WIRE_MAX_ATTR_STR, 0,
+					 WHAT_ATTR_STR);
 		a->kind = TN_ATTR_STR;
 		return copy_str(d, it, o, &a->v.s);
 	case MSGPACK_OBJECT_POSITIVE_INTEGER:
@@ -579,7 +613,7 @@ static int check_attr_value(struct tn_wire_decoder *d, struct tn_wire_item *it,
 			return item_fail(it, TN_ESCHEMA,
 					 "%s: integer %" PRIu64 " out of range; expected a signed "
 					 "64-bit integer",
-					 field, o->via.u64);
+					 attr_field(field, key), o->via.u64);
 		a->kind = TN_ATTR_INT;
 		a->v.i = (int64_t)o->via.u64;
 		return 0;
@@ -592,7 +626,7 @@ static int check_attr_value(struct tn_wire_decoder *d, struct tn_wire_item *it,
 		/* JSON and PostgreSQL's jsonb, where attrs end up, have no NaN or inf. */
 		if (!isfinite(o->via.f64))
 			return item_fail(it, TN_ESCHEMA, "%s: expected a finite float, got %g",
-					 field, o->via.f64);
+					 attr_field(field, key), o->via.f64);
 		a->kind = TN_ATTR_FLOAT;
 		a->v.f = o->via.f64;
 		return 0;
@@ -602,15 +636,15 @@ static int check_attr_value(struct tn_wire_decoder *d, struct tn_wire_item *it,
 		return 0;
 	default:
 		return item_fail(it, TN_ESCHEMA,
-				 "%s: expected a string, integer, float or boolean, got %s", field,
-				 describe(o));
+				 "%s: expected a string, integer, float or boolean, got %s",
+				 attr_field(field, key), describe(o));
 	}
 }
 
 static int check_attrs(struct tn_wire_decoder *d, struct tn_wire_item *it,
 		       const msgpack_object *o, struct tn_event *ev)
 {
-	char what[64], field[QUOTE_CAP + 8], q[QUOTE_CAP];
+	char field[QUOTE_CAP + 8], q[QUOTE_CAP];
 	struct tn_attr *attrs;
 	uint32_t n;
 
@@ -629,13 +663,13 @@ static int check_attrs(struct tn_wire_decoder *d, struct tn_wire_item *it,
 	attrs = arena_alloc(d, n * sizeof *attrs, alignof(struct tn_attr));
 	if (!attrs)
 		return item_fail(it, TN_ENOMEM, "out of memory");
-	snprintf(what, sizeof what, "a string of 1..%d bytes", TN_WIRE_MAX_ATTR_KEY);
 	for (uint32_t i = 0; i < n; i++) {
 		const msgpack_object *k = &o->via.map.ptr[i].key;
 
-		snprintf(field, sizeof field, "attrs: key %" PRIu32, i + 1);
-		if (check_str(it, field, k, 1, TN_WIRE_MAX_ATTR_KEY, 0, what))
-			return TN_ESCHEMA;
+		if (!str_ok(k, 1, TN_WIRE_MAX_ATTR_KEY, 0)) {
+			snprintf(field, sizeof field, "attrs: key %" PRIu32, i + 1);
+			return check_str(it, field, k, 1, TN_WIRE_MAX_ATTR_KEY, 0, WHAT_ATTR_KEY);
+		}
 		for (uint32_t j = 0; j < i; j++) {
 			const msgpack_object *p = &o->via.map.ptr[j].key;
 
@@ -644,10 +678,8 @@ static int check_attrs(struct tn_wire_decoder *d, struct tn_wire_item *it,
 				return item_fail(it, TN_ESCHEMA, "attrs: duplicate key %s",
 						 quote(q, k->via.str.ptr, k->via.str.size));
 		}
-		quote(q, k->via.str.ptr, k->via.str.size);
-		snprintf(field, sizeof field, "attrs[%s]", q);
 		if (copy_str(d, it, k, &attrs[i].key) ||
-		    check_attr_value(d, it, field, &o->via.map.ptr[i].val, &attrs[i]))
+		    check_attr_value(d, it, k, &o->via.map.ptr[i].val, &attrs[i]))
 			return it->err;
 	}
 	ev->attrs = attrs;
@@ -711,7 +743,7 @@ static int validate(struct tn_wire_decoder *d, const msgpack_object *o,
 {
 	const msgpack_object *v[K__COUNT] = {0};
 	struct tn_event *ev = &it->ev;
-	char q[QUOTE_CAP], what[64];
+	char q[QUOTE_CAP];
 	int type = 0, sector = 0;
 
 	item_init(it);
@@ -739,9 +771,8 @@ static int validate(struct tn_wire_decoder *d, const msgpack_object *o,
 			v[idx] = &o->via.map.ptr[i].val;
 	}
 
-	snprintf(what, sizeof what, "a string of 1..%d bytes", TN_WIRE_MAX_ID);
 	if (v[K_ID] && check_str(it, "id", v[K_ID], 1, TN_WIRE_MAX_ID, TN__UTF8_NO_CONTROL,
-				 what) == 0) {
+				 WHAT_ID) == 0) {
 		if (copy_str(d, it, v[K_ID], &ev->id))
 			return it->err;
 		it->id = ev->id;
@@ -749,13 +780,12 @@ static int validate(struct tn_wire_decoder *d, const msgpack_object *o,
 	if (it->err)
 		return it->err;
 	if (!v[K_ID])
-		return item_fail(it, TN_ESCHEMA, "id: required key missing (%s)", what);
+		return item_fail(it, TN_ESCHEMA, "id: required key missing (%s)", WHAT_ID);
 
-	snprintf(what, sizeof what, "a string of 1..%d bytes", TN_WIRE_MAX_SOURCE);
 	if (!v[K_SOURCE])
-		return item_fail(it, TN_ESCHEMA, "source: required key missing (%s)", what);
+		return item_fail(it, TN_ESCHEMA, "source: required key missing (%s)", WHAT_SOURCE);
 	if (check_str(it, "source", v[K_SOURCE], 1, TN_WIRE_MAX_SOURCE, TN__UTF8_NO_CONTROL,
-		      what) ||
+		      WHAT_SOURCE) ||
 	    copy_str(d, it, v[K_SOURCE], &ev->source))
 		return it->err;
 
@@ -799,8 +829,8 @@ static int validate(struct tn_wire_decoder *d, const msgpack_object *o,
 	}
 
 	if (v[K_SUMMARY]) {
-		snprintf(what, sizeof what, "a string of at most %d bytes", TN_WIRE_MAX_SUMMARY);
-		if (check_str(it, "summary", v[K_SUMMARY], 0, TN_WIRE_MAX_SUMMARY, 0, what) ||
+		if (check_str(it, "summary", v[K_SUMMARY], 0, TN_WIRE_MAX_SUMMARY, 0,
+			      WHAT_SUMMARY) ||
 		    copy_str(d, it, v[K_SUMMARY], &ev->summary))
 			return it->err;
 	}

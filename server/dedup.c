@@ -203,17 +203,12 @@ enum tn_dedup_state tn_dedup_lookup(const struct tn_dedup *d, struct tn_dedup_ke
 	return (enum tn_dedup_state)entry_of(d, d->table[i].seq)->state;
 }
 
-int tn_dedup_insert(struct tn_dedup *d, struct tn_dedup_key k, enum tn_dedup_state state,
-		    int64_t now_s)
+/* Add `k`, known to be absent, as the newest entry; returns its sequence. */
+static uint64_t push(struct tn_dedup *d, struct tn_dedup_key k, enum tn_dedup_state state,
+		     int64_t now_s)
 {
 	struct entry *e;
 
-	if (!is_present_state(state))
-		return TN_EINVAL;
-	if (find(d, k) >= 0) {
-		d->st.hits++;
-		return TN_EEXIST;
-	}
 	/* Full ring: the head is live (skip_dead), so this evicts exactly one entry. */
 	if (d->tail - d->head > d->fmask) {
 		pop_head(d);
@@ -224,10 +219,54 @@ int tn_dedup_insert(struct tn_dedup *d, struct tn_dedup_key k, enum tn_dedup_sta
 	e->arrival_s = now_s;
 	e->state = (uint8_t)state;
 	table_insert(d, k.lo, d->tail);
-	d->tail++;
 	d->st.entries++;
 	d->st.inserts++;
+	return d->tail++;
+}
+
+int tn_dedup_insert(struct tn_dedup *d, struct tn_dedup_key k, enum tn_dedup_state state,
+		    int64_t now_s)
+{
+	if (!is_present_state(state))
+		return TN_EINVAL;
+	if (find(d, k) >= 0) {
+		d->st.hits++;
+		return TN_EEXIST;
+	}
+	push(d, k, state, now_s);
 	return 0;
+}
+
+enum tn_dedup_state tn_dedup_claim(struct tn_dedup *d, struct tn_dedup_key k, int64_t now_s,
+				   uint64_t *ref)
+{
+	int64_t i = find(d, k);
+
+	if (i >= 0) {
+		d->st.hits++;
+		return (enum tn_dedup_state)entry_of(d, d->table[i].seq)->state;
+	}
+	/* The probe just walked k's cluster: push's own probe finds it in cache. */
+	*ref = push(d, k, TN_DEDUP_PENDING, now_s);
+	return TN_DEDUP_ABSENT;
+}
+
+int tn_dedup_set_state_ref(struct tn_dedup *d, uint64_t ref, struct tn_dedup_key k,
+			   enum tn_dedup_state state)
+{
+	struct entry *e;
+
+	if (!is_present_state(state))
+		return TN_EINVAL;
+	/* A live entry in the window holding k is k's only entry. */
+	if (ref >= d->head && ref < d->tail) {
+		e = entry_of(d, ref);
+		if (e->state != TN_DEDUP_ABSENT && e->key.lo == k.lo && e->key.hi == k.hi) {
+			e->state = (uint8_t)state;
+			return 0;
+		}
+	}
+	return tn_dedup_set_state(d, k, state);
 }
 
 int tn_dedup_set_state(struct tn_dedup *d, struct tn_dedup_key k, enum tn_dedup_state state)

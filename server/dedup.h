@@ -80,6 +80,26 @@ int tn_dedup_insert(struct tn_dedup *d, struct tn_dedup_key k, enum tn_dedup_sta
 		    int64_t now_s);
 
 /*
+ * tn_dedup_claim - ingest's one probe per event: when `k` is present, its
+ * state (a hit, counted as by tn_dedup_lookup) and nothing changes; when
+ * absent, insert it PENDING, arrived at `now_s` (as tn_dedup_insert,
+ * evicting the oldest entry when full), set *ref (caller-owned) to a handle
+ * of its entry for tn_dedup_set_state_ref, and return TN_DEDUP_ABSENT.
+ */
+enum tn_dedup_state tn_dedup_claim(struct tn_dedup *d, struct tn_dedup_key k, int64_t now_s,
+				   uint64_t *ref);
+
+/*
+ * tn_dedup_set_state_ref - tn_dedup_set_state for a key claimed as `ref`:
+ * without probing the table while that entry still holds `k` (one cache
+ * line instead of a probe), else exactly tn_dedup_set_state (the entry was
+ * evicted or expired, and the key may have come back elsewhere). Same
+ * returns.
+ */
+int tn_dedup_set_state_ref(struct tn_dedup *d, uint64_t ref, struct tn_dedup_key k,
+			   enum tn_dedup_state state);
+
+/*
  * tn_dedup_set_state - mark a present key PENDING or DURABLE (else
  * TN_EINVAL); TN_ENOTFOUND if absent. Arrival, hence expiry, is unchanged.
  */

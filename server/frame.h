@@ -50,6 +50,7 @@ struct tn__item {
 	uint32_t msg_off;     /* message in frame->strs (TN__ITEM_ERR) */
 	uint32_t rec;         /* record index (TN__ITEM_OK) */
 	struct tn_dedup_key key;
+	uint64_t dedup_ref;   /* the key's dedup entry (TN__ITEM_OK): tn_dedup_set_state_ref */
 };
 
 struct tn__frame {

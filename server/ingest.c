@@ -275,7 +275,8 @@ static void accept_event(struct tn_ingest *g, struct tn__frame *f, const char *a
 	it->index = index;
 	tn__frame_str(f, ev->id, strlen(ev->id), &it->id_off);
 	it->key = tn_dedup_key_of(g->dedup, ev->source, ev->id);
-	switch (tn_dedup_lookup(g->dedup, it->key)) {
+	/* Claimed PENDING now if absent: one probe for lookup and insert. */
+	switch (tn_dedup_claim(g->dedup, it->key, f->recv_us / 1000000, &it->dedup_ref)) {
 	case TN_DEDUP_DURABLE:
 		it->kind = TN__ITEM_DUP;
 		return;
@@ -287,6 +288,7 @@ static void accept_event(struct tn_ingest *g, struct tn__frame *f, const char *a
 	}
 	struct tn__rec *r = rec_begin(f, TN_JREC_EVENT, &pk);
 	if (!r) {
+		tn_dedup_remove(g->dedup, it->key);
 		it->kind = TN__ITEM_ERR;
 		it->err = TN_EUNAVAILABLE;
 		tn__frame_str(f, "out of memory; retry later", 26, &it->msg_off);
@@ -299,7 +301,6 @@ static void accept_event(struct tn_ingest *g, struct tn__frame *f, const char *a
 	rec_end(f, r);
 	it->kind = TN__ITEM_OK;
 	it->rec = (uint32_t)(f->n_recs - 1);
-	tn_dedup_insert(g->dedup, it->key, TN_DEDUP_PENDING, f->recv_us / 1000000);
 }
 
 static void process_frame(struct tn_ingest *g, struct tn__frame *f, zmq_msg_t *body)
@@ -442,7 +443,8 @@ static void settle(struct tn_ingest *g, struct tn__frame *f, size_t *n_ok, size_
 		switch (it->kind) {
 		case TN__ITEM_OK:
 			if (it->rec < f->n_appended) {
-				tn_dedup_set_state(g->dedup, it->key, TN_DEDUP_DURABLE);
+				tn_dedup_set_state_ref(g->dedup, it->dedup_ref, it->key,
+						       TN_DEDUP_DURABLE);
 				STAT_INC(g, accepted);
 			} else {
 				tn_dedup_remove(g->dedup, it->key);

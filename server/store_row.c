@@ -332,6 +332,19 @@ static void put_double(struct tn__buf *b, double v)
 	put(b, t, (size_t)n);
 }
 
+/*
+ * A double precision column: 17 significant digits always read back as the
+ * same double, and PostgreSQL keeps the double, not the text, so one
+ * snprintf does (the shortest form matters only in jsonb, which keeps the
+ * digits as written: put_double).
+ */
+static void put_float8(struct tn__buf *b, double v)
+{
+	char t[32];
+	int n = snprintf(t, sizeof t, "%.17g", v);
+	put(b, t, (size_t)n);
+}
+
 /* ---- msgpack helpers ---------------------------------------------------- */
 
 static bool get_i64(const msgpack_object *o, int64_t *v)
@@ -598,9 +611,9 @@ static int event_row(struct tn__store_rows *r, uint64_t offset, const msgpack_ob
 	put_opt_cstr(b, ev->summary);
 	put_c(b, '\t');
 	if (ev->has_geo) {
-		put_double(b, ev->lat);
+		put_float8(b, ev->lat);
 		put_c(b, '\t');
-		put_double(b, ev->lon);
+		put_float8(b, ev->lon);
 	} else {
 		put_null(b);
 		put_c(b, '\t');

@@ -150,6 +150,53 @@ START_TEST(remove_then_reinsert)
 END_TEST
 
 /* Keys that share the low word (same home slot, same filter) but not the high one. */
+/* claim is lookup + insert in one probe; set_state_ref finds the entry by
+ * its handle, and falls back to a probe once the handle is stale. */
+START_TEST(claim_and_set_by_ref)
+{
+	struct tn_dedup *d = new_set(1024);
+	struct tn_dedup_key a = nth(1), b = nth(2);
+	struct tn_dedup_stats st;
+	uint64_t ra = 0, rb = 0, r;
+
+	ck_assert_int_eq(tn_dedup_claim(d, a, 10, &ra), TN_DEDUP_ABSENT);
+	ck_assert_int_eq(tn_dedup_lookup(d, a), TN_DEDUP_PENDING);
+	r = 12345;
+	ck_assert_int_eq(tn_dedup_claim(d, a, 11, &r), TN_DEDUP_PENDING);
+	ck_assert_uint_eq(r, 12345); /* a hit leaves the handle alone */
+	ck_assert_int_eq(tn_dedup_set_state_ref(d, ra, a, TN_DEDUP_DURABLE), 0);
+	ck_assert_int_eq(tn_dedup_claim(d, a, 12, &r), TN_DEDUP_DURABLE);
+	ck_assert_int_eq(tn_dedup_set_state_ref(d, ra, a, TN_DEDUP_ABSENT), TN_EINVAL);
+	/* A handle of another key's entry is not taken for this key's. */
+	ck_assert_int_eq(tn_dedup_claim(d, b, 13, &rb), TN_DEDUP_ABSENT);
+	ck_assert_uint_ne(ra, rb);
+	ck_assert_int_eq(tn_dedup_set_state_ref(d, rb, a, TN_DEDUP_PENDING), 0);
+	ck_assert_int_eq(tn_dedup_lookup(d, a), TN_DEDUP_PENDING);
+	ck_assert_int_eq(tn_dedup_lookup(d, b), TN_DEDUP_PENDING);
+	/* Removed: the dead entry is not revived. */
+	ck_assert_int_eq(tn_dedup_remove(d, b), 0);
+	ck_assert_int_eq(tn_dedup_set_state_ref(d, rb, b, TN_DEDUP_DURABLE), TN_ENOTFOUND);
+	ck_assert_int_eq(tn_dedup_lookup(d, b), TN_DEDUP_ABSENT);
+	st = stats_of(d);
+	ck_assert_uint_eq(st.inserts, 2);
+	ck_assert_uint_eq(st.hits, 5);
+	ck_assert_int_eq(tn__dedup_check(d), 0);
+
+	/* Evicted, its ring slot reused, then the key back at a new entry: the
+	 * stale handle still reaches the key, through the table. */
+	for (uint64_t i = 100; i < 100 + 1024; i++)
+		ck_assert_int_eq(tn_dedup_claim(d, nth(i), 20, &r), TN_DEDUP_ABSENT);
+	ck_assert_int_eq(tn_dedup_lookup(d, a), TN_DEDUP_ABSENT);
+	ck_assert_int_eq(tn_dedup_set_state_ref(d, ra, a, TN_DEDUP_DURABLE), TN_ENOTFOUND);
+	ck_assert_int_eq(tn_dedup_claim(d, a, 30, &r), TN_DEDUP_ABSENT);
+	ck_assert_uint_ne(r, ra);
+	ck_assert_int_eq(tn_dedup_set_state_ref(d, ra, a, TN_DEDUP_DURABLE), 0);
+	ck_assert_int_eq(tn_dedup_lookup(d, a), TN_DEDUP_DURABLE);
+	ck_assert_int_eq(tn__dedup_check(d), 0);
+	tn_dedup_free(d);
+}
+END_TEST
+
 START_TEST(same_low_word)
 {
 	struct tn_dedup *d = new_set(0);
@@ -626,6 +673,7 @@ static Suite *dedup_suite(void)
 	tcase_add_test(tc, capacity_is_rounded);
 	tcase_add_test(tc, insert_lookup_states);
 	tcase_add_test(tc, remove_then_reinsert);
+	tcase_add_test(tc, claim_and_set_by_ref);
 	tcase_add_test(tc, same_low_word);
 	tcase_add_test(tc, eviction_oldest_first);
 	tcase_add_test(tc, expire_by_arrival);

@@ -185,7 +185,8 @@ static void setup(void)
 	ck_pr_store_64(&durable, 0);
 	db = PQconnectdb(conninfo);
 	ck_assert_int_eq(PQstatus(db), CONNECTION_OK);
-	exec_or_die(db, "TRUNCATE events, rejected, audit RESTART IDENTITY; "
+	exec_or_die(db, "TRUNCATE events, rejected, audit, incident_revisions, incidents, "
+			"incident_members RESTART IDENTITY; "
 			"UPDATE store_progress SET journal_offset = 0 WHERE stream = 'journal'");
 }
 
@@ -855,6 +856,115 @@ START_TEST(test_incident_revisions)
 }
 END_TEST
 
+/* A revision's body naming its members (assets, space-separated); the
+ * event of each entry is <asset>-<rev>-<position>. */
+static const char *rev_body(char *out, size_t n, const char *incident, int rev,
+			    const char *assets)
+{
+	char list[512] = "", a[64];
+	size_t k = 0;
+	unsigned i = 0;
+
+	for (const char *p = assets; *p;) {
+		size_t len = strcspn(p, " ");
+		snprintf(a, sizeof a, "%.*s", (int)len, p);
+		k += (size_t)snprintf(list + k, sizeof list - k,
+				      "%s{\"asset\":\"%s\",\"sector\":\"energy\","
+				      "\"state\":\"down\",\"time\":\"2026-11-26T16:52:00Z\","
+				      "\"event\":{\"source\":\"s\",\"id\":\"%s-%d-%u\"},"
+				      "\"late\":false}",
+				      k ? "," : "", a, a, rev, i++);
+		p += len;
+		p += *p == ' ';
+	}
+	snprintf(out, n,
+		 "{\"incident\":\"%s\",\"rev\":%d,\"status\":\"actual\",\"title\":\"t%d\","
+		 "\"cause\":\"observed\",\"root\":{\"asset\":\"R\"},"
+		 "\"opened\":\"2026-11-26T16:52:00Z\",\"affected\":[%s],\"explain\":"
+		 "[{\"asset\":\"Y\",\"path\":[\"R\",\"Y\"],\"rule\":\"cascade\"}]}",
+		 incident, rev, rev, list);
+	return out;
+}
+
+static uint64_t append_rev(const char *incident, int rev, const char *assets)
+{
+	char body[2048];
+	return append_change(incident, rev, rev == 1 ? "alert" : "update", 3,
+			     rev_body(body, sizeof body, incident, rev, assets));
+}
+
+/* The members of an incident as "rev: asset asset ...", assets sorted. */
+static const char *members_of(const char *incident, char *out, size_t n)
+{
+	char sql[512];
+	snprintf(sql, sizeof sql,
+		 "SELECT i.rev || ':' || coalesce((SELECT string_agg(' ' || asset, '' ORDER BY "
+		 "asset) FROM incident_members m WHERE m.stream = i.stream AND m.incident = "
+		 "i.incident), '') FROM incidents i WHERE stream = 'live' AND incident = '%s'",
+		 incident);
+	return q1(sql, out, n);
+}
+
+/*
+ * Revisions are applied once per batch, set-based (schema/004): within a
+ * batch the newest revision of each incident wins whatever the order of
+ * its revisions, and members are rewritten only for incidents that moved;
+ * a revision older than the stored one changes nothing, even in a later
+ * batch. The same outcome as applying each revision in turn.
+ */
+START_TEST(test_incident_revisions_set)
+{
+	struct tn_store_stats st;
+	struct tn_store *s;
+	char v[256];
+
+	/* Batch 1: A goes 1 -> 2, B arrives as 2 then 1, C and D once. */
+	append_rev("INC-A", 1, "X");
+	append_rev("INC-A", 2, "X Y");
+	append_rev("INC-B", 2, "Z");
+	append_rev("INC-B", 1, "W");
+	append_rev("INC-C", 1, "X");
+	append_rev("INC-D", 2, "P Q");
+	publish();
+	s = start_store(conninfo, 100, 50);
+	ck_assert(wait_committed(s, tn_journal_end(jw), WAIT_MS));
+	ck_assert_str_eq(members_of("INC-A", v, sizeof v), "2: X Y");
+	ck_assert_str_eq(members_of("INC-B", v, sizeof v), "2: Z");
+	ck_assert_str_eq(members_of("INC-C", v, sizeof v), "1: X");
+	ck_assert_str_eq(members_of("INC-D", v, sizeof v), "2: P Q");
+	ck_assert_str_eq(q1("SELECT title || ' ' || msg FROM incidents WHERE incident = 'INC-B'",
+			    v, sizeof v),
+			 "t2 update");
+
+	/* Batch 2: A loses X, D's older revision comes late, C untouched. */
+	append_rev("INC-A", 3, "Y");
+	append_rev("INC-D", 1, "P");
+	append_rev("INC-E", 1, "Y Y"); /* an asset listed twice: the first stays */
+	publish();
+	ck_assert(wait_committed(s, tn_journal_end(jw), WAIT_MS));
+	tn_store_stats(s, &st);
+	ck_assert_int_eq(tn_store_stop(s, 5000), 0);
+	ck_assert_uint_eq(st.failures, 0);
+	ck_assert_uint_eq(st.corrupt_records, 0);
+
+	ck_assert_int_eq(qint("SELECT count(*) FROM incident_revisions"), 9);
+	ck_assert_str_eq(members_of("INC-A", v, sizeof v), "3: Y");
+	ck_assert_str_eq(members_of("INC-B", v, sizeof v), "2: Z");
+	ck_assert_str_eq(members_of("INC-C", v, sizeof v), "1: X");
+	ck_assert_str_eq(members_of("INC-D", v, sizeof v), "2: P Q");
+	ck_assert_str_eq(members_of("INC-E", v, sizeof v), "1: Y");
+	ck_assert_str_eq(q1("SELECT event_id FROM incident_members WHERE incident = 'INC-E'", v,
+			    sizeof v),
+			 "Y-1-0");
+	ck_assert_int_eq(qint("SELECT count(*) FROM incidents"), 5);
+	/* The member's path comes from the revision that was applied. */
+	ck_assert_str_eq(q1("SELECT array_to_string(path, '>') || ' ' || rule || ' ' || event_id "
+			    "FROM incident_members WHERE incident = 'INC-A'",
+			    v, sizeof v),
+			 "R>Y cascade Y-3-0");
+}
+END_TEST
+
 START_TEST(test_escaping)
 {
 	static const char nasty[] = "tab\there nl\nline cr\r back\\slash \\N \\. \\x41 "
@@ -1255,6 +1365,7 @@ int main(void)
 	tcase_add_test(tc, test_reject_audit_tick_corrupt);
 	tcase_add_test(tc, test_escaping);
 	tcase_add_test(tc, test_incident_revisions);
+	tcase_add_test(tc, test_incident_revisions_set);
 	tcase_add_test(tc, test_restart);
 	tcase_add_test(tc, test_rewind);
 	tcase_add_test(tc, test_pg_unavailable);
