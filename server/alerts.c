@@ -36,6 +36,7 @@
 #define OPEN_MAX (1u << 20)     /* open incidents tracked */
 #define SNAPSHOT_MAX 10000      /* incidents in a snapshot reply, the most urgent */
 #define SCAN_DEPTH 6
+#define OUTBOX_START_WAIT_MS 10000 /* at most, in all, for the outbox's queue at start */
 /* ZMTP heartbeats: a console gone without a word (cable, crash of its host)
  * is disconnected and its queue freed after HEARTBEAT_TTL_MS */
 #define HEARTBEAT_IVL_MS 10000
@@ -83,6 +84,8 @@ struct tn_alerts {
 	uint64_t last_seq;
 	void *open;                /* tsearch tree of struct open_inc */
 	size_t n_open;
+	size_t n_refs;             /* CAP history entries of all open incidents */
+	unsigned outbox_wait_ms;   /* waited at start for room in the outbox's queue */
 	/* acks read from PostgreSQL at start, applied as incidents are loaded */
 	struct tn__alerts_job *acked_job;
 
@@ -171,9 +174,10 @@ static void open_free(void *p)
 }
 
 /* With an outbox: remember this revision for the references of the next. */
-static void history_add(struct open_inc *oi, uint32_t rev, int64_t updated_us)
+static void history_add(struct tn_alerts *a, struct open_inc *oi, uint32_t rev,
+			int64_t updated_us)
 {
-	if (oi->nrefs >= TN_OUTBOX_REFS_MAX)
+	if (oi->nrefs >= TN_OUTBOX_REFS_MAX || a->n_refs >= TN_OUTBOX_HISTORY_MAX)
 		return; /* the next ones are not written (counted as no_history) */
 	if (oi->nrefs == oi->refs_cap) {
 		uint32_t cap = oi->refs_cap ? oi->refs_cap * 2 : 8;
@@ -184,6 +188,7 @@ static void history_add(struct open_inc *oi, uint32_t rev, int64_t updated_us)
 		oi->refs_cap = cap;
 	}
 	oi->refs[oi->nrefs++] = (struct tn__cap_ref){rev, updated_us};
+	a->n_refs++;
 }
 
 /* The incident's newest alert: track it while open, forget it when closed
@@ -195,6 +200,7 @@ static void open_update(struct tn_alerts *a, struct tn__alert *al, int64_t updat
 	if (!al->open) {
 		if (oi) {
 			tdelete(oi, &a->open, cmp_open);
+			a->n_refs -= oi->nrefs;
 			open_free(oi);
 			a->n_open--;
 		}
@@ -227,7 +233,7 @@ static void open_update(struct tn_alerts *a, struct tn__alert *al, int64_t updat
 	tn__alert_unref(oi->latest);
 	oi->latest = al;
 	if (a->o.outbox)
-		history_add(oi, al->rev, updated_us);
+		history_add(a, oi, al->rev, updated_us);
 }
 
 /* ---- the journal ------------------------------------------------------------ */
@@ -261,6 +267,15 @@ static void to_outbox(struct tn_alerts *a, const struct tn__alert *al,
 
 	if (rebuilding && (!known || al->seq <= done))
 		return;
+	/* At start nothing is published yet: wait a little for the writer
+	 * rather than skip what a crash left unwritten (bounded: a stuck disk
+	 * must not keep the alerts from starting). */
+	while (rebuilding && a->outbox_wait_ms < OUTBOX_START_WAIT_MS &&
+	       !tn_outbox_room(a->o.outbox)) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+		a->outbox_wait_ms++;
+	}
 	const struct open_inc *oi = al->rev > 1 ? open_find(a, al->incident) : NULL;
 	(void)tn_outbox_submit(a->o.outbox, al->seq, al->incident, al->rev, ch->body,
 			       ch->body_len, oi ? oi->refs : NULL, oi ? oi->nrefs : 0);

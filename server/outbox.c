@@ -300,6 +300,14 @@ static struct job *job_get(struct tn_outbox *ob)
 	return ob->n_spare ? ob->spare[--ob->n_spare] : NULL;
 }
 
+bool tn_outbox_room(struct tn_outbox *ob)
+{
+	struct job *j = job_get(ob);
+	if (j)
+		ob->spare[ob->n_spare++] = j;
+	return j != NULL;
+}
+
 static void job_unget(struct tn_outbox *ob, struct job *j)
 {
 	ob->spare[ob->n_spare++] = j;

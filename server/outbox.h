@@ -40,6 +40,8 @@
 
 #define TN_OUTBOX_QUEUE 1024      /* default revisions queued for the writer */
 #define TN_OUTBOX_REFS_MAX 4096   /* earlier revisions an incident's history keeps */
+/* history entries of all open incidents together (16 bytes each: 64 MiB) */
+#define TN_OUTBOX_HISTORY_MAX (4u << 20)
 #define TN_OUTBOX_NAME_MAX 128    /* bytes of a file name, with the NUL */
 #define TN_OUTBOX_STATE ".outbox-seq"
 
@@ -95,6 +97,9 @@ bool tn_outbox_last_written(const struct tn_outbox *ob, uint64_t *seq);
  */
 int tn_outbox_submit(struct tn_outbox *ob, uint64_t seq, const char *incident, uint32_t rev,
 		     const char *body, size_t len, const struct tn__cap_ref *refs, size_t nrefs);
+
+/* tn_outbox_room - whether a submit now would find room in the queue. Producer thread. */
+bool tn_outbox_room(struct tn_outbox *ob);
 
 /*
  * tn_outbox_mark - record that nothing up to `seq` is to be written (a new

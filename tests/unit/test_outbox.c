@@ -205,11 +205,16 @@ START_TEST(queue_full_is_counted)
 			 0);
 	ck_assert_int_eq(tn_outbox_submit(ob, 2, "INC-0000000000000002", 1, b, strlen(b), NULL, 0),
 			 0);
+	ck_assert(!tn_outbox_room(ob));
 	ck_assert_int_eq(tn_outbox_submit(ob, 3, "INC-0000000000000003", 1, b, strlen(b), NULL, 0),
 			 TN_EFULL);
 	tn_outbox_stats(ob, &st);
 	ck_assert_uint_eq(st.queue_full, 1);
 	ck_assert_int_eq(tn_outbox_run(ob), 0);
+	/* the writer makes room again (what the alerts thread waits for at start) */
+	for (int i = 0; i < 5000 && !tn_outbox_room(ob); i++)
+		usleep(1000);
+	ck_assert(tn_outbox_room(ob));
 	tn_outbox_stop(ob);
 	ck_assert_int_eq(count_files(), 2);
 	free(b);
