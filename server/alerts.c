@@ -36,6 +36,7 @@
 #define OPEN_MAX (1u << 20)     /* open incidents tracked */
 #define SNAPSHOT_MAX 10000      /* incidents in a snapshot reply, the most urgent */
 #define SCAN_DEPTH 6
+#define OUTBOX_START_WAIT_MS 10000 /* at most, in all, for the outbox's queue at start */
 /* ZMTP heartbeats: a console gone without a word (cable, crash of its host)
  * is disconnected and its queue freed after HEARTBEAT_TTL_MS */
 #define HEARTBEAT_IVL_MS 10000
@@ -55,6 +56,10 @@ struct open_inc {
 	unsigned esc_level;
 	bool esc_stopped;
 	uint8_t acked_priority;
+	/* with a CAP outbox: (rev, updated) of its revisions so far, for the
+	 * `references` of the next; at most TN_OUTBOX_REFS_MAX */
+	struct tn__cap_ref *refs;
+	uint32_t nrefs, refs_cap;
 };
 
 struct tn_alerts {
@@ -79,6 +84,8 @@ struct tn_alerts {
 	uint64_t last_seq;
 	void *open;                /* tsearch tree of struct open_inc */
 	size_t n_open;
+	size_t n_refs;             /* CAP history entries of all open incidents */
+	unsigned outbox_wait_ms;   /* waited at start for room in the outbox's queue */
 	/* acks read from PostgreSQL at start, applied as incidents are loaded */
 	struct tn__alerts_job *acked_job;
 
@@ -158,16 +165,43 @@ static uint32_t acked_at_start(struct tn_alerts *a, const char *incident)
 	return 0;
 }
 
-/* The incident's newest alert: track it while open, forget it when closed. */
-static void open_update(struct tn_alerts *a, struct tn__alert *al)
+static void open_free(void *p)
+{
+	struct open_inc *oi = p;
+	tn__alert_unref(oi->latest);
+	free(oi->refs);
+	free(oi);
+}
+
+/* With an outbox: remember this revision for the references of the next. */
+static void history_add(struct tn_alerts *a, struct open_inc *oi, uint32_t rev,
+			int64_t updated_us)
+{
+	if (oi->nrefs >= TN_OUTBOX_REFS_MAX || a->n_refs >= TN_OUTBOX_HISTORY_MAX)
+		return; /* the next ones are not written (counted as no_history) */
+	if (oi->nrefs == oi->refs_cap) {
+		uint32_t cap = oi->refs_cap ? oi->refs_cap * 2 : 8;
+		struct tn__cap_ref *r = realloc(oi->refs, cap * sizeof *r);
+		if (!r)
+			return; /* likewise */
+		oi->refs = r;
+		oi->refs_cap = cap;
+	}
+	oi->refs[oi->nrefs++] = (struct tn__cap_ref){rev, updated_us};
+	a->n_refs++;
+}
+
+/* The incident's newest alert: track it while open, forget it when closed
+ * (its CAP history with it: a closed incident has no later revision). */
+static void open_update(struct tn_alerts *a, struct tn__alert *al, int64_t updated_us)
 {
 	struct open_inc *oi = open_find(a, al->incident);
 
 	if (!al->open) {
 		if (oi) {
 			tdelete(oi, &a->open, cmp_open);
-			tn__alert_unref(oi->latest);
-			free(oi);
+			a->n_refs -= oi->nrefs;
+			open_free(oi);
 			a->n_open--;
 		}
 		return;
@@ -198,13 +232,8 @@ static void open_update(struct tn_alerts *a, struct tn__alert *al)
 	al->refs++;
 	tn__alert_unref(oi->latest);
 	oi->latest = al;
-}
-
-static void open_free(void *p)
-{
-	struct open_inc *oi = p;
-	tn__alert_unref(oi->latest);
-	free(oi);
+	if (a->o.outbox)
+		history_add(a, oi, al->rev, updated_us);
 }
 
 /* ---- the journal ------------------------------------------------------------ */
@@ -220,6 +249,36 @@ static void publish(struct tn_alerts *a, const struct tn__alert *al)
 		return;
 	}
 	STAT_INC(a, published);
+}
+
+/*
+ * A revision for the CAP outbox, with its incident's earlier ones. At start
+ * (rebuilding) only those after the last seq the directory has recorded:
+ * published before a crash but maybe not written; a file already there is
+ * kept (the writer links, never replaces). A new outbox starts after the
+ * journal's end. Escalations are not written: they re-publish a revision
+ * whose file exists, under the same CAP identifier.
+ */
+static void to_outbox(struct tn_alerts *a, const struct tn__alert *al,
+		      const struct tn_change_rec *ch, bool rebuilding)
+{
+	uint64_t done;
+	bool known = tn_outbox_last_written(a->o.outbox, &done);
+
+	if (rebuilding && (!known || al->seq <= done))
+		return;
+	/* At start nothing is published yet: wait a little for the writer
+	 * rather than skip what a crash left unwritten (bounded: a stuck disk
+	 * must not keep the alerts from starting). */
+	while (rebuilding && a->outbox_wait_ms < OUTBOX_START_WAIT_MS &&
+	       !tn_outbox_room(a->o.outbox)) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+		a->outbox_wait_ms++;
+	}
+	const struct open_inc *oi = al->rev > 1 ? open_find(a, al->incident) : NULL;
+	(void)tn_outbox_submit(a->o.outbox, al->seq, al->incident, al->rev, ch->body,
+			       ch->body_len, oi ? oi->refs : NULL, oi ? oi->nrefs : 0);
 }
 
 /* One CHANGE record: [stream, incident, rev, msg, priority, area, updated_us, body]. */
@@ -268,7 +327,9 @@ static void change(struct tn_alerts *a, const struct tn_journal_record *rec, boo
 		a->first_seq = al->seq - a->o.recent + 1;
 	a->last_seq = al->seq;
 	ck_pr_store_64(&a->st.last_seq, al->seq);
-	open_update(a, al);
+	if (a->o.outbox)
+		to_outbox(a, al, &ch, rebuilding);
+	open_update(a, al, ch.updated_us);
 	if (rebuilding)
 		STAT_INC(a, loaded);
 	else
@@ -424,6 +485,17 @@ static bool read_journal(struct tn_alerts *a, int burst)
 			a->last_seq = a->o.seq_floor;
 			a->first_seq = 0;
 			ck_pr_store_64(&a->st.last_seq, a->last_seq);
+		}
+		uint64_t done;
+		if (a->o.outbox && (!tn_outbox_last_written(a->o.outbox, &done) ||
+				    done > a->last_seq)) {
+			/* a new outbox starts here; one ahead of the stream (a journal
+			 * and database started afresh) would otherwise stay silent */
+			if (tn_outbox_last_written(a->o.outbox, &done))
+				tn_warn("cap outbox: its last seq is past the stream's; going on "
+					"from the stream's",
+					"outbox_seq=%" PRIu64 " last_seq=%" PRIu64, done, a->last_seq);
+			(void)tn_outbox_mark(a->o.outbox, a->last_seq);
 		}
 		if (a->acked_job) { /* later incidents have no earlier acks */
 			job_put(a, a->acked_job);

@@ -49,6 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "outbox.h"
 #include "registry.h"
 
 struct tn_alerts_opts {
@@ -72,6 +73,10 @@ struct tn_alerts_opts {
 	/* PostgreSQL's last alert seq at start (0: unknown): the last seq when
 	 * the journal holds no alert any more (retention). */
 	uint64_t seq_floor;
+	/* CAP files of every live revision (outbox.h); NULL: none. Borrowed,
+	 * running before the thread starts and stopped after it: this thread
+	 * is its producer. */
+	struct tn_outbox *outbox;
 };
 
 struct tn_alerts_stats {

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cap.h"
 #include "log.h"
 #include "tocsin/error.h"
 #include "tocsin/event.h"
@@ -46,6 +47,7 @@ enum kind {
 	K_INT,      /* int, min..max */
 	K_I64,      /* int64_t, min..max */
 	K_SIZE,     /* int64_t, min..max, suffixes k M G */
+	K_SENDER,   /* char[]: empty, or a CAP sender (common/cap.h) */
 };
 
 struct key {
@@ -102,6 +104,8 @@ static const struct key keys[] = {
 	{"alerts", "escalate_p3_s", K_INT, FIELD(escalate_s[2]), 0, 86400},
 	{"alerts", "escalate_p4_s", K_INT, FIELD(escalate_s[3]), 0, 86400},
 	{"alerts", "escalate_p5_s", K_INT, FIELD(escalate_s[4]), 0, 86400},
+	{"alerts", "cap_outbox", K_PATH, FIELD(cap_outbox), 0, 0},
+	{"alerts", "cap_sender", K_SENDER, FIELD(cap_sender), 0, 0},
 };
 
 #define N_KEYS     (sizeof keys / sizeof keys[0])
@@ -253,10 +257,19 @@ static void expected(const struct key *k, char *buf, size_t len)
 		break;
 	case K_PATH:
 		snprintf(buf, len, "a path of %s%zu bytes%s", k->min ? "1-" : "at most ",
-			 k->size - 1, k->min ? "" : " (empty: <journal dir>/registry.cache)");
+			 k->size - 1,
+			 k->min				     ? ""
+			 : strcmp(k->name, "cap_outbox") == 0 ? " (empty: off)"
+							     : " (empty: <journal dir>/registry.cache)");
 		break;
 	case K_CONNINFO:
 		snprintf(buf, len, "a libpq connection string of at most %zu bytes", k->size - 1);
+		break;
+	case K_SENDER:
+		snprintf(buf, len,
+			 "a CAP sender: 1-%d printable ASCII characters without spaces, commas, < "
+			 "or & (empty: tocsin@HOSTNAME)",
+			 TN_CAP_SENDER_MAX);
 		break;
 	case K_BOOL:
 		snprintf(buf, len, "true or false (or yes/no, 1/0)");
@@ -398,7 +411,10 @@ static bool set_value(const struct key *k, const char *v, struct tn_config *c)
 	case K_ENDPOINT:
 	case K_PATH:
 	case K_CONNINFO:
+	case K_SENDER:
 		if (len >= k->size || (k->min && len == 0))
+			return false;
+		if (k->kind == K_SENDER && len > 0 && !tn__cap_sender_ok(v))
 			return false;
 		if (k->kind == K_NAME && !name_ok(v))
 			return false;

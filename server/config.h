@@ -71,6 +71,8 @@ struct tn_config {
 	int alerts_sndhwm;              /* sndhwm = 10000: per console, PUB and control */
 	int escalate_s[5];              /* escalate_p1_s = 60, _p2_s = 300, _p3_s = 900, _p4_s and
 					   _p5_s = 0: ack deadlines (0: never escalates) */
+	char cap_outbox[TN_CONFIG_STR]; /* cap_outbox = (empty: off): a CAP file per revision */
+	char cap_sender[TN_CONFIG_STR]; /* cap_sender = tocsin@HOSTNAME when empty */
 };
 
 /* Fill `c` with the defaults. Main thread. */

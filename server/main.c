@@ -6,14 +6,15 @@
  * Start-up: configuration; server key; the journal (recovering a torn tail);
  * the dedup set rebuilt from the journal; the key registry (PostgreSQL, else
  * its cache file); the ZAP handler and the ingest ROUTER; the committer and
- * ingest threads; the alerts thread (console keys, its own ZAP handler, PUB
- * and control ROUTER; PostgreSQL's last alert seq) and the console registry
- * watcher; the correlator (which goes on from that seq) and the assets
+ * ingest threads; the CAP outbox's writer (alerts.cap_outbox, with its own
+ * copy of the asset graph and its assets watcher); the alerts thread (console
+ * keys, its own ZAP handler, PUB and control ROUTER; PostgreSQL's last alert
+ * seq) and the console registry watcher; the correlator (which goes on from that seq) and the assets
  * watcher; the store; the registry watcher. The main thread then waits for signals:
  * SIGTERM or SIGINT stop the server cleanly (every frame in flight is
  * answered once durable, the correlator journals its last revisions, the
- * alerts thread publishes what is durable, the store drains for a bounded
- * time), and a journal failure stops it with exit status 1.
+ * alerts thread publishes what is durable, the outbox writes what it was
+ * given, the store drains for a bounded time), and a journal failure stops it with exit status 1.
  */
 #include <ck_pr.h>
 #include <errno.h>
@@ -305,9 +306,14 @@ int main(int argc, char **argv)
 	/* Alerts to consoles: the correlator's revisions, from the journal. */
 	static char console_cache[TN_CONFIG_STR + 16];
 	struct tn_alerts *alerts = NULL;
+	struct tn_outbox *outbox = NULL;
 	struct tn_registry_watch *console_watch = NULL;
 	if (cfg.alerts && !cfg.correlate)
 		tn_warn("alerts need the correlator: no alerts will be sent", NULL);
+	if (cfg.cap_outbox[0] && !cfg_alerts)
+		tn_warn("the cap outbox needs alerts and the correlator: no cap files will be "
+			"written",
+			NULL);
 	/* Alert seqs go on from PostgreSQL's last one when the journal no
 	 * longer holds any (retention); the journal's own is found by the
 	 * correlator's first pass and the alerts thread's start-up read. */
@@ -326,6 +332,35 @@ int main(int argc, char **argv)
 		if (!consoles)
 			return 1;
 		int64_t console_version = consoles->version;
+		if (cfg.cap_outbox[0]) {
+			/* its writer runs before the alerts thread's start-up read,
+			 * which hands it what a crash left unwritten */
+			static char sender[TN_CAP_SENDER_MAX + 1];
+			char host[200];
+			/* checked at load (at most TN_CAP_SENDER_MAX bytes) */
+			memcpy(sender, cfg.cap_sender, strnlen(cfg.cap_sender, TN_CAP_SENDER_MAX));
+			if (!sender[0] && (gethostname(host, sizeof host) != 0 || !host[0] ||
+					   snprintf(sender, sizeof sender, "tocsin@%s", host) < 0 ||
+					   !tn__cap_sender_ok(sender))) {
+				tn_error("cannot start the cap outbox: no valid sender from the "
+					 "host name; set alerts.cap_sender",
+					 NULL);
+				return 1;
+			}
+			struct tn_outbox_opts oo = {
+				.dir = cfg.cap_outbox,
+				.sender = sender,
+				.conninfo = cfg.conninfo,
+				.poll_ms = cfg.registry_poll_ms,
+				.queue = TN_OUTBOX_QUEUE,
+			};
+			if (tn_outbox_open(&oo, &outbox, err, sizeof err) != 0 ||
+			    (rc = tn_outbox_run(outbox)) != 0) {
+				tn_error("cannot start the cap outbox", "error=\"%s\"",
+					 outbox ? tn_strerror(rc) : tn_logq(err));
+				return 1;
+			}
+		}
 		struct tn_alerts_opts ao = {
 			.journal_dir = cfg.journal_dir,
 			.durable = &durable,
@@ -340,6 +375,7 @@ int main(int argc, char **argv)
 			.handshake_ivl_ms = cfg.handshake_ivl_ms,
 			.consumed = &alerted,
 			.seq_floor = seq_floor,
+			.outbox = outbox,
 		};
 		memcpy(ao.escalate_s, cfg.escalate_s, sizeof ao.escalate_s);
 		if (tn_alerts_start(&ao, &alerts, err, sizeof err) != 0) {
@@ -451,6 +487,7 @@ int main(int argc, char **argv)
 	tn_correlate_stop(corr, 2000);
 	tn_ingest_stop(ingest);
 	tn_alerts_stop(alerts, 1000);
+	tn_outbox_stop(outbox); /* what the alerts thread queued, written */
 	ck_pr_store_ptr(&store, NULL);
 	rc = tn_store_stop(s, STORE_DRAIN_MS);
 	if (rc != 0)

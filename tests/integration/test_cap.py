@@ -30,6 +30,24 @@ def text(root, path):
     return None if e is None else e.text
 
 
+def assert_revision(case, root, row, earlier):
+    """The live alert `root` (an Element) is the revision `row` (incident, rev, msg, body)
+    sent by SENDER, and references exactly `earlier` ("SENDER,IDENTIFIER,SENT" of the
+    incident's earlier messages, oldest first), to which it is then appended."""
+    ident = "%s/%s/%d" % (SENDER, row["incident"], row["rev"])
+    case.assertEqual(text(root, "cap:identifier"), ident)
+    case.assertEqual(text(root, "cap:sender"), SENDER)
+    sent = text(root, "cap:sent")
+    case.assertEqual(sent, row["body"]["updated"][:19] + "-00:00")
+    case.assertEqual(text(root, "cap:status"), "Actual")
+    want = ("Alert" if row["rev"] == 1 else
+            "Cancel" if row["msg"] in ("resolved", "merged") else "Update")
+    case.assertEqual(text(root, "cap:msgType"), want, ident)
+    refs = text(root, "cap:references")
+    case.assertEqual(refs.split() if refs else [], earlier, ident)
+    earlier.append("%s,%s,%s" % (SENDER, ident, sent))
+
+
 class CapTest(DemoCityCase):
 
     def cap(self, *args, check=True):
@@ -65,18 +83,7 @@ class CapTest(DemoCityCase):
             rc, err = validate(xml)
             self.assertEqual(rc, 0, "rev %d does not validate: %s\n%s" % (r["rev"], err, xml))
             root = ET.fromstring(xml)
-            ident = "%s/%s/%d" % (SENDER, inc["incident"], r["rev"])
-            self.assertEqual(text(root, "cap:identifier"), ident)
-            self.assertEqual(text(root, "cap:sender"), SENDER)
-            sent = text(root, "cap:sent")
-            self.assertEqual(sent, r["body"]["updated"][:19] + "-00:00")
-            self.assertEqual(text(root, "cap:status"), "Actual")
-            want = ("Alert" if r["rev"] == 1 else
-                    "Cancel" if r["msg"] in ("resolved", "merged") else "Update")
-            self.assertEqual(text(root, "cap:msgType"), want)
-            refs = text(root, "cap:references")
-            self.assertEqual(refs.split() if refs else [], earlier)
-            earlier.append("%s,%s,%s" % (SENDER, ident, sent))
+            assert_revision(self, root, dict(r, incident=inc["incident"]), earlier)
             self.assertEqual(text(root, "cap:incidents"), inc["incident"])
             cats = [c.text for c in root.findall("cap:info/cap:category", NS)]
             self.assertEqual(len(cats), len(set(cats)))

@@ -92,6 +92,8 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_int_eq(a->alerts_sndhwm, b->alerts_sndhwm);
 	for (int p = 0; p < 5; p++)
 		ck_assert_int_eq(a->escalate_s[p], b->escalate_s[p]);
+	ck_assert_str_eq(a->cap_outbox, b->cap_outbox);
+	ck_assert_str_eq(a->cap_sender, b->cap_sender);
 	ck_assert_int_eq(a->max_future_s, b->max_future_s);
 	ck_assert_int_eq(a->horizon_s, b->horizon_s);
 	ck_assert_int_eq(a->inflight_frames, b->inflight_frames);
@@ -447,6 +449,13 @@ START_TEST(cross_checks)
 	/* escalation deadlines: 0 (never) to a day */
 	expect_error("[alerts]\nescalate_p1_s = -1\n",
 		     "2: alerts.escalate_p1_s: expected an integer between 0 and 86400, got \"-1\"");
+	/* the CAP outbox: a sender receivers can name (no spaces, commas, < or &) */
+	expect_error("[alerts]\ncap_sender = tocsin at example\n",
+		     "2: alerts.cap_sender: expected a CAP sender: 1-255 printable ASCII characters "
+		     "without spaces, commas, < or & (empty: tocsin@HOSTNAME), got \"tocsin at "
+		     "example\"");
+	ck_assert_int_eq(load("[alerts]\ncap_outbox = outbox\ncap_sender = tocsin@a.example\n"), 0);
+	ck_assert_str_eq(cfg.cap_sender, "tocsin@a.example");
 
 	/* retain_s < horizon_s: blamed on the key that was written */
 	expect_error(
@@ -556,7 +565,7 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 40);
+	ck_assert_int_eq(keys, 42);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);
