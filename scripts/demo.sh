@@ -69,6 +69,9 @@ poll_ms = 500
 [alerts]
 endpoint = tcp://127.0.0.1:$alerts_port
 control_endpoint = tcp://127.0.0.1:$control_port
+# every live revision also as an OASIS CAP 1.2 file, for other agencies
+cap_outbox = outbox
+cap_sender = tocsin@aldermoor.example
 INI
 "$B/tocsind" --config tocsind.ini --check-config
 
@@ -202,6 +205,12 @@ grep -o '^#[0-9]*' console.log | tr -d '#' | awk '
 	END { printf "  ... %d alerts in all, seq %d..%d, %s\n", NR, first, prev,
 	      gaps ? gaps " gaps" : "no gap" }'
 psql -c "SELECT incident, rev, operator, to_char(at, 'HH24:MI:SS') AS at FROM alert_acks ORDER BY at"
+say "the same alerts as OASIS CAP 1.2 files for other agencies (var/demo/outbox), valid against the schema"
+ls outbox | head -n 3 | sed 's/^/  /'
+echo "  ... $(ls outbox | wc -l) files"
+last=$(ls outbox/*.xml | tail -n 1)
+echo "  $(xmllint --noout --schema "$top/tests/data/cap/CAP-v1.2.xsd" outbox/*.xml 2>&1 | grep -c ' validates$') of $(ls outbox/*.xml | wc -l) validate against CAP-v1.2.xsd; the last one:"
+grep -E "<(identifier|sent|status|msgType|references|category|urgency|severity|certainty|headline)>" "$last" | head -n 11 | sed 's/^ */  /' | cut -c 1-150
 say "stored in PostgreSQL: $(psql -tAc "SELECT count(*) FROM events") events, $(psql -tAc "SELECT count(*) FROM incident_revisions") incident revisions"
 
 say "rejected input, kept for inspection"
