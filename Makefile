@@ -121,6 +121,7 @@ bench: deps
 	@$(MAKE) --no-print-directory pg-start
 	@TOCSIN_BUILD=$(BUILD) scripts/bench.sh
 	@TOCSIN_BUILD=$(BUILD) scripts/bench-engine.sh
+	@TOCSIN_BUILD=$(BUILD) $(PYTHON) tests/bench/alerts_bench.py
 
 # ---- fuzzing: libFuzzer harnesses under ASan + UBSan (docs/security.md) -------
 
