@@ -18,7 +18,7 @@
 # BENCH_ENGINE_EVENTS [5000000], BENCH_ENGINE_SEED [1],
 # BENCH_ENGINE_SPAN_H [8760: hours of event time the events are spread over],
 # BENCH_ENGINE_MAX_S [60: wall-clock budget of each throughput pass],
-# BENCH_ENGINE_LIVE_RATE [1000000: events/s of the clock of the live mode; 0: no live mode],
+# BENCH_ENGINE_LIVE_RATE [0: no live mode; 1000000 for the torture test of docs/bench-engine.md],
 # BENCH_ENGINE_E2E_ASSETS [10000], BENCH_ENGINE_E2E_SECONDS [30],
 # BENCH_ENGINE_E2E_WAIT_S [300: how long to wait for the markers' revisions],
 # BENCH_ENGINE_PORT [7480: ingest port of the bench's tocsind],
@@ -38,7 +38,7 @@ events="${BENCH_ENGINE_EVENTS:-5000000}"
 seed="${BENCH_ENGINE_SEED:-1}"
 span_h="${BENCH_ENGINE_SPAN_H:-8760}"
 max_s="${BENCH_ENGINE_MAX_S:-60}"
-live_rate="${BENCH_ENGINE_LIVE_RATE:-1000000}"
+live_rate="${BENCH_ENGINE_LIVE_RATE:-0}"
 city="$dir/city-$assets-$dpa-$city_seed"
 results="$dir/results.txt"
 tocsind="$build/tocsind"
