@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential pkg-config libzmq3-dev libmsgpack-dev libev-dev libpq-dev check
 libck-dev libinih-dev libxml2-dev libxml2-utils postgresql python3 python3-zmq python3-msgpack libjansson-dev
-clang libfuzzer-14-dev"
+clang libfuzzer-14-dev libncurses-dev tmux"
 
 missing=""
 for p in $PKGS; do

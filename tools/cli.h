@@ -24,5 +24,6 @@ int tn__cmd_assets(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_sim(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_replay(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_cap(int argc, char **argv, const struct tn_cli *cli);
+int tn__cmd_watch(int argc, char **argv, const struct tn_cli *cli);
 
 #endif

@@ -133,6 +133,15 @@ void tn__watch_countdown(char *buf, size_t len, int64_t eta_us, int64_t latest_u
 	}
 }
 
+int tn__watch_risk_class(const struct tn__watch_risk *r, int64_t now_us)
+{
+	if (r->eta_us == TN__WATCH_NO_TIME)
+		return 2;
+	if (now_us < r->eta_us)
+		return 1;
+	return r->latest_us != TN__WATCH_NO_TIME && now_us <= r->latest_us ? 0 : 2;
+}
+
 /* ---- one revision into an incident --------------------------------------- */
 
 static void inc_clear(struct tn__watch_inc *in)

@@ -194,4 +194,11 @@ void tn__watch_dur(char *buf, size_t len, int64_t us);
 void tn__watch_countdown(char *buf, size_t len, int64_t eta_us, int64_t latest_us,
 			 int64_t now_us);
 
+/*
+ * tn__watch_risk_class - the order a screen lists a pending at-risk asset in at
+ * now_us: 0 due (between its eta and eta_latest), 1 ahead (before its eta), 2
+ * overdue (past eta_latest, not settled yet) or without an eta. Pure.
+ */
+int tn__watch_risk_class(const struct tn__watch_risk *r, int64_t now_us);
+
 #endif

@@ -1,0 +1,195 @@
+"""test_watch.py - `tocsin watch`, the operator's terminal console (docs/control-rooms.md
+"tocsin watch"), driven through tmux in an 80x24 pane: the substation fire of the demo city
+appears with its priority, root, cascade tree, sectors and countdowns; `a` acknowledges it
+(on screen and in alert_acks); `e` explains it; after kill -9 and a restart of tocsind the
+console says it reconnected and caught up with no gap; `q` quits with status 0."""
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+from harness import TOCSIN, Console, console_add, keygen, now_ms, scenario_events, wait_until
+from test_correlate import DemoCityCase
+
+TMUX = shutil.which("tmux")
+FIRE_ROOT = "SUB-ALD-PRI-07"
+LATER = ("PS-ALD-07", "SPS-ALD-11")  # they fail later, in the same cascade
+SHOW = os.environ.get("TOCSIN_WATCH_SHOW") == "1"  # print the screens waited for
+
+
+def resume(pid):
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+
+
+@unittest.skipIf(TMUX is None, "tmux not installed (make deps)")
+class WatchTest(DemoCityCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.desk = keygen(cls.keydir, "desk1")
+        console_add(cls.db, "desk1", cls.desk)
+
+    # tmux, on a socket of its own: nothing else's sessions are touched
+
+    def tmux(self, *args, check=True):
+        return subprocess.run([TMUX, "-L", self.sock] + list(args), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=10, check=check)
+
+    def start_watch(self, width=80, height=24):
+        self.sock = "tocsin-watch-" + secrets.token_hex(4)
+        self.exit_file = os.path.join(self.tmp, "watch-exit-" + self.sock)
+        cmd = [TOCSIN, "watch", "--alerts", self.server.alerts_endpoint,
+               "--control", self.server.control_endpoint, "--key", self.desk.key_path,
+               "--server-key", self.server_key.pub_path, "--operator", "J. Tester"]
+        shell = "%s 2>%s; echo $? > %s" % (" ".join(shlex.quote(c) for c in cmd),
+                                           shlex.quote(self.exit_file + ".err"),
+                                           shlex.quote(self.exit_file))
+        self.tmux("new-session", "-d", "-s", "w", "-x", str(width), "-y", str(height), shell)
+        self.addCleanup(self.tmux, "kill-server", check=False)
+
+    def watch_pid(self):
+        """The pid of `tocsin watch`, the child of the pane's shell."""
+        shell = self.tmux("list-panes", "-t", "w", "-F", "#{pane_pid}").stdout.split()[0]
+        out = subprocess.run(["pgrep", "-P", shell, "-x", "tocsin"], stdout=subprocess.PIPE,
+                             text=True, timeout=10).stdout.split()
+        self.assertEqual(len(out), 1, out)
+        return int(out[0])
+
+    def screen(self):
+        p = self.tmux("capture-pane", "-p", "-t", "w", check=False)
+        return p.stdout
+
+    def wait_screen(self, pattern, timeout=20, what=None):
+        """Wait until the pane matches the regex; return the match."""
+        rx = re.compile(pattern, re.M)
+
+        def found():
+            return rx.search(self.screen())
+        m = wait_until(found, timeout, 0.2, lambda: "%s on screen:\n%s" % (
+            what or pattern, self.screen()))
+        if SHOW:
+            sys.stderr.write("---- %s\n%s\n" % (what or pattern, m.string))
+        return m
+
+    def press(self, *keys):
+        self.tmux("send-keys", "-t", "w", *keys)
+
+    def select(self, incident, timeout=15):
+        """Move the selection (j/k) onto `incident`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = self.screen()
+            if re.search(r"^>P\d %s " % incident, s, re.M):
+                return
+            lines = s.splitlines()
+            sel = next((i for i, l in enumerate(lines) if l.startswith(">")), None)
+            at = next((i for i, l in enumerate(lines) if incident in l), None)
+            self.press("k" if sel is not None and at is not None and at < sel else "j")
+            time.sleep(0.3)
+        self.fail("could not select %s:\n%s" % (incident, self.screen()))
+
+    def send_events(self, events):
+        self.send_all(events)
+
+    # the test
+
+    def test_watch_an_incident_ack_explain_reconnect_quit(self):
+        self.start_watch()
+        self.wait_screen(r"following the live alerts", what="the snapshot taken")
+        # The fire's first ten seconds, as they happen now: its incident stays open and
+        # what is at risk is still ahead.
+        base = now_ms() - 12000
+        events = [e for e in scenario_events("scenario-substation-fire.csv", base, "w1")
+                  if e["time"] <= base + 9000]
+        self.send_events(events)
+        m = self.wait_screen(r"^[> ]P1 (INC-[0-9a-f]{16}) rev (\d+)", 30,
+                             "the fire, priority 1")
+        inc = m.group(1)
+        self.select(inc)
+        s = self.wait_screen(r"root %s energy down" % FIRE_ROOT, 10).string
+        self.assertRegex(s, r"(?m)^>P1 %s rev \d+  UNACKED" % inc, s)
+        self.assertRegex(s, r"(?m)^     [|`]- SUB-ALD-SEC-03\d energy down", "tree lines")
+        self.assertRegex(s, r"(?m)^   sectors [a-z,-]*energy[a-z,-]*transport", s)
+        self.wait_screen(r"^   at risk \S+ [a-z-]+ (in|due \(<=) \d+[smh]", 10, "a countdown")
+        for line in s.splitlines():
+            self.assertLessEqual(len(line), 80)
+        self.assertRegex(s.splitlines()[-1], r"alerts connected .* seq \d+ ", "status line")
+
+        # Acknowledge: on screen, then in PostgreSQL.
+        self.press("a")
+        m = self.wait_screen(r"acknowledged %s rev (\d+) as J\. Tester" % inc, 15)
+        rev = int(m.group(1))
+        self.wait_screen(r"^>P1 %s rev \d+  acked" % inc, 10)
+        rows = wait_until(lambda: self.db.query(
+            "SELECT incident, rev, operator, console FROM alert_acks"), 10, 0.2, "the ack row")
+        self.assertEqual(rows, [{"incident": inc, "rev": rev, "operator": "J. Tester",
+                                 "console": "desk1"}])
+
+        # The explanation, then back.
+        self.press("e")
+        s = self.wait_screen(r"^explanation of %s" % inc, 10).string
+        self.assertRegex(s, r"(?m)^%s energy down at \d\d:\d\d:\d\d  rule root" % FIRE_ROOT)
+        self.assertRegex(s, r"(?m)^SUB-ALD-SEC-031 energy down at .* rule cascade  window "
+                            r"\d\d:\d\d:\d\d\.\.\d\d:\d\d:\d\d")
+        self.assertRegex(s, r"(?m)^   path %s > SUB-ALD-SEC-031$" % FIRE_ROOT)
+        self.press("Escape")
+        self.wait_screen(r"j/k select", 10, "the list again")
+
+        # A bigger terminal: used, and redrawn (SIGWINCH).
+        self.tmux("resize-window", "-t", "w", "-x", "120", "-y", "40")
+        s = wait_until(lambda: (lambda t: t if len(t.splitlines()) == 40 and
+                                "alerts connected" in t.splitlines()[-1] else None)(
+            self.screen()), 10, 0.2, lambda: "a 40-line screen:\n" + self.screen())
+        # room for the forecasts further ahead, counting down
+        self.assertRegex(s, r"(?m)^   at risk \S+ [a-z-]+ in \d+[hm]\d\d[ms] \(via ", s)
+        self.tmux("resize-window", "-t", "w", "-x", "80", "-y", "24")
+
+        # kill -9 and a restart, and alerts while the console is away (stopped, so that
+        # its SUB cannot reconnect before they are published): it reconnects and catches
+        # up, without a gap.
+        self.server.kill9()
+        self.wait_screen(r"alerts DOWN", 15, "the connection lost")
+        pid = self.watch_pid()
+        os.kill(pid, signal.SIGSTOP)
+        self.addCleanup(resume, pid)
+        self.server.start()
+        before = self.db.scalar("SELECT coalesce(max(seq), 0) FROM alerts")
+        t = now_ms()
+        self.send_events([dict(e, time=t) for e in scenario_events(
+            "scenario-substation-fire.csv", base, "w2") if e.get("asset") in LATER])
+        wait_until(lambda: self.db.scalar("SELECT coalesce(max(seq), 0) FROM alerts") > before,
+                   20, 0.2, lambda: "new alerts; log:\n" + self.server.log_tail())
+        os.kill(pid, signal.SIGCONT)
+        m = self.wait_screen(r"reconnected, caught up (\d+) alerts? \(seq \d+\), no gap", 30)
+        self.assertGreater(int(m.group(1)), 0)
+        # and is level with the server
+        c = Console(self.server, self.desk)
+        self.addCleanup(c.close)
+
+        def level():
+            r = c.request(op="since", seq=0)
+            m = re.search(r"seq (\d+) ", self.screen().splitlines()[-1])
+            return m and int(m.group(1)) == r["last"] == \
+                self.db.scalar("SELECT coalesce(max(seq), 0) FROM alerts")
+        wait_until(level, 20, 0.3, lambda: "the console at the server's last seq:\n" +
+                   self.screen())
+
+        # q quits, status 0.
+        self.press("q")
+        wait_until(lambda: os.path.exists(self.exit_file), 10, 0.1, "tocsin watch to exit")
+        with open(self.exit_file) as f, open(self.exit_file + ".err") as err:
+            self.assertEqual(f.read().strip(), "0", err.read())
+
+
+if __name__ == "__main__":
+    unittest.main()
