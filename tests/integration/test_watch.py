@@ -125,11 +125,19 @@ class WatchTest(DemoCityCase):
             self.assertLessEqual(len(line), 80)
         self.assertRegex(s.splitlines()[-1], r"alerts connected .* seq \d+ ", "status line")
 
+        # Unacknowledged for a minute of journal time (a heartbeat 70 s ahead): it
+        # escalates, and the screen says so.
+        clock = self.adapter("city")
+        self.assertEqual(clock.send(clock.event(type="heartbeat", sector=None, asset=None,
+                                                time_ms=now_ms() + 70000))["err"], [])
+        self.wait_screen(r"^>P1 %s rev \d+  UNACKED ESCALATED [1-9]" % inc, 15)
+
         # Acknowledge: on screen, then in PostgreSQL.
         self.press("a")
         m = self.wait_screen(r"acknowledged %s rev (\d+) as J\. Tester" % inc, 15)
         rev = int(m.group(1))
-        self.wait_screen(r"^>P1 %s rev \d+  acked" % inc, 10)
+        m = self.wait_screen(r"^>P1 %s rev \d+  acked.*$" % inc, 10)
+        self.assertNotIn("ESCALATED", m.group(0), "an ack stops the escalation")
         rows = wait_until(lambda: self.db.query(
             "SELECT incident, rev, operator, console FROM alert_acks"), 10, 0.2, "the ack row")
         self.assertEqual(rows, [{"incident": inc, "rev": rev, "operator": "J. Tester",
@@ -164,9 +172,12 @@ class WatchTest(DemoCityCase):
         self.addCleanup(resume, pid)
         self.server.start()
         before = self.db.scalar("SELECT coalesce(max(seq), 0) FROM alerts")
-        t = now_ms()
+        t = now_ms() + 71000  # after the heartbeat that drove the escalation
         self.send_events([dict(e, time=t) for e in scenario_events(
             "scenario-substation-fire.csv", base, "w2") if e.get("asset") in LATER])
+        # and the journal's clock past them (the ticks follow the wall clock, behind it)
+        self.assertEqual(clock.send(clock.event(type="heartbeat", sector=None, asset=None,
+                                                time_ms=t + 5000))["err"], [])
         wait_until(lambda: self.db.scalar("SELECT coalesce(max(seq), 0) FROM alerts") > before,
                    20, 0.2, lambda: "new alerts; log:\n" + self.server.log_tail())
         os.kill(pid, signal.SIGCONT)
