@@ -538,6 +538,39 @@ int tn__watch_snapshot(struct tn__watch *w, const msgpack_object *reply, int64_t
 	return 0;
 }
 
+/*
+ * Skip the seqs after w->last_seq that the `lost` ranges cover, up to `upto`
+ * (exclusive; UINT64_MAX: as far as they go), counting them in *n. Each step
+ * passes one range, so a hostile list costs its length squared at most.
+ */
+static void lost_skip(struct tn__watch *w, const msgpack_object *lost, uint64_t upto,
+		      uint64_t *n)
+{
+	bool moved = true;
+
+	while (moved && w->last_seq + 1 < upto) {
+		moved = false;
+		for (uint32_t k = 0; lost && lost->type == MSGPACK_OBJECT_ARRAY &&
+				     k < lost->via.array.size; k++) {
+			const msgpack_object *r = &lost->via.array.ptr[k];
+			uint64_t lo, hi;
+
+			if (r->type != MSGPACK_OBJECT_ARRAY || r->via.array.size != 2)
+				continue;
+			lo = (uint64_t)get_int(&r->via.array.ptr[0], 1, INT64_MAX, 0);
+			hi = (uint64_t)get_int(&r->via.array.ptr[1], 1, INT64_MAX, 0);
+			if (!lo || lo > w->last_seq + 1 || hi < w->last_seq + 1)
+				continue;
+			if (hi >= upto)
+				hi = upto - 1;
+			*n += hi - w->last_seq;
+			w->last_seq = hi;
+			moved = true;
+			break;
+		}
+	}
+}
+
 int tn__watch_since(struct tn__watch *w, const msgpack_object *reply, int64_t now_us,
 		    struct tn__watch_since *out)
 {
@@ -557,28 +590,10 @@ int tn__watch_since(struct tn__watch *w, const msgpack_object *reply, int64_t no
 
 		if (!seq || seq <= w->last_seq)
 			continue;
-		/* a jump is accounted for only by a lost range covering it */
-		for (uint64_t s = w->last_seq + 1; s < seq; s++) {
-			bool covered = false;
-
-			for (uint32_t k = 0; lost && lost->type == MSGPACK_OBJECT_ARRAY &&
-					     k < lost->via.array.size && !covered; k++) {
-				const msgpack_object *r = &lost->via.array.ptr[k];
-
-				covered = r->type == MSGPACK_OBJECT_ARRAY && r->via.array.size == 2 &&
-					  get_int(&r->via.array.ptr[0], 1, INT64_MAX, 0) <=
-					      (int64_t)s &&
-					  (int64_t)s <= get_int(&r->via.array.ptr[1], 1, INT64_MAX, 0);
-			}
-			if (covered) {
-				out->lost++;
-			} else {
-				out->gapless = false;
-				break;
-			}
-			if (seq - s > 1000000) /* a hostile range: stop counting */
-				break;
-		}
+		/* a jump is accounted for only by lost ranges covering it */
+		lost_skip(w, lost, seq, &out->lost);
+		if (seq != w->last_seq + 1)
+			out->gapless = false;
 		if ((rc = tn__watch_apply(w, a, now_us)) == TN_ENOMEM)
 			return rc;
 		if (!out->first)
@@ -586,11 +601,10 @@ int tn__watch_since(struct tn__watch *w, const msgpack_object *reply, int64_t no
 		out->last_applied = seq;
 		out->n++;
 	}
-	if (!out->more && out->server_last > w->last_seq) {
-		/* the newest were lost: nothing will ever carry them */
-		out->lost += out->server_last - w->last_seq;
-		w->last_seq = out->server_last;
-	}
+	/* the newest seqs may be lost too: no alert after them carries the jump */
+	lost_skip(w, lost, UINT64_MAX, &out->lost);
+	if (!out->more && w->last_seq < out->server_last)
+		out->gapless = false;
 	return 0;
 }
 

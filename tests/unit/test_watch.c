@@ -243,6 +243,15 @@ START_TEST(seq_gaps_and_since)
 	ck_assert(!r.more);
 	ck_assert_uint_eq(w.last_seq, 8);
 	ck_assert_uint_eq(w.inc[0]->rev, 3);
+	/* lost at the end, and a hostile range: skipped, counted */
+	o = mp("{\"ok\":true,\"op\":\"since\",\"last\":5000000009,\"more\":false,"
+	       "\"lost\":[[\"x\"],[9,5000000009],[1,2]],\"alerts\":[]}");
+	w.last_seq = 8;
+	ck_assert_int_eq(tn__watch_since(&w, &o, T0, &r), 0);
+	ck_assert(r.gapless);
+	ck_assert_uint_eq(r.lost, 5000000001ULL);
+	ck_assert_uint_eq(w.last_seq, 5000000009ULL);
+	w.last_seq = 8;
 	/* 10 without 9: not gapless */
 	o = mp("{\"ok\":true,\"op\":\"since\",\"last\":10,\"more\":false,\"lost\":[],"
 	       "\"alerts\":[{\"seq\":10,\"incident\":\"INC-1\",\"rev\":4,\"msg\":\"update\"}]}");
