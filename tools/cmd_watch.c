@@ -39,6 +39,8 @@
 #define RETRY_MS      1000          /* after an error or no reply */
 #define QUIET_MS      10000         /* no alert this long: since, to be sure */
 #define TICK_MS       250           /* the clock, countdowns, fades */
+#define DRAW_MS       100           /* at most ten redraws a second */
+#define ALERTS_TURN   1000          /* alerts read between two looks at the keyboard */
 #define ALERT_MAX     (16u << 20)   /* bytes of an alert (ZMQ_MAXMSGSIZE) */
 #define REPLY_MAX     (64u << 20)   /* bytes of a control reply (a snapshot) */
 #define ALERT_OBJECTS (1u << 20)    /* MessagePack objects of an alert */
@@ -427,9 +429,10 @@ static void on_alert(struct watch *w, int64_t now)
 	zmq_msg_t f[2];
 	msgpack_object b;
 	uint64_t seq;
-	int n;
+	int n, turn = 0;
 
-	while ((n = recv_frames(w->sub, f, 2)) > 0) {
+	/* a flood must not starve the keys and the screen: the rest waits in the SUB */
+	while (turn++ < ALERTS_TURN && (n = recv_frames(w->sub, f, 2)) > 0) {
 		int64_t us = wall_us();
 
 		w->last_alert_ms = now;
@@ -703,13 +706,17 @@ static void draw(struct watch *w, struct line *l)
 	char head[LINE_MAX_COLS], status[LINE_MAX_COLS], t[16];
 	int64_t now = wall_us();
 
+	size_t open = 0;
+
+	for (size_t i = 0; i < w->m.n; i++)
+		open += !w->m.inc[i]->closed;
 	erase();
 	if (w->explain)
 		snprintf(head, sizeof head, "tocsin watch  up/down scroll  esc/q back");
 	else
 		snprintf(head, sizeof head,
 			 "tocsin watch  %zu open  j/k select  a ack  e/enter explain  q quit",
-			 w->m.n);
+			 open);
 	put(0, head, A_BOLD);
 	if (w->explain)
 		draw_explain(w, l);
@@ -850,7 +857,7 @@ static int run(struct watch *w)
 		int64_t now;
 		int c;
 
-		if (zmq_poll(it, 4, TICK_MS) < 0 && errno != EINTR)
+		if (zmq_poll(it, 4, w->dirty ? DRAW_MS : TICK_MS) < 0 && errno != EINTR)
 			break;
 		now = mono_ms();
 		on_monitor(w);
@@ -877,7 +884,7 @@ static int run(struct watch *w)
 			w->last_alert_ms = now;
 		}
 		next_request(w, now);
-		if (w->dirty || now - last_draw >= 1000) {
+		if ((w->dirty && now - last_draw >= DRAW_MS) || now - last_draw >= 1000) {
 			tn__watch_expire(&w->m, wall_us());
 			draw(w, lines);
 			last_draw = now;

@@ -195,6 +195,19 @@ class WatchTest(DemoCityCase):
         wait_until(level, 20, 0.3, lambda: "the console at the server's last seq:\n" +
                    self.screen())
 
+        # Every member up again: the incident is resolved, shown so for a moment, then
+        # leaves the list.
+        body = self.db.query("SELECT body FROM incidents WHERE incident = '%s'" % inc)[0]["body"]
+        ups = [{"id": "up-%d" % i, "source": m["event"]["source"], "type": "asset.up",
+                "sector": m["sector"], "asset": m["asset"], "time": t + 6000}
+               for i, m in enumerate(body["affected"])]
+        self.send_events(ups)
+        self.assertEqual(clock.send(clock.event(type="heartbeat", sector=None, asset=None,
+                                                time_ms=t + 10000))["err"], [])
+        self.wait_screen(r"^[> ]P1 %s rev \d+  resolved" % inc, 20)
+        wait_until(lambda: inc not in self.screen(), 15, 0.2,
+                   lambda: "the resolved incident gone:\n" + self.screen())
+
         # q quits, status 0.
         self.press("q")
         wait_until(lambda: os.path.exists(self.exit_file), 10, 0.1, "tocsin watch to exit")
