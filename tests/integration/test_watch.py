@@ -2,7 +2,9 @@
 "tocsin watch"), driven through tmux in an 80x24 pane: the substation fire of the demo city
 appears with its priority, root, cascade tree, sectors and countdowns; `a` acknowledges it
 (on screen and in alert_acks); `e` explains it; after kill -9 and a restart of tocsind the
-console says it reconnected and caught up with no gap; `q` quits with status 0."""
+console says it reconnected and caught up with no gap; `q` quits with status 0. And against
+a stand-in server that decides every byte: a seq gap recovered by since, hostile bodies
+shown with "?" or dropped, an ack refused."""
 import os
 import re
 import secrets
@@ -11,10 +13,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
-from harness import TOCSIN, Console, console_add, keygen, now_ms, scenario_events, wait_until
+import msgpack
+import zmq
+
+from harness import (TOCSIN, Console, console_add, context, free_port, keygen, now_ms, pack,
+                     scenario_events, wait_until)
 from test_correlate import DemoCityCase
 
 TMUX = shutil.which("tmux")
@@ -30,27 +37,20 @@ def resume(pid):
         pass
 
 
-@unittest.skipIf(TMUX is None, "tmux not installed (make deps)")
-class WatchTest(DemoCityCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.desk = keygen(cls.keydir, "desk1")
-        console_add(cls.db, "desk1", cls.desk)
-
-    # tmux, on a socket of its own: nothing else's sessions are touched
+class WatchScreen:
+    """`tocsin watch` in a tmux pane, on a tmux socket of its own: nothing else's sessions
+    are touched."""
 
     def tmux(self, *args, check=True):
         return subprocess.run([TMUX, "-L", self.sock] + list(args), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, timeout=10, check=check)
 
-    def start_watch(self, width=80, height=24):
+    def start_watch(self, alerts, control, desk, server_key, width=80, height=24):
         self.sock = "tocsin-watch-" + secrets.token_hex(4)
         self.exit_file = os.path.join(self.tmp, "watch-exit-" + self.sock)
-        cmd = [TOCSIN, "watch", "--alerts", self.server.alerts_endpoint,
-               "--control", self.server.control_endpoint, "--key", self.desk.key_path,
-               "--server-key", self.server_key.pub_path, "--operator", "J. Tester"]
+        cmd = [TOCSIN, "watch", "--alerts", alerts, "--control", control,
+               "--key", desk.key_path, "--server-key", server_key.pub_path,
+               "--operator", "J. Tester"]
         shell = "%s 2>%s; echo $? > %s" % (" ".join(shlex.quote(c) for c in cmd),
                                            shlex.quote(self.exit_file + ".err"),
                                            shlex.quote(self.exit_file))
@@ -98,13 +98,31 @@ class WatchTest(DemoCityCase):
             time.sleep(0.3)
         self.fail("could not select %s:\n%s" % (incident, self.screen()))
 
+    def quit(self):
+        """`q`: it exits with status 0."""
+        self.press("q")
+        wait_until(lambda: os.path.exists(self.exit_file), 10, 0.1, "tocsin watch to exit")
+        with open(self.exit_file) as f, open(self.exit_file + ".err") as err:
+            self.assertEqual(f.read().strip(), "0", err.read())
+
+
+@unittest.skipIf(TMUX is None, "tmux not installed (make deps)")
+class WatchTest(WatchScreen, DemoCityCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.desk = keygen(cls.keydir, "desk1")
+        console_add(cls.db, "desk1", cls.desk)
+
     def send_events(self, events):
         self.send_all(events)
 
     # the test
 
     def test_watch_an_incident_ack_explain_reconnect_quit(self):
-        self.start_watch()
+        self.start_watch(self.server.alerts_endpoint, self.server.control_endpoint, self.desk,
+                         self.server_key)
         self.wait_screen(r"following the live alerts", what="the snapshot taken")
         # The fire's first ten seconds, as they happen now: its incident stays open and
         # what is at risk is still ahead.
@@ -208,11 +226,141 @@ class WatchTest(DemoCityCase):
         wait_until(lambda: inc not in self.screen(), 15, 0.2,
                    lambda: "the resolved incident gone:\n" + self.screen())
 
-        # q quits, status 0.
-        self.press("q")
-        wait_until(lambda: os.path.exists(self.exit_file), 10, 0.1, "tocsin watch to exit")
-        with open(self.exit_file) as f, open(self.exit_file + ".err") as err:
-            self.assertEqual(f.read().strip(), "0", err.read())
+        self.quit()
+
+
+class FakeServer:
+    """A stand-in for tocsind's alert PUB and control ROUTER (CURVE, no ZAP: any console
+    key is accepted), so that a test decides every byte the console gets."""
+
+    def __init__(self, server_key):
+        ctx = context()
+        self.pub = ctx.socket(zmq.PUB)
+        self.ctl = ctx.socket(zmq.ROUTER)
+        for s in (self.pub, self.ctl):
+            s.linger = 0
+            s.curve_server = True
+            s.curve_secretkey = server_key.secret
+        self.alerts_endpoint = "tcp://127.0.0.1:%d" % free_port()
+        self.control_endpoint = "tcp://127.0.0.1:%d" % free_port()
+        self.pub.bind(self.alerts_endpoint)
+        self.ctl.bind(self.control_endpoint)
+        self.alerts = {}  # seq -> body, what since answers
+        self.requests = []
+
+    def close(self):
+        self.pub.close(linger=0)
+        self.ctl.close(linger=0)
+
+    def serve(self, seconds):
+        """Answer control requests for up to `seconds`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if not self.ctl.poll(50):
+                continue
+            ident, raw = self.ctl.recv_multipart()
+            req = msgpack.unpackb(raw, raw=False)
+            self.requests.append(req)
+            last = max(self.alerts, default=0)
+            if req["op"] == "snapshot":
+                rep = {"ok": True, "op": "snapshot", "last": last, "open": len(self.alerts),
+                       "incidents": [self.alerts[s] for s in sorted(self.alerts)],
+                       "acked": {}, "escalated": {}}
+            elif req["op"] == "since":
+                rep = {"ok": True, "op": "since", "last": last, "more": False, "lost": [],
+                       "alerts": [self.alerts[s] for s in sorted(self.alerts)
+                                  if s > req["seq"]]}
+            else:
+                rep = {"ok": False, "op": req["op"], "code": "E_UNKNOWN",
+                       "msg": "incident %s is not open" % req.get("incident")}
+            rep["id"] = req["id"]
+            self.ctl.send_multipart([ident, pack(rep)])
+
+    def publish(self, topic, body):
+        """Publish (raw bytes or a map); a map with a seq is kept for since."""
+        if isinstance(body, dict) and "seq" in body:
+            self.alerts[body["seq"]] = body
+        self.pub.send_multipart([topic.encode(), body if isinstance(body, bytes)
+                                 else pack(body)])
+
+
+def alert(seq, incident, rev=1, priority=2, **kw):
+    body = {"seq": seq, "incident": incident, "rev": rev, "msg": "alert", "status": "actual",
+            "priority": priority, "title": "energy X%d failure" % seq, "cause": "observed",
+            "confidence": 1.0, "root": {"asset": "X%d" % seq, "sector": "energy",
+                                        "time": "2026-11-26T05:00:00.000Z"},
+            "sectors": ["energy"], "affected": [], "at_risk": [], "area": "",
+            "opened": "2026-11-26T05:00:00.000Z", "updated": "2026-11-26T05:00:00.000Z",
+            "explain": []}
+    body.update(kw)
+    return body
+
+
+@unittest.skipIf(TMUX is None, "tmux not installed (make deps)")
+class WatchOddServerTest(WatchScreen, unittest.TestCase):
+    """Against a stand-in server: a seq gap is recovered by since and said on screen;
+    hostile and odd bodies are shown with "?" or dropped, never a crash."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="tocsin-watch-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        server_key = keygen(self.tmp, "server")
+        self.desk = keygen(self.tmp, "desk")
+        self.fake = FakeServer(server_key)
+        self.addCleanup(self.fake.close)
+        self.start_watch(self.fake.alerts_endpoint, self.fake.control_endpoint, self.desk,
+                         server_key)
+
+    def test_gap_recovered_and_hostile_bodies(self):
+        f = self.fake
+        f.alerts[1] = alert(1, "INC-0000000000000001")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "following the live alerts" not in self.screen():
+            f.serve(0.3)
+        self.wait_screen(r"1 open incident, seq 1, following", 1)
+        # until the SUB's subscription has reached the PUB (a repeat is a duplicate)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and "INC-0000000000000002" not in self.screen():
+            f.publish("live/P2/-", alert(2, "INC-0000000000000002"))
+            f.serve(0.3)
+        # Hostile and odd bodies: not MessagePack, not a map, a lying count, no seq, every
+        # field of the wrong type, terminal escapes. None may crash the console.
+        for raw in (b"\xc1", b"\x93\x01", b"\xdf\xff\xff\xff\xff", pack([1, 2, 3]),
+                    pack({"incident": "INC-noseq", "rev": 1})):
+            f.publish("live/P1/x", raw)
+        f.publish("escalation/live/P1/x", pack({"incident": 5, "level": "high"}))
+        f.publish("live/P1/x", pack(
+            {"seq": 3, "incident": "INC-\x1b[2Jevil", "rev": 1, "msg": "alert",
+             "priority": "high", "title": "\x07bell\x1b[31m", "root": [1, 2],
+             "sectors": "energy", "affected": [1, {"asset": {}}, {"asset": "A\nB"}],
+             "at_risk": [{"eta": 5, "asset": "Z"}], "opened": 12,
+             "explain": [{"asset": "A\nB", "path": 7, "window": [None]}]}))
+        s = self.wait_screen(r"^[> ]P\? INC-\?\[2Jevil rev 1  UNACKED  age \?$", 10).string
+        self.assertRegex(s, r"(?m)^   \?bell\?\[31m$")
+        self.assertRegex(s, r"(?m)^   root \? \? ")
+        # A gap: 4 and 5 were published before this console could see them.
+        f.alerts[4] = alert(4, "INC-0000000000000004", priority=1)
+        f.alerts[5] = alert(5, "INC-0000000000000002", rev=2, msg="resolved")
+        f.publish("live/P1/-", alert(6, "INC-0000000000000006", priority=1))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and "recovered" not in self.screen():
+            f.serve(0.3)
+        s = self.wait_screen(r"gap 4\.\.5 recovered \(3 alerts\)", 1).string
+        self.assertIn({"op": "since", "seq": 3}, [{k: r[k] for k in r if k != "id"}
+                                                 for r in f.requests])
+        self.assertRegex(s.splitlines()[-1], r" seq 6 ")
+        self.assertRegex(s, r"(?m)^[> ]P1 INC-0000000000000004 rev 1 ")
+        self.assertRegex(s, r"(?m)^[> ]P1 INC-0000000000000006 rev 1 ")
+        # the resolved one fades out
+        wait_until(lambda: "INC-0000000000000002" not in self.screen(), 15, 0.2,
+                   lambda: "INC-...02 gone:\n" + self.screen())
+        # An ack the server refuses: the error is shown.
+        self.press("a")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "refused" not in self.screen():
+            f.serve(0.3)
+        self.wait_screen(r"ack INC-0000000000000001 rev 1 refused: E_UNKNOWN incident", 1)
+        self.quit()
 
 
 if __name__ == "__main__":
