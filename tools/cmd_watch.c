@@ -621,8 +621,8 @@ static void incident_lines(struct line *l, int *n, int k, const struct tn__watch
 			    r->sector[0] ? r->sector : "?", cd, r->via[0] ? r->via : "?");
 			shown++;
 		}
-	if (in->n_pending > shown)
-		add(l, n, k, 0, "   ... %u more at risk", in->n_pending - shown);
+	if (in->n_pending_all > shown)
+		add(l, n, k, 0, "   ... %u more at risk", in->n_pending_all - shown);
 }
 
 static int sel_index(const struct watch *w)

@@ -366,6 +366,11 @@ static int inc_fill(struct tn__watch *w, struct tn__watch_inc *in, const msgpack
 	in->n_risk = n;
 	if (n)
 		qsort(in->risk, n, sizeof *in->risk, risk_cmp);
+	/* the server lists the first few: the count says how many there are */
+	in->n_pending_all = (uint32_t)get_int(get(get(b, "at_risk_count"), "pending"), 0,
+					      UINT32_MAX, 0);
+	if (in->n_pending_all < in->n_pending)
+		in->n_pending_all = in->n_pending;
 	return 0;
 }
 

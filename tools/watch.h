@@ -76,6 +76,7 @@ struct tn__watch_inc {
 	int root_node;               /* the member that is the root; -1: none (inferred) */
 	struct tn__watch_risk *risk; /* n_risk, pending first, soonest first */
 	uint32_t n_risk, n_risk_total, n_pending;
+	uint32_t n_pending_all; /* pending in all (`at_risk_count`), >= n_pending */
 	uint32_t acked;       /* highest rev acknowledged; 0: none */
 	unsigned esc_level;   /* escalation level; 0: none */
 	bool closed;          /* resolved or merged: fading out */

@@ -108,6 +108,7 @@ static const char *fire(int seq, int rev, const char *msg, int prio)
 		 "\"eta_latest\":\"2026-11-26T05:00:40.000Z\",\"via\":\"A\",\"outcome\":\"borne_out\"},"
 		 "{\"asset\":\"D\",\"sector\":\"health\",\"eta\":\"2026-11-26T05:10:00.000Z\","
 		 "\"eta_latest\":\"2026-11-26T05:20:00.000Z\",\"via\":\"A\",\"outcome\":\"pending\"}],"
+		 "\"at_risk_count\":{\"pending\":40,\"borne_out\":1,\"not_borne_out\":0},"
 		 "\"area\":\"ALD-E\",\"opened\":\"2026-11-26T05:00:00.000Z\","
 		 "\"updated\":\"2026-11-26T05:00:09.000Z\","
 		 "\"explain\":["
@@ -180,6 +181,7 @@ START_TEST(cascade_tree_from_explain)
 	/* pending first */
 	ck_assert_uint_eq(in->n_risk, 2);
 	ck_assert_uint_eq(in->n_pending, 1);
+	ck_assert_uint_eq(in->n_pending_all, 40); /* the server listed 2 of 41 */
 	ck_assert_str_eq(in->risk[0].asset, "D");
 	ck_assert(in->risk[0].pending);
 	ck_assert_int_eq(in->risk[0].eta_us, T0 + 600 * S);
@@ -406,6 +408,7 @@ START_TEST(hostile_bodies)
 	ck_assert_int_eq(in->node[0].lo_us, TN__WATCH_NO_TIME);
 	ck_assert_uint_eq(in->n_risk, 1);
 	ck_assert_int_eq(in->risk[0].eta_us, TN__WATCH_NO_TIME);
+	ck_assert_uint_eq(in->n_pending_all, 1); /* no count: what is listed */
 	ck_assert_int_eq(in->opened_us, TN__WATCH_NO_TIME);
 	ck_assert_uint_eq(w.last_seq, 2); /* the seq of a bad body is processed all the same */
 	/* long strings are cut, long paths end in "..." */
