@@ -14,8 +14,8 @@ from harness import (ALL_SECTORS, CITY, Adapter, Console, IntegrationCase, conso
                      wait_until)
 
 BODY_KEYS = {"seq", "incident", "rev", "msg", "status", "priority", "title", "cause",
-             "confidence", "root", "sectors", "affected", "at_risk", "area", "opened",
-             "updated", "explain"}
+             "confidence", "root", "sectors", "affected", "at_risk", "at_risk_count", "area",
+             "opened", "updated", "explain"}
 
 
 class AlertsTest(IntegrationCase):
