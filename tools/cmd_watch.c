@@ -76,7 +76,7 @@ struct watch {
 	uint32_t ack_rev;
 	/* a catch-up in progress, for what the screen says when it ends */
 	enum why why;
-	uint64_t gap_lo, gap_hi, from;
+	uint64_t gap_lo, gap_hi;
 	uint32_t caught;
 	uint64_t lost;
 	bool gapless;
@@ -299,7 +299,6 @@ static void want_since(struct watch *w, enum why why)
 	}
 	w->need_since = true;
 	w->why = why;
-	w->from = w->m.last_seq;
 	w->caught = 0;
 	w->lost = 0;
 	w->gapless = true;
@@ -606,8 +605,12 @@ static void incident_lines(struct line *l, int *n, int k, const struct tn__watch
 	add(l, n, k, 0, "   sectors %s  cause %s %s", in->sectors[0] ? in->sectors : "?",
 	    in->cause[0] ? in->cause : "?", conf);
 	hms(t, sizeof t, rn ? rn->t_us : TN__WATCH_NO_TIME);
-	add(l, n, k, 0, "   root %s %s %s %s", in->root[0] ? in->root : "?",
-	    in->root_sector[0] ? in->root_sector : "?", rn && rn->state[0] ? rn->state : "", t);
+	if (rn) /* the root is a member: its state and failure time */
+		add(l, n, k, 0, "   root %s %s %s %s", in->root[0] ? in->root : "?",
+		    in->root_sector[0] ? in->root_sector : "?", rn->state[0] ? rn->state : "?", t);
+	else /* inferred, or a silent source: not a member */
+		add(l, n, k, 0, "   root %s %s (not reported)", in->root[0] ? in->root : "?",
+		    in->root_sector[0] ? in->root_sector : "?");
 	tree_lines(l, n, k, in, tree_max);
 	/* pending ones: due now, then ahead, then overdue; soonest first in each */
 	for (int cls = 0; cls < 3; cls++)
