@@ -13,6 +13,8 @@ BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs libzmq msgpack libpq ck inih libxml-2.0 jansson 2>/dev/null) -lev -lpthread -lm
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+# `tocsin watch` only: the terminal.
+CURSES_LIBS = $(shell pkg-config --libs ncursesw 2>/dev/null || pkg-config --libs ncurses 2>/dev/null)
 
 OPT     ?= -O2
 CFLAGS  += -std=c11 -Wall -Wextra -Werror $(OPT) -g -D_GNU_SOURCE -Iinclude -Icommon -Iserver
@@ -79,7 +81,7 @@ $(TOCSIND): $(call obj,server/main.c) $(LIB_SERVER) $(LIB_CORR) $(LIB_COMMON)
 	$(LINK) $(PKG_LIBS)
 
 $(TOCSIN): $(call obj,$(TOOLS_SRC)) $(LIB_SDK) $(LIB_SERVER) $(LIB_CORR) $(LIB_COMMON)
-	$(LINK) $(PKG_LIBS)
+	$(LINK) $(PKG_LIBS) $(CURSES_LIBS)
 
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(LIB_SERVER) $(LIB_SDK) $(LIB_CORR) $(LIB_COMMON)
 	@mkdir -p $(dir $@)

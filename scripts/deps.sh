@@ -7,7 +7,7 @@ set -eu
 # the page to be checked, not only the file.
 PKGS="build-essential pkg-config libzmq3-dev libmsgpack-dev libev-dev libpq-dev check
 libck-dev libinih-dev libxml2-dev libxml2-utils postgresql python3 python3-zmq python3-msgpack libjansson-dev
-clang libfuzzer-14-dev chromium fonts-dejavu-core"
+clang libfuzzer-14-dev chromium fonts-dejavu-core libncurses-dev tmux"
 
 missing=""
 for p in $PKGS; do

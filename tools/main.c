@@ -47,6 +47,9 @@ static const struct verb verbs[] = {
 	{"cap", tn__cmd_cap,
 	 "cap INCIDENT [--rev N] [--stream S] [--sender S] [--public]\n"
 	 "                           print an incident revision as an OASIS CAP 1.2 alert"},
+	{"watch", tn__cmd_watch,
+	 "watch --key NAME.key --server-key SERVER.pub [--alerts E] [--control E] [--operator N]\n"
+	 "                           a live terminal console: open incidents, ack, explain"},
 };
 
 static void usage(FILE *f)
