@@ -114,6 +114,11 @@ class WatchTest(WatchScreen, DemoCityCase):
         super().setUpClass()
         cls.desk = keygen(cls.keydir, "desk1")
         console_add(cls.db, "desk1", cls.desk)
+        # The server takes the new key at its next registry poll: a console that
+        # connects before is refused at the handshake, and libzmq does not try
+        # again after an authentication failure.
+        wait_until(lambda: "kind=console keys=1" in cls.server.log(), 10, 0.1,
+                   "the server to load the console key")
 
     def send_events(self, events):
         self.send_all(events)
