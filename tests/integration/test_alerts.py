@@ -61,9 +61,10 @@ class AlertsTest(IntegrationCase):
         self.assertTrue(r["ok"], r)
         return r["last"]
 
-    def wait_quiet(self, console, settle=1.5, timeout=40):
+    def wait_quiet(self, console, settle=3.0, timeout=60):
         """Wait until no alert has been published for `settle` seconds and PostgreSQL has
-        every seq; return the last seq."""
+        every seq; return the last seq. (1.5 s was too short on a loaded machine: after a
+        restart the correlator can pause that long between two revisions.)"""
         def quiet():
             last = self.last_seq(console)
             time.sleep(settle)
