@@ -456,6 +456,7 @@ static void failed_changed(struct tn_corr *c, uint32_t key)
 		a->desc_on = 1;
 		a->desc_trunc = desc_mark(c, num, 1);
 		c->desc_overflow += a->desc_trunc;
+		c->st.scan_truncated += a->desc_trunc; /* the bound hit, counted once */
 	} else {
 		desc_mark(c, num, -1);
 		c->desc_overflow -= a->desc_trunc;

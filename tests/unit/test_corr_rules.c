@@ -269,6 +269,59 @@ START_TEST(reroot_late_provider_merges)
 }
 END_TEST
 
+START_TEST(reroot_when_failed_counts_are_partial)
+{
+	/* SUB <- MID <- PUMP, and PUMP has six more providers before MID;
+	 * max_scan 3 cuts the upstream walk that counts PUMP's failure among
+	 * its ancestors' failed descendants before it reaches MID (MID itself
+	 * never reports). The cut is counted (scan_truncated), pruning is off
+	 * while PUMP is down, and SUB's late report still re-roots PUMP's
+	 * incident under SUB through MID. With pruning on, MID's count of zero
+	 * would hide PUMP. */
+	struct gb b;
+	struct tn_graph *g;
+	struct tn_corr_config cfg;
+	struct tn_corr_stats st;
+	struct run r;
+	char id[16];
+	const char *root, *absorbed;
+	int i;
+
+	gb_new(&b);
+	gb_asset(&b, "SUB", E, 51.0, 0.0, 2, 100);
+	gb_asset(&b, "MID", E, 51.05, 0.0, 3, 100);
+	gb_asset(&b, "PUMP", W, 51.1, 0.0, 3, 100);
+	for (i = 0; i < 6; i++) {
+		snprintf(id, sizeof id, "P%d", i);
+		gb_asset(&b, id, TR, 52.0 + i, 1.0, 3, 10);
+		gb_dep(&b, "PUMP", id, 0, 120);
+	}
+	gb_dep(&b, "PUMP", "MID", 0, 120);
+	gb_dep(&b, "MID", "SUB", 0, 120);
+	g = gb_build(&b);
+	test_cfg(&cfg);
+	cfg.max_scan = 3;
+	cfg.colo_radius_m = 0;
+	run_init_cfg(&r, &cfg, g);
+	down(&r, "PUMP", W, 100);
+	ck_assert_int_eq(tn_corr_advance(r.c, T0 + S(400)), 0);
+	run_drain(&r);
+	absorbed = incident_of(&r, "PUMP@100");
+	ck_assert_ptr_nonnull(absorbed);
+	tn_corr_stats(r.c, &st);
+	ck_assert_uint_ge(st.scan_truncated, 1);
+	down(&r, "SUB", E, 90); /* late */
+	finish(&r, 2000);
+	root = incident_of(&r, "SUB@90");
+	ck_assert_ptr_nonnull(root);
+	ck_assert_str_eq(json_string_value(json_object_get(last_rev(&r, absorbed), "msg")),
+			 "merged");
+	ck_assert(same_incident(&r, "SUB@90", "PUMP@100"));
+	run_free(&r);
+	tn_graph_free(g);
+}
+END_TEST
+
 START_TEST(reroot_within_lateness_is_order)
 {
 	/* Reordered within the lateness: the same bytes as in order, no merge. */
@@ -1165,6 +1218,7 @@ static Suite *suite(void)
 	tcase_add_test(t, cascade_diamond);
 	tcase_add_test(t, reroot_late_provider_merges);
 	tcase_add_test(t, reroot_within_lateness_is_order);
+	tcase_add_test(t, reroot_when_failed_counts_are_partial);
 	tcase_add_test(t, clock_skew_lower_bound);
 	tcase_add_test(t, common_cause_k);
 	tcase_add_test(t, common_cause_confirmed);
