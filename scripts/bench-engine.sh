@@ -48,23 +48,8 @@ e2e_wait="${BENCH_ENGINE_E2E_WAIT_S:-300}"
 e2e_endpoint="tcp://127.0.0.1:${BENCH_ENGINE_PORT:-7480}"
 pid=""
 
-stop_server() {
-	[ -n "$pid" ] || return 0
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		i=0
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 300 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			echo "bench-engine: tocsind did not stop within 30 s of SIGTERM; killing it" >&2
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-	fi
-	wait "$pid" 2>/dev/null || true
-	pid=""
-}
+stop_server_name=bench-engine
+. "$top/scripts/tocsind-lib.sh"
 trap 'stop_server' EXIT
 trap 'exit 130' INT TERM
 

@@ -93,23 +93,9 @@ fi
 pg_pid=$(head -n 1 "$pg_pid_file" 2>/dev/null || echo 0)
 pid=""
 
-stop_server() {
-	[ -n "$pid" ] || return 0
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		i=0
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 300 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			echo "bench: tocsind did not stop within 30 s of SIGTERM; killing it" >&2
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-	fi
-	wait "$pid" 2>/dev/null || true
-	pid=""
-}
+stop_server_name=bench
+. "$top/scripts/tocsind-lib.sh"
+
 stop_pg() {
 	[ -n "$own_pg" ] || return 0
 	as_pg "$pgbin/pg_ctl" -D "$pgdir/data" -m fast -w -t 60 stop >/dev/null || true
