@@ -77,6 +77,9 @@ struct tn_alerts_opts {
 	 * running before the thread starts and stopped after it: this thread
 	 * is its producer. */
 	struct tn_outbox *outbox;
+	/* An inproc endpoint where libzmq reports the PUB's connection events
+	 * (zmq_socket_monitor; in the context tn_alerts_zmq_ctx gives), or NULL. */
+	const char *monitor;
 };
 
 struct tn_alerts_stats {
@@ -93,6 +96,11 @@ struct tn_alerts_stats {
 	uint64_t snapshots_truncated;    /* snapshots limited to the 10000 most urgent */
 	uint64_t last_seq, offset;
 	bool rebuilt;                    /* the start-up read has reached the journal's end */
+	uint64_t published_by_priority[5]; /* index priority - 1 */
+	uint64_t acks;                   /* acknowledgements stored */
+	uint64_t catchups;               /* `since` requests */
+	uint64_t open_by_priority[5];    /* gauges: open live incidents tracked, by priority */
+	uint64_t at_risk;                /* gauge: at-risk assets pending over those incidents */
 };
 
 struct tn_alerts;
@@ -116,6 +124,9 @@ bool tn_alerts_publish_registry(void *a, struct tn_registry *r);
  */
 int tn_alerts_pg_last_seq(const char *conninfo, const char *stream, uint64_t *seq, char *err,
 			  size_t errlen);
+
+/* The thread's ZeroMQ context (for the PUB's monitor endpoint). Any thread, until stop. */
+void *tn_alerts_zmq_ctx(const struct tn_alerts *a);
 
 /* tn_alerts_stats - copy the counters into *out (the caller's). Any thread. */
 void tn_alerts_stats(const struct tn_alerts *a, struct tn_alerts_stats *out);
