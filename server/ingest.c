@@ -67,6 +67,13 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static uint64_t mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
 /* ---- packing records into a frame ---------------------------------------- */
 
 static void pack_str(msgpack_packer *pk, const char *s)
@@ -181,7 +188,9 @@ static void audit(struct tn_ingest *g, const char *action, const char *subject,
 	struct tn__frame *f = pool_get(g, true);
 	if (!f) {
 		STAT_INC(g, audit_dropped);
-		tn_warn("audit record dropped: no free frame", "action=%s", action);
+		/* a peer's handshakes can bring this on: rate-limited */
+		tn_log_limited(&g->log_zap, 10, TN_LOG_WARN, "audit record dropped: no free frame",
+			       "action=%s", action);
 		return;
 	}
 	f->recv_us = now_us();
@@ -639,6 +648,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	int64_t s = now_us() / 1000000;
 	tn_dedup_expire(g->dedup, s - g->cfg->horizon_s - g->cfg->max_future_s);
+	ck_pr_store_64(&g->st.loop_clock_s, mono_s());
 	pump(g);
 }
 
@@ -794,6 +804,7 @@ int tn_ingest_run(struct tn_ingest *g, const struct tn_ingest_run_opts *o)
 	ev_async_start(g->loop, &g->stop_async);
 	ev_timer_init(&g->tick, on_tick, 1., 1.);
 	g->tick.data = g;
+	ck_pr_store_64(&g->st.loop_clock_s, mono_s());
 	ev_timer_start(g->loop, &g->tick);
 	if (watch_fd(g, g->zap, &g->zap_io) != 0 || watch_fd(g, g->router, &g->router_io) != 0)
 		return TN_EZMQ;

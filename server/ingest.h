@@ -42,6 +42,7 @@ struct tn_ingest_stats {
 	uint64_t rejects_not_kept;   /* rejected input over the keep budget (counted only) */
 	uint64_t audit_dropped;      /* audit records without a free frame (should stay 0) */
 	uint64_t registry_swaps;
+	uint64_t loop_clock_s;       /* CLOCK_MONOTONIC s of the thread's last 1 s tick: it is alive */
 	/* Gauges, read when the stats are taken: frames on the rings between
 	 * the ingest thread and the committer. */
 	uint64_t ring_to_commit, ring_from_commit;
