@@ -6,7 +6,7 @@ set -eu
 # chromium (headless) renders the drill report in test_drills.py: the issue asks for
 # the page to be checked, not only the file.
 PKGS="build-essential pkg-config libzmq3-dev libmsgpack-dev libev-dev libpq-dev check
-libck-dev libinih-dev libxml2-dev libxml2-utils postgresql python3 python3-zmq python3-msgpack libjansson-dev libmicrohttpd-dev
+libck-dev libinih-dev libxml2-dev libxml2-utils postgresql python3 python3-zmq python3-msgpack libjansson-dev libmicrohttpd-dev python3-yaml
 clang libfuzzer-14-dev chromium fonts-dejavu-core libncurses-dev tmux"
 
 missing=""
