@@ -10,7 +10,8 @@
  * copy of the asset graph and its assets watcher); the alerts thread (console
  * keys, its own ZAP handler, PUB and control ROUTER; PostgreSQL's last alert
  * seq) and the console registry watcher; the correlator (which goes on from that seq) and the assets
- * watcher; the store; the registry watcher. The main thread then waits for signals:
+ * watcher; the store; the registry watcher. The metrics endpoint (metrics.listen)
+ * starts first, so that /readyz says what start-up waits for, and stops first. The main thread then waits for signals:
  * SIGTERM or SIGINT stop the server cleanly (every frame in flight is
  * answered once durable, the correlator journals its last revisions, the
  * alerts thread publishes what is durable, the outbox writes what it was
