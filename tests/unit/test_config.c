@@ -114,6 +114,10 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_int_eq(a->store_retry_ms, b->store_retry_ms);
 	ck_assert_int_eq(a->registry_poll_ms, b->registry_poll_ms);
 	ck_assert_str_eq(a->registry_cache, b->registry_cache);
+	ck_assert_str_eq(a->metrics_listen, b->metrics_listen);
+	ck_assert_int_eq(a->metrics_allow_remote, b->metrics_allow_remote);
+	ck_assert_int_eq(a->metrics_connections, b->metrics_connections);
+	ck_assert_int_eq(a->metrics_timeout_s, b->metrics_timeout_s);
 }
 
 START_TEST(defaults)
@@ -621,7 +625,7 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 42);
+	ck_assert_int_eq(keys, 46);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);
