@@ -18,6 +18,7 @@ struct tn_cli {
 int tn__cmd_keygen(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_adapter(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_console(int argc, char **argv, const struct tn_cli *cli);
+int tn__cmd_planner(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_db(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_send(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_assets(int argc, char **argv, const struct tn_cli *cli);
