@@ -8,6 +8,7 @@ survives kill -9 of the server without a duplicate or missing seq."""
 import json
 import os
 import subprocess
+import sys
 import time
 
 from harness import (ALL_SECTORS, CITY, Adapter, Console, IntegrationCase, TOCSIN,
@@ -221,6 +222,120 @@ class DrillServerTest(IntegrationCase):
         bodies = [json.loads(b) for b in self.stored_bodies("crash", st["last_seq"])]
         self.assertEqual([b["seq"] for b in bodies], list(range(1, st["last_seq"] + 1)))
         self.assertEqual(bodies, self.offline("crash", events))
+
+
+    def replay_server(self, name, path, *extra, check=True):
+        cmd = [TOCSIN, "replay", path, "--server", self.server.control_endpoint,
+               "--drill", name, "--key", self.planner_key.key_path,
+               "--server-key", self.server_key.pub_path] + list(extra)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=check)
+
+    def write_recording(self, name, events):
+        path = os.path.join(self.tmp, name + ".jsonl")
+        with open(path, "w") as f:
+            for e in events:
+                f.write(json.dumps(e) + "\n")
+        return path
+
+    def test_e_tocsin_replay_server_matches_offline(self):
+        events = scenario_events(SCENARIO, BASE_MS, "de")
+        path = self.write_recording("cli", events)
+        out = self.replay_server("cli-drill", path, "--json")
+        got = [json.loads(line) for line in out.stdout.splitlines()]
+        self.assertIn("incidents", out.stderr)
+        self.assertEqual([b["seq"] for b in got], list(range(1, len(got) + 1)))
+        self.assertEqual(got, self.offline("cli-drill", events))
+        # Paced (1000x real time, with ticks): the same incidents.
+        out = self.replay_server("cli-paced", path, "--json", "--speed", "1000")
+        paced = [json.loads(line) for line in out.stdout.splitlines()]
+        strip = lambda bodies, n: json.loads(json.dumps(bodies).replace(n, "NAME"))
+        self.assertEqual(strip(paced, "cli-paced"), strip(got, "cli-drill"))
+        # Clear errors: a name used before, a console's key, a missing key.
+        out = self.replay_server("cli-drill", path, check=False)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("E_EXISTS", out.stderr)
+        out = subprocess.run([TOCSIN, "replay", path, "--server",
+                              self.server.control_endpoint, "--drill", "x"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("--key", out.stderr)
+        out = subprocess.run([TOCSIN, "replay", path, "--server",
+                              self.server.control_endpoint, "--drill", "by-desk", "--key",
+                              self.desk_key.key_path, "--server-key",
+                              self.server_key.pub_path],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("E_FORBIDDEN", out.stderr)
+
+    def test_f_a_100k_event_drill_leaves_live_consoles_alone(self):
+        """While a drill of 100,000 events runs, a live console subscribed to everything
+        live receives no drill traffic, and live cascades still reach it within the
+        alert latency budget (lateness + 3 s)."""
+        budget_s = 2 + 3.0
+        # The drill: heartbeats of the demo city's sources with a cascade now and then
+        # (a city's feed is mostly telemetry), 100,000 events over ~28 hours.
+        base = scenario_events(SCENARIO, 0, None)
+        sources = sorted({e["source"] for e in base})
+        events, t, k = [], BASE_MS, 0
+        while len(events) < 100000:
+            if k % 5000 == 0:
+                events += scenario_events(SCENARIO, t, "big%d" % k)
+            events.append({"id": "hb%d" % k, "source": sources[k % len(sources)],
+                           "type": "heartbeat", "time": t})
+            t += 1000
+            k += 1
+        events = events[:100000]
+        path = self.write_recording("big", events)
+        live = self.desk(topics=("live/", "escalation/"))
+        a = Adapter(self.server, self.keys["city"])
+        self.addCleanup(a.close)
+        time.sleep(0.5)
+        proc = subprocess.Popen(
+            [TOCSIN, "replay", path, "--server", self.server.control_endpoint, "--drill",
+             "big", "--key", self.planner_key.key_path, "--server-key",
+             self.server_key.pub_path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        # Live failures while it runs, each of a different energy asset (so each opens an
+        # incident of its own): the event's arrival to its incident's first alert.
+        with open(os.path.join(CITY, "assets.csv")) as f:
+            roots = [line.split(",")[0] for line in f
+                     if line.startswith(("SUB-", "SGT-")) and ",energy," in line]
+        latencies, n = [], 0
+        while proc.poll() is None and n < 200:
+            root = roots[n % len(roots)]
+            n += 1
+            ev = {"id": "live-%d" % n, "source": "aldermoor-power/scada", "type": "asset.down",
+                  "time": now_ms(), "sector": "energy", "asset": root}
+            sent = time.monotonic()
+            r = a.send([ev])
+            self.assertEqual(r["ok"], [ev["id"]], r)
+            got = None
+            while got is None and time.monotonic() - sent < 30:
+                al = live.recv_alert(timeout=1.0)
+                if not al:
+                    continue
+                topic, body = al
+                self.assertTrue(topic.startswith(("live/", "escalation/")), topic)
+                if topic.startswith("live/"):
+                    self.assertEqual(body["status"], "actual")
+                if body["msg"] == "alert" and body["root"]["asset"] == root:
+                    got = time.monotonic() - sent
+            self.assertIsNotNone(got, "a live failure gave no alert within 30 s")
+            latencies.append(got)
+            # restored at once: the next failure, later, is not in its cascade
+            up = dict(ev, id="live-up-%d" % n, type="asset.up", time=now_ms())
+            self.assertEqual(a.send([up])["ok"], [up["id"]])
+        err = proc.communicate(timeout=600)[1]
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertIn("100000 events accepted, 0 refused", err)
+        self.assertGreater(n, 0, "the drill ended before any live cascade was sent")
+        sys.stderr.write("\n  live alert latency during a 100k-event drill: %d cascades, "
+                         "max %.2f s (budget %.1f s)\n" % (n, max(latencies), budget_s))
+        self.assertLessEqual(max(latencies), budget_s)
+        self.assertEqual(self.db.scalar(
+            "SELECT count(*) FROM alerts WHERE stream = 'live' AND body->>'status' <> "
+            "'actual'"), 0)
 
 
 if __name__ == "__main__":
