@@ -19,6 +19,8 @@ import unittest
 from harness import BUILD, KEEP, REPO, Database, free_port, pg_start, run, wait_until
 
 MAKE_TIMEOUT_S = 300
+# `make install` as packagers and docker/Dockerfile run it, with a DESTDIR added
+INSTALL_ARGS = ("install", "PREFIX=/usr")
 SDK_HEADERS = ["adapter.h", "error.h", "event.h"]
 
 
@@ -159,7 +161,7 @@ class InstallTest(unittest.TestCase):
         if not KEEP:
             cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         cls.dest = os.path.join(cls.tmp, "dest")
-        cls.make_out = make("install", "DESTDIR=" + cls.dest, "PREFIX=/usr").stdout
+        cls.make_out = make(*INSTALL_ARGS, "DESTDIR=" + cls.dest).stdout
         cls.bin = os.path.join(cls.dest, "usr", "bin")
         cls.tocsind = os.path.join(cls.bin, "tocsind")
         cls.tocsin = os.path.join(cls.bin, "tocsin")
