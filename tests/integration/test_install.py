@@ -288,16 +288,7 @@ class InstallTest(unittest.TestCase):
         self.addCleanup(log.close)
         server = subprocess.Popen([self.tocsind, "--config", "tocsind.conf"], cwd=work,
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-
-        def stop():
-            if server.poll() is None:
-                server.send_signal(signal.SIGTERM)
-                try:
-                    server.wait(20)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait(10)
-        self.addCleanup(stop)
+        self.addCleanup(stop_process, server)
 
         def server_log():
             with open(os.path.join(work, "tocsind.log")) as f:
@@ -317,7 +308,7 @@ class InstallTest(unittest.TestCase):
                 wait_until(lambda: db.scalar("SELECT count(*) FROM events WHERE id = '%s'"
                                              % event_id) == 1, 15, 0.2,
                            what="the event stored in PostgreSQL")
-        stop()
+        stop_process(server)
         self.assertEqual(server.returncode, 0, server_log()[-3000:])
 
     def pc_env(self):
@@ -481,6 +472,133 @@ class InstallTest(unittest.TestCase):
         self.assertIsNotNone(m, p.stdout + p.stderr)
         # 0 is a fully sandboxed service, 10 none at all; systemd calls < 2 "OK"
         self.assertLess(float(m.group(1)), 2.0, p.stdout)
+
+
+class ComposeScriptsTest(unittest.TestCase):
+    """What docker/compose.yaml runs, run here with the installed binaries (no container
+    engine): docker/setup.sh (twice: it must be idempotent), tocsind with
+    docker/tocsind.conf (loopback ports and local paths in place of the container's),
+    the installed console example, and docker/feed.sh, which makes the fire's incident."""
+
+    def test_setup_feed_and_console_as_compose_runs_them(self):
+        tmp = tempfile.mkdtemp(prefix="tocsin-compose-")
+        if not KEEP:
+            self.addCleanup(shutil.rmtree, tmp, True)
+        dest = os.path.join(tmp, "dest")
+        make(*INSTALL_ARGS, "DESTDIR=" + dest)
+        keys = os.path.join(tmp, "keys")
+        os.mkdir(keys, 0o700)
+        with open(os.path.join(tmp, "pg_password"), "w") as f:
+            f.write("s3cret-for-the-test\n")
+        db = empty_database(self)
+        env = dict(os.environ, PATH=os.path.join(dest, "usr", "bin") + ":" + os.environ["PATH"],
+                   TOCSIN_DB=db.conninfo, TOCSIN_KEYS=keys,
+                   TOCSIN_CITY=os.path.join(REPO, "tests", "data", "demo-city"),
+                   TOCSIN_PG_PASSWORD_FILE=os.path.join(tmp, "pg_password"))
+        env.pop("TOCSIN_SCHEMA_DIR", None)
+        setup = os.path.join(REPO, "docker", "setup.sh")
+        first = run([setup], env=env, cwd=tmp, timeout=120).stdout
+        self.assertIn("applied 001_init.sql", first)  # the installed schema
+        self.assertEqual(len(re.findall(r"^added adapter", first, re.M)), 5, first)
+        self.assertIn('added console "desk1"', first)
+        for k in ("server", "power", "water", "netco", "transport", "health", "desk1"):
+            self.assertEqual(stat.S_IMODE(os.stat(os.path.join(keys, k + ".key")).st_mode),
+                             0o600, k)
+        pgpass = os.path.join(keys, "pgpass")
+        self.assertEqual(stat.S_IMODE(os.stat(pgpass).st_mode), 0o600)
+        with open(pgpass) as f:
+            self.assertEqual(f.read(), "*:*:*:*:s3cret-for-the-test\n")
+        with open(os.path.join(keys, "server.pub")) as f:
+            server_pub = f.read()
+        again = run([setup], env=env, cwd=tmp, timeout=120).stdout
+        self.assertNotIn("added", again)
+        self.assertIn("schema is up to date", again)
+        with open(os.path.join(keys, "server.pub")) as f:
+            self.assertEqual(f.read(), server_pub, "a second run keeps the keys")
+        # a missing password file is a clear error
+        bad = dict(env, TOCSIN_PG_PASSWORD_FILE=os.path.join(tmp, "empty"))
+        open(bad["TOCSIN_PG_PASSWORD_FILE"], "w").close()
+        p = run([setup], env=bad, cwd=tmp, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("is empty", p.stderr)
+
+        # docker/tocsind.conf, with what differs outside a container
+        ports = [free_port() for _ in range(3)]
+        with open(os.path.join(REPO, "docker", "tocsind.conf")) as f:
+            conf = f.read()
+        subst = {"tcp://0.0.0.0:7450": "tcp://127.0.0.1:%d" % ports[0],
+                 "tcp://0.0.0.0:7451": "tcp://127.0.0.1:%d" % ports[1],
+                 "tcp://0.0.0.0:7452": "tcp://127.0.0.1:%d" % ports[2],
+                 "0.0.0.0:9464": "127.0.0.1:%d" % free_port(),
+                 "/etc/tocsin/keys/": keys + "/",
+                 "/var/lib/tocsin/journal": os.path.join(tmp, "journal"),
+                 "host=postgres dbname=tocsin user=tocsin": db.conninfo}
+        for old, new in subst.items():
+            self.assertIn(old, conf)
+            conf = conf.replace(old, new)
+        conf_path = os.path.join(tmp, "tocsind.conf")
+        tocsind = os.path.join(dest, "usr", "bin", "tocsind")
+        with open(conf_path, "w") as f:
+            f.write(conf)
+        p = run([tocsind, "--config", conf_path, "--check-config"], check=False)
+        if "unknown section [metrics]" in p.stderr:  # before issue 7 item 1
+            with open(conf_path, "w") as f:
+                f.write(conf[:conf.index("[metrics]")])
+        log = open(os.path.join(tmp, "tocsind.log"), "w")
+        self.addCleanup(log.close)
+        server = subprocess.Popen([tocsind, "--config", conf_path], cwd=tmp,
+                                  stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+
+        def server_log():
+            with open(os.path.join(tmp, "tocsind.log")) as f:
+                return f.read()
+        self.addCleanup(stop_process, server)
+        wait_until(lambda: "tocsind ready" in server_log() or server.poll() is not None, 15,
+                   what="tocsind ready")
+        self.assertIsNone(server.poll(), server_log())
+
+        console_log = open(os.path.join(tmp, "console.log"), "w")
+        self.addCleanup(console_log.close)
+        console = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(dest, "usr/share/doc/tocsin/examples/console.py"),
+             "--server-key", os.path.join(keys, "server.pub"), "--key", os.path.join(keys, "desk1"),
+             "--alerts", "tcp://127.0.0.1:%d" % ports[1],
+             "--control", "tcp://127.0.0.1:%d" % ports[2],
+             "--operator", "duty officer", "--ack-p1", "--seconds", "60"],
+            stdout=console_log, stderr=subprocess.STDOUT, env=env)
+        self.addCleanup(stop_process, console)
+        time.sleep(1)
+
+        p = run([os.path.join(REPO, "docker", "feed.sh")],
+                env=dict(env, TOCSIN_ENDPOINT="tcp://127.0.0.1:%d" % ports[0]), timeout=120)
+        with open(os.path.join(env["TOCSIN_CITY"], "scenario-substation-fire.csv")) as f:
+            n = len(f.read().splitlines()) - 1
+        self.assertIn("feed: %d events accepted" % n, p.stdout)
+
+        # the fire's incident, as make demo shows it, and the console acknowledged it
+        def fire():
+            rows = db.query("SELECT priority, cause, jsonb_array_length(body->'affected') AS n "
+                            "FROM incidents WHERE root_asset = 'SUB-ALD-PRI-07' "
+                            "AND cause = 'observed'")
+            return rows[0] if rows and rows[0]["n"] >= 15 else None
+        inc = wait_until(fire, 30, 0.3, what="the substation fire's incident")
+        self.assertEqual(inc["priority"], 1)
+        wait_until(lambda: db.scalar("SELECT count(*) FROM alert_acks "
+                                     "WHERE operator = 'duty officer'") >= 1, 30, 0.3,
+                   what="the console's acknowledgement of the P1")
+        stop_process(server)
+        self.assertEqual(server.returncode, 0, server_log()[-3000:])
+
+
+def stop_process(p, timeout=20):
+    """SIGTERM, wait, SIGKILL past the timeout; for addCleanup."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)
 
 
 class DefaultPrefixAndUninstallTest(unittest.TestCase):
