@@ -11,7 +11,7 @@
 struct tn_cli {
 	const char *config;   /* --config FILE, or NULL */
 	const char *conninfo; /* resolved: --db, $TOCSIN_DB, the config's store.conninfo, "dbname=tocsin" */
-	const char *schema_dir; /* --schema DIR, $TOCSIN_SCHEMA_DIR, or "schema" */
+	const char *schema_dir; /* --schema DIR, $TOCSIN_SCHEMA_DIR, or NULL (cmd_db.c) */
 };
 
 /* argv[0] is the verb itself. Main thread. */

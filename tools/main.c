@@ -105,8 +105,6 @@ int main(int argc, char **argv)
 	cli.conninfo = db ? db : cfg.conninfo;
 	if (!cli.schema_dir)
 		cli.schema_dir = getenv("TOCSIN_SCHEMA_DIR");
-	if (!cli.schema_dir)
-		cli.schema_dir = "schema";
 
 	for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++)
 		if (strcmp(argv[i], verbs[v].name) == 0)
