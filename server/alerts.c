@@ -324,7 +324,7 @@ static void drill_change(struct tn_alerts *a, const struct tn_change_rec *ch, bo
 		return;
 	}
 	if (a->desk)
-		tn__desk_change(a->desk, ch->stream, ch->stream_len, al->seq);
+		tn__desk_change(a->desk, ch->stream, ch->stream_len, al->seq, ch->rev);
 	if (!rebuilding) {
 		publish(a, al);
 		STAT_INC(a, drill_published);

@@ -38,6 +38,7 @@ struct desk_drill {
 	enum drill_state st;
 	uint64_t last_seq; /* of its stream, as read from the journal */
 	uint64_t events;   /* its events read from the journal */
+	uint64_t incidents; /* its revisions 1 read so far */
 	uint64_t order;    /* when it became known: the oldest ended one goes first */
 };
 
@@ -420,7 +421,12 @@ static void op_events(struct tn__desk *d, struct tn__alerts_job *j,
 	}
 	if (a->tick && !drill_rec(f, name, "tick", a->actor, NULL, tick, true))
 		goto nomem;
-	reply_ok_head(&pk, j, op, name, 2);
+	reply_ok_head(&pk, j, op, name, 4);
+	/* how far the drill's engine has got, for the planner's progress */
+	pack_str(&pk, "revisions", 9);
+	msgpack_pack_uint64(&pk, x->last_seq);
+	pack_str(&pk, "incidents", 9);
+	msgpack_pack_uint64(&pk, x->incidents);
 	pack_str(&pk, "accepted", 8);
 	msgpack_pack_uint32(&pk, n - bad);
 	pack_str(&pk, "err", 3);
@@ -496,7 +502,7 @@ static void op_status(struct tn__desk *d, struct tn__alerts_job *j,
 	if (!drill_name(d, j, "drill_status", a, name))
 		return;
 	const struct desk_drill *x = find(d, name, strlen(name));
-	reply_ok_head(&pk, j, "drill_status", name, 3);
+	reply_ok_head(&pk, j, "drill_status", name, 4);
 	pack_str(&pk, "state", 5);
 	const char *st = x ? state_names[x->st] : "unknown";
 	pack_str(&pk, st, strlen(st));
@@ -504,6 +510,8 @@ static void op_status(struct tn__desk *d, struct tn__alerts_job *j,
 	msgpack_pack_uint64(&pk, x ? x->events : 0);
 	pack_str(&pk, "last_seq", 8);
 	msgpack_pack_uint64(&pk, x ? x->last_seq : 0);
+	pack_str(&pk, "incidents", 9);
+	msgpack_pack_uint64(&pk, x ? x->incidents : 0);
 	answer(d, j);
 }
 
@@ -635,11 +643,15 @@ void tn__desk_journal(struct tn__desk *d, const struct tn_journal_record *rec,
 	}
 }
 
-void tn__desk_change(struct tn__desk *d, const char *name, size_t len, uint64_t seq)
+void tn__desk_change(struct tn__desk *d, const char *name, size_t len, uint64_t seq,
+		     uint32_t rev)
 {
 	struct desk_drill *x = find(d, name, len);
-	if (x && seq > x->last_seq)
+	if (!x)
+		return;
+	if (seq > x->last_seq)
 		x->last_seq = seq;
+	x->incidents += rev == 1;
 }
 
 bool tn__desk_last_seq(const struct tn__desk *d, const char *name, uint64_t *seq)

@@ -231,8 +231,10 @@ void tn__desk_committed(struct tn__desk *d);
 void tn__desk_journal(struct tn__desk *d, const struct tn_journal_record *rec,
 		      msgpack_zone *zone);
 
-/* tn__desk_change - a revision of drill stream `name` (len bytes) with `seq` was read. */
-void tn__desk_change(struct tn__desk *d, const char *name, size_t len, uint64_t seq);
+/* tn__desk_change - revision `rev` (1: a new incident) of drill stream `name`
+ * (len bytes) with `seq` was read. */
+void tn__desk_change(struct tn__desk *d, const char *name, size_t len, uint64_t seq,
+		     uint32_t rev);
 
 /* tn__desk_last_seq - the last seq of a known drill's stream; false if unknown. */
 bool tn__desk_last_seq(const struct tn__desk *d, const char *name, uint64_t *seq);

@@ -43,6 +43,7 @@ struct client {
 	uint64_t next_id;
 	unsigned in_flight;
 	size_t accepted, refused;
+	uint64_t incidents, revisions; /* so far, as the server's replies say */
 	bool tty;
 	bool quiet_unavailable; /* an E_UNAVAILABLE reply is expected: not said */
 	msgpack_sbuffer req;
@@ -177,6 +178,8 @@ static int take_events_reply(struct client *c)
 	if (rc)
 		return rc;
 	c->accepted += get_u64(&r, "accepted");
+	c->incidents = get_u64(&r, "incidents");
+	c->revisions = get_u64(&r, "revisions");
 	const msgpack_object *err = get(&r, "err");
 	for (uint32_t i = 0; err && err->type == MSGPACK_OBJECT_ARRAY && i < err->via.array.size;
 	     i++) {
@@ -228,9 +231,11 @@ static void progress(struct client *c, const struct tn__scenario *sc, size_t don
 	if (event_us && gmtime_r(&s, &tm))
 		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	double secs = (double)(now - t0_ns) / 1e9;
-	fprintf(stderr, "\r\033[Kdrill %s: %zu/%zu events, event time %s, %.0f events/s%s",
-		c->o->drill, done, sc->n, when, secs > 0 ? (double)done / secs : 0.0,
-		last ? "\n" : "");
+	fprintf(stderr,
+		"\r\033[Kdrill %s: %zu/%zu events, event time %s, %.0f events/s, %" PRIu64
+		" incidents, %" PRIu64 " revisions so far%s",
+		c->o->drill, done, sc->n, when, secs > 0 ? (double)done / secs : 0.0, c->incidents,
+		c->revisions, last ? "\n" : "");
 }
 
 /* Wait, ticking the drill's engine in event time, until `until_us` is due at this speed. */

@@ -120,6 +120,7 @@ class DrillServerTest(IntegrationCase):
                 self.assertNotIn(body["seq"], got)
                 got[body["seq"]] = body
         self.assertEqual(sorted(got), list(range(1, last + 1)))
+        self.assertEqual(st["incidents"], len({b["incident"] for b in got.values()}))
         # Nothing reached the live console, and the live stream has no alert.
         self.assertIsNone(live.recv_alert(timeout=1.0))
         self.assertEqual(self.db.scalar("SELECT count(*) FROM alerts WHERE stream = 'live'"),
