@@ -311,12 +311,15 @@ static void render_alerts(struct tn_mbuf *b, struct tn_alerts *a)
 	char p[2] = "0";
 
 	tn_mfmt_family(b, "tocsin_alerts_published_total", "counter",
-		       "alerts published to consoles, by priority (1 most urgent)");
-	for (int i = 0; i < 5; i++) {
-		p[0] = (char)('1' + i);
-		struct tn_mlabel l = L("priority", p);
-		tn_mfmt_u64(b, "tocsin_alerts_published_total", &l, 1, st.published_by_priority[i]);
-	}
+		       "alerts published to consoles, by stream (live, drill) and priority (1 most "
+		       "urgent)");
+	for (int s = 0; s < 2; s++)
+		for (int i = 0; i < 5; i++) {
+			p[0] = (char)('1' + i);
+			struct tn_mlabel l[] = {L("stream", s ? "drill" : "live"), L("priority", p)};
+			tn_mfmt_u64(b, "tocsin_alerts_published_total", l, 2,
+				    st.published_by_priority[s][i]);
+		}
 	tn_mfmt_family(b, "tocsin_incidents_open", "gauge",
 		       "open live incidents, by the priority of their latest revision");
 	for (int i = 0; i < 5; i++) {

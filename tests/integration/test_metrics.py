@@ -305,13 +305,15 @@ class MetricsTest(IntegrationCase):
             return got and len(got) == n
         wait_until(quiet, 60, 0.1, "alerts to stop")
         after = self.scrape()
-        published = sum((value(after, "tocsin_alerts_published_total", priority=p) or 0) -
-                        b("tocsin_alerts_published_total", priority=p) for p in range(1, 6))
+        published = sum((value(after, "tocsin_alerts_published_total", stream="live",
+                               priority=p) or 0) -
+                        b("tocsin_alerts_published_total", stream="live", priority=p)
+                        for p in range(1, 6))
         self.assertEqual(published, len(got), "one published per alert the console saw")
         for p in range(1, 6):
             self.assertEqual(
-                (value(after, "tocsin_alerts_published_total", priority=p) or 0) -
-                b("tocsin_alerts_published_total", priority=p),
+                (value(after, "tocsin_alerts_published_total", stream="live", priority=p) or 0) -
+                b("tocsin_alerts_published_total", stream="live", priority=p),
                 len([1 for topic, body in got if body["priority"] == p]), "priority %d" % p)
         # the gauges agree with what a snapshot says is open
         r = c.request(op="since", seq=0)

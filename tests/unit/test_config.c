@@ -406,11 +406,11 @@ START_TEST(unknown_section_and_key)
 {
 	expect_error("[server]\nname = a\n\n[ingets]\nendpoint = tcp://127.0.0.1:1\n",
 		     "4: unknown section [ingets]; expected one of [server], [ingest], [journal], "
-		     "[store], [correlator], [registry], [alerts], [metrics]");
+		     "[store], [correlator], [registry], [alerts], [drills], [metrics]");
 	/* an empty unknown section is still an error */
 	expect_error("[server]\n[extra]\n",
 		     "2: unknown section [extra]; expected one of [server], [ingest], [journal], "
-		     "[store], [correlator], [registry], [alerts], [metrics]");
+		     "[store], [correlator], [registry], [alerts], [drills], [metrics]");
 	expect_error("[store]\nbatch = 10\nretry = 5\n",
 		     "3: store.retry: unknown key; expected one of conninfo, batch, retry_ms");
 	expect_error("[server]\nendpoint = tcp://127.0.0.1:1\n",
