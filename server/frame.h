@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <msgpack.h>
+
 #include "dedup.h"
 
 #define TN__RID_MAX 256
@@ -95,5 +97,13 @@ int tn__frame_str(struct tn__frame *f, const char *s, size_t len, uint32_t *off)
 /* Append an item / a record slot; return a pointer to it or NULL (TN_ENOMEM). */
 struct tn__item *tn__frame_item(struct tn__frame *f);
 struct tn__rec *tn__frame_rec(struct tn__frame *f);
+
+/*
+ * tn__frame_rec_begin - a new record of `type` in f, its payload to be packed
+ * with *pk (set up here, writing to f->recbuf) until tn__frame_rec_end sets
+ * its length. NULL on TN_ENOMEM. The frame's owner thread.
+ */
+struct tn__rec *tn__frame_rec_begin(struct tn__frame *f, uint8_t type, msgpack_packer *pk);
+void tn__frame_rec_end(struct tn__frame *f, struct tn__rec *r);
 
 #endif
