@@ -62,6 +62,9 @@ struct tn__frame {
 	uint8_t rid_len;
 	unsigned char rid[TN__RID_MAX];
 	int64_t recv_us;
+	/* The adapter key this frame counts against in its key's frames in flight
+	 * (ratelimit.h; Z85, 40 characters), or "" when it counts against none. */
+	char peer_key[41];
 
 	struct tn__bytes recbuf; /* payloads of the records */
 	struct tn__rec *recs;
