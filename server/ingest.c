@@ -300,17 +300,42 @@ static void rate_note(struct tn_ingest *g, struct tn__frame *f, const struct tn_
 }
 
 /*
+ * How many events a frame says it holds, from its first bytes: an array's
+ * count, else 1. Only a hint for rate_gate (the decoder decides what the
+ * frame really is): a frame that lies about it only hurts its sender.
+ */
+static uint32_t frame_events(const unsigned char *d, size_t len)
+{
+	if (len >= 1 && d[0] >= 0x90 && d[0] <= 0x9f)
+		return d[0] & 0x0f;
+	if (len >= 3 && d[0] == 0xdc)
+		return (uint32_t)d[1] << 8 | d[2];
+	if (len >= 5 && d[0] == 0xdd)
+		return (uint32_t)d[1] << 24 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 8 | d[4];
+	return 1;
+}
+
+/*
  * Refuse the whole frame with E_RATE, before decoding it: this is what keeps
  * a flooder cheap. Returns true when refused: the key has inflight_per_key
- * frames awaiting the journal already, or its bucket is empty. Otherwise the
- * frame counts against the key until it comes back from the journal.
+ * frames awaiting the journal already, or its bucket holds fewer tokens
+ * than the frame has events (`need`; a frame larger than the burst is let
+ * through when there is any token, and its events past them are refused one
+ * by one). Otherwise the frame counts against the key until it comes back
+ * from the journal.
  */
 static bool rate_gate(struct tn_ingest *g, struct tn__frame *f, const struct tn_adapter_entry *who,
-		      struct tn_rate_peer *p, const char *origin, int64_t mono)
+		      struct tn_rate_peer *p, uint32_t need, const char *origin, int64_t mono)
 {
 	char msg[TN_WIRE_MSG_MAX];
 	const struct tn_rate_bucket *b = &p->bucket;
 	uint32_t cap = (uint32_t)g->cfg->inflight_per_key;
+	uint32_t avail;
+
+	if (need > b->burst)
+		need = 1;
+	if (need == 0)
+		need = 1;
 
 	if (cap && p->inflight >= cap) {
 		STAT_INC(g, inflight_refused);
@@ -318,12 +343,13 @@ static bool rate_gate(struct tn_ingest *g, struct tn__frame *f, const struct tn_
 			 "adapter \"%s\" has %u frames awaiting the journal, its most "
 			 "(ingest.inflight_per_key); retry when a reply comes",
 			 who->name, p->inflight);
-	} else if (tn_rate_avail(&p->bucket, mono) == 0) {
+	} else if ((avail = tn_rate_avail(&p->bucket, mono)) < need) {
 		STAT_INC(g, rate_refused_frames);
 		snprintf(msg, sizeof msg,
-			 "over the rate of adapter \"%s\" (%u events/s, burst %u); frame refused, "
-			 "retry in %lld ms",
-			 who->name, b->rate, b->burst, (long long)tn_rate_wait_ms(b, 1));
+			 "over the rate of adapter \"%s\" (%u events/s, burst %u): %u tokens left "
+			 "for %u events, frame refused, retry in %lld ms",
+			 who->name, b->rate, b->burst, avail, need,
+			 (long long)tn_rate_wait_ms(b, need));
 	} else {
 		p->inflight++;
 		memcpy(f->peer_key, p->key, sizeof f->peer_key);
@@ -492,7 +518,8 @@ static void process_frame(struct tn_ingest *g, struct tn__frame *f, zmq_msg_t *b
 		adapter = who->name;
 		peer = peer_of(g, who);
 		mono = mono_us();
-		if (peer && rate_gate(g, f, who, peer, zmq_msg_gets(body, "Peer-Address"), mono))
+		if (peer && rate_gate(g, f, who, peer, frame_events((const unsigned char *)data, len),
+				      zmq_msg_gets(body, "Peer-Address"), mono))
 			return;
 	}
 
