@@ -163,7 +163,7 @@ static bool parse_list(const char *in, bool sectors, char *out)
  * (*out NULL), a number min..RATE_MAX is copied to buf. Prints why and
  * returns false otherwise.
  */
-static bool parse_limit(const char *opt, const char *in, long min, char buf[16], const char **out)
+static bool parse_limit(const char *opt, const char *in, long min, char buf[24], const char **out)
 {
 	char *end;
 	long v;
@@ -178,7 +178,7 @@ static bool parse_limit(const char *opt, const char *in, long min, char buf[16],
 			min, RATE_MAX, min == 0 ? " events/s (0: no limit)" : " events", in);
 		return false;
 	}
-	snprintf(buf, 16, "%ld", v);
+	snprintf(buf, 24, "%ld", v);
 	*out = buf;
 	return true;
 }
@@ -553,7 +553,7 @@ static int cmd_add(int argc, char **argv, const struct tn_cli *cli, const struct
 	const char *clearance = "official", *rate_in = "default", *burst_in = "default";
 	const char *rate, *burst;
 	char sectors[LIST_MAX], assets[LIST_MAX], key[TN_KEY_Z85_LEN + 1], err[512];
-	char rate_buf[16], burst_buf[16];
+	char rate_buf[24], burst_buf[24];
 	size_t len;
 	PGconn *c;
 	int rc;
@@ -636,7 +636,7 @@ static int cmd_add(int argc, char **argv, const struct tn_cli *cli, const struct
 static int cmd_limit(int argc, char **argv, const struct tn_cli *cli)
 {
 	const char *name = NULL, *rate_in = NULL, *burst_in = NULL, *rate = NULL, *burst = NULL;
-	char rate_buf[16], burst_buf[16];
+	char rate_buf[24], burst_buf[24];
 	PGconn *c;
 	int rc;
 
