@@ -65,6 +65,9 @@ struct tn__frame {
 	unsigned char rid[TN__RID_MAX];
 	int64_t recv_us;
 	unsigned adapter_slot; /* the sender's per-adapter counters (adapter_stats.h) */
+	/* The adapter key this frame counts against in its key's frames in flight
+	 * (ratelimit.h; Z85, 40 characters), or "" when it counts against none. */
+	char peer_key[41];
 
 	struct tn__bytes recbuf; /* payloads of the records */
 	struct tn__rec *recs;
