@@ -235,8 +235,31 @@ START_TEST(console_cache_round_trip)
 	ck_assert_int_eq(tn_registry_cache_load(path, &back), 0);
 	ck_assert_str_eq(back->entries[0].name, "desk1");
 	ck_assert_uint_eq(back->entries[0].sectors, 0);
+	ck_assert(!back->entries[0].planner);
 	tn_registry_free(r);
 	tn_registry_free(back);
+
+	/* A planner's key (schema/006) keeps its role through the cache; a
+	 * seventh field that is not "planner" is refused. */
+	char k2[41];
+	new_key(k2);
+	snprintf(text, sizeof text,
+		 "tocsin-registry 2 4\ndesk1 %s - - -1 -1\nplan1 %s - - -1 -1 planner\n", k, k2);
+	write_file(path, text);
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), 0);
+	ck_assert(!tn_registry_find(r, k)->planner);
+	ck_assert(tn_registry_find(r, k2)->planner);
+	ck_assert_int_eq(tn_registry_cache_save(r, path), 0);
+	ck_assert_int_eq(tn_registry_cache_load(path, &back), 0);
+	ck_assert(!tn_registry_find(back, k)->planner);
+	ck_assert(tn_registry_find(back, k2)->planner);
+	tn_registry_free(r);
+	tn_registry_free(back);
+	snprintf(text, sizeof text, "tocsin-registry 2 4\nplan1 %s - - -1 -1 admin\n", k2);
+	write_file(path, text);
+	r = NULL;
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), TN_ECORRUPT);
+	ck_assert_ptr_null(r);
 }
 END_TEST
 
