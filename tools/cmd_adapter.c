@@ -148,15 +148,6 @@ static bool parse_list(const char *in, bool sectors, char *out)
 	return true;
 }
 
-/* Who did it, for the audit trail. */
-static const char *actor(void)
-{
-	const char *v = getenv("SUDO_USER");
-
-	if (!v || !*v)
-		v = getenv("USER");
-	return v && *v ? v : "cli";
-}
 
 /* Report a failed statement; an absent table means the schema is missing. */
 static void db_error(const char *what, const PGresult *r)
@@ -305,7 +296,7 @@ static int add(PGconn *c, const struct kind *k, const char *name, const char *ke
 	}
 	PQclear(r);
 
-	const char *p_audit[] = {actor(), name, key, sectors, sectors ? assets : NULL, old_key,
+	const char *p_audit[] = {tn__cli_actor(), name, key, sectors, sectors ? assets : NULL, old_key,
 				 k->act_add, sectors ? NULL : clearance};
 	r = tx_exec(c, "cannot write the audit row",
 		    "INSERT INTO audit (actor, action, subject, origin, detail) "
@@ -364,7 +355,7 @@ static int revoke(PGconn *c, const struct kind *k, const char *name)
 	snprintf(key, sizeof key, "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
 
-	const char *p_audit[] = {actor(), name, key, k->act_revoke};
+	const char *p_audit[] = {tn__cli_actor(), name, key, k->act_revoke};
 	r = tx_exec(c, "cannot write the audit row",
 		    "INSERT INTO audit (actor, action, subject, origin, detail) "
 		    "VALUES ($1, $4, $2, 'cli', jsonb_build_object('key', $3::text))",
