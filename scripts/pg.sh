@@ -1,7 +1,7 @@
 #!/bin/sh
 # pg.sh - the private PostgreSQL cluster of the demo and the tests.
 #
-#   scripts/pg.sh start|stop|status|conninfo [ROLE]|psql [args]
+#   scripts/pg.sh start|stop|status|conninfo [ROLE [DBNAME]]|psql [args]
 #
 # The cluster lives under ./var/pg (data, socket, log), listens on a Unix
 # socket only (listen_addresses = ''), and runs as an unprivileged user:
@@ -185,7 +185,7 @@ case "${1:-}" in
 start) start ;;
 stop) stop ;;
 status) if running; then echo "pg: running ($(conninfo))"; else echo "pg: stopped"; exit 3; fi ;;
-conninfo) conninfo "${2:-super}" ;;
+conninfo) conninfo "${2:-super}" "${3:-}" ;;
 psql) shift; exec "$bindir/psql" "$(conninfo)" "$@" ;;
-*) echo "usage: $0 start|stop|status|conninfo [super|admin|server|console]|psql [args]" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|status|conninfo [super|admin|server|console [DBNAME]]|psql [args]" >&2; exit 2 ;;
 esac
