@@ -11,7 +11,7 @@
 --                   import` take the owner's role for one transaction
 --                   (SET LOCAL ROLE tocsin_owner), so that schema changes
 --                   are owned by tocsin_owner and need this deliberate step.
---   tocsin_server   LOGIN: tocsind. Reads what it needs; appends events,
+--   tocsin_server   LOGIN: tocsind. Reads all but the audit trail; appends events,
 --                   rejects, audit rows, incident revisions and
 --                   acknowledgements; keeps the derived current state
 --                   (incidents, incident_members, store_progress). It can
@@ -145,9 +145,10 @@ REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC, tocsin_admin, tocsin_serv
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM PUBLIC, tocsin_admin, tocsin_server,
     tocsin_console;
 
--- Everyone reads; consoles not the audit trail (keys, addresses, operators).
+-- Everyone reads, but the audit trail (keys, addresses, operators) is the
+-- operator's: tocsind and consoles only write or never see it.
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO tocsin_admin, tocsin_server, tocsin_console;
-REVOKE SELECT ON audit FROM tocsin_console;
+REVOKE SELECT ON audit FROM tocsin_server, tocsin_console;
 
 -- tocsind (server/store.c, alerts_pg.c): history, append only.
 GRANT INSERT ON events, rejected, incident_revisions, alert_acks TO tocsin_server;
@@ -166,6 +167,10 @@ GRANT INSERT, UPDATE ON adapters TO tocsin_admin;
 GRANT UPDATE ON registry_version TO tocsin_admin;
 GRANT INSERT (at, actor, action, subject, origin, detail) ON audit TO tocsin_admin;
 GRANT USAGE ON SEQUENCE audit_seq_seq TO tocsin_admin;
+
+-- Tables of 006_drills.sql: it runs before this file on a new database,
+-- when these roles may not exist yet, so what its tables need beyond SELECT
+-- is granted here (e.g. GRANT INSERT ON drills TO tocsin_server).
 
 -- Tables later migrations make (as tocsin_owner: see the rule at the top).
 ALTER DEFAULT PRIVILEGES FOR ROLE tocsin_owner IN SCHEMA public

@@ -166,10 +166,13 @@ class RolesTest(IntegrationCase):
     # ---- tocsin_server: tocsind ------------------------------------------------------------
 
     def test_c_server_cannot_change_the_schema(self):
-        # GRANT of what it does not hold only warns (PostgreSQL), and gives nothing
-        p = self.psql("server", "GRANT SELECT ON audit TO tocsin_console")
+        # nor hand out privileges (on what it holds, PostgreSQL only warns and grants
+        # nothing: the console still cannot write)
+        self.assertRefused("server", "GRANT SELECT ON audit TO tocsin_console")
+        p = self.psql("server", "GRANT INSERT ON events TO tocsin_console")
         self.assertIn("no privileges were granted", p.stderr)
         self.assertRefused("console", "SELECT count(*) FROM audit")
+        self.assertRefused("console", self.write_statements("events")["insert"])
         # (drops last: the owner's control runs them all in one transaction)
         for sql in ("ALTER TABLE events ADD COLUMN x int",
                     "ALTER TABLE audit DISABLE TRIGGER audit_append_only",
@@ -203,6 +206,8 @@ class RolesTest(IntegrationCase):
                 self.assertRefused("server", st["update"])
             if table not in SERVER_MAY_DELETE:
                 self.assertRefused("server", st["delete"])
+        # it writes the audit trail, never reads it
+        self.assertRefused("server", "SELECT count(*) FROM audit")
         # keys and the asset registry are the operator's
         for table in ("adapters", "assets", "dependencies", "registry_version",
                       "registry_generation", "schema_migrations"):
