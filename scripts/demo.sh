@@ -36,7 +36,8 @@ cd "$demo"
 
 say "a fresh database, migrated"
 "$pgbin/psql" -X -q "$("$top/scripts/pg.sh" conninfo super postgres)" \
-	-c "DROP DATABASE IF EXISTS tocsin_demo WITH (FORCE)" -c "CREATE DATABASE tocsin_demo"
+	-c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS tocsin_demo WITH (FORCE)" \
+	-c "CREATE DATABASE tocsin_demo"
 "$B/tocsin" --db "$DB_SUPER" --schema "$top/schema" db migrate
 
 say "the asset registry: Aldermoor, a small city (tests/data/demo-city)"

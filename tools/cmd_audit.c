@@ -73,6 +73,18 @@ static bool parse_when(const char *s, int64_t now_us, int64_t *us)
 	return strlen(s) >= 5 && s[4] == '-' && tn_adapter_parse_time(s, us) == 0;
 }
 
+/* --`name` `s` (NULL: not given) into *us; false after printing why. */
+static bool when_arg(const char *name, const char *s, int64_t now_us, int64_t *us)
+{
+	if (!s || parse_when(s, now_us, us))
+		return true;
+	fprintf(stderr,
+		"tocsin: audit: --%s: expected an RFC 3339 time like 2026-08-14T16:00:00Z or an "
+		"age like 30m, 12h, 7d, got \"%.64s\"\n",
+		name, s);
+	return false;
+}
+
 /* --actor/--action: printable, 1 to FILTER_MAX bytes. */
 static bool filter_ok(const char *who, const char *s)
 {
@@ -242,20 +254,8 @@ int tn__cmd_audit(int argc, char **argv, const struct tn_cli *cli)
 		fputs(usage_text, stdout);
 		return 0;
 	}
-	if (since && !parse_when(since, now, &since_us)) {
-		fprintf(stderr,
-			"tocsin: audit: --since: expected an RFC 3339 time like "
-			"2026-08-14T16:00:00Z or an age like 30m, 12h, 7d, got \"%.64s\"\n",
-			since);
+	if (!when_arg("since", since, now, &since_us) || !when_arg("until", until, now, &until_us))
 		return 2;
-	}
-	if (until && !parse_when(until, now, &until_us)) {
-		fprintf(stderr,
-			"tocsin: audit: --until: expected an RFC 3339 time like "
-			"2026-08-14T16:00:00Z or an age like 30m, 12h, 7d, got \"%.64s\"\n",
-			until);
-		return 2;
-	}
 	if (since && until && since_us >= until_us) {
 		fprintf(stderr, "tocsin: audit: expected --since before --until\n");
 		return 2;
