@@ -139,6 +139,88 @@ fuzz: deps
 		$(patsubst tests/fuzz/%.c,build-fuzz/fuzz/%,$(FUZZ_SRC))
 	@FUZZ_BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_SRC)
 
+# ---- make install / uninstall (docs/operations.md, "Installing") -------------
+
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+DOCDIR     ?= $(DATADIR)/doc/tocsin
+# /usr installs configuration in /etc, any other prefix in PREFIX/etc.
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+
+VERSION    := 0.1
+# The adapter SDK's ABI: bump SDK_ABI (the soname) on any incompatible change
+# of include/tocsin/{adapter,error,event}.h.
+SDK_ABI    := 1
+SDK_REAL   := $(SDK_ABI).0.0
+# What users install: the SDK and what it needs of common/, one library that
+# stands alone (the shared one is linked with --no-undefined to prove it).
+SDK_COMMON := $(addprefix common/,error.c event_names.c keys.c log.c wire_pack.c wire_scan.c)
+SDK_HDRS   := $(addprefix include/tocsin/,adapter.h error.h event.h)
+DIST       := $(BUILD)/dist
+SDK_DIST   := $(DIST)/libtocsin-adapter.a $(DIST)/libtocsin-adapter.so.$(SDK_REAL)
+SUBST       = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+	-e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' \
+	-e 's|@VERSION@|$(VERSION)|g'
+
+$(DIST)/libtocsin-adapter.a: $(call obj,$(SDK_SRC) $(SDK_COMMON))
+$(DIST)/libtocsin-adapter.so.$(SDK_REAL): $(call obj,$(SDK_SRC) $(SDK_COMMON)) \
+		packaging/libtocsin-adapter.map
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ -Wl,-soname,libtocsin-adapter.so.$(SDK_ABI) \
+		-Wl,--version-script=packaging/libtocsin-adapter.map \
+		$(if $(SAN),,-Wl,--no-undefined) $(filter %.o,$^) \
+		$(shell pkg-config --libs libzmq msgpack 2>/dev/null)
+
+.PHONY: install uninstall
+all: $(SDK_DIST)
+
+install: $(TOCSIND) $(TOCSIN) $(SDK_DIST)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+		$(DESTDIR)$(INCLUDEDIR)/tocsin $(DESTDIR)$(DATADIR)/tocsin/schema \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/examples \
+		$(DESTDIR)$(SYSCONFDIR)/tocsin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	install -m 755 $(TOCSIND) $(TOCSIN) $(DESTDIR)$(BINDIR)
+	install -m 644 $(DIST)/libtocsin-adapter.a $(DESTDIR)$(LIBDIR)
+	install -m 755 $(DIST)/libtocsin-adapter.so.$(SDK_REAL) $(DESTDIR)$(LIBDIR)
+	ln -sf libtocsin-adapter.so.$(SDK_REAL) $(DESTDIR)$(LIBDIR)/libtocsin-adapter.so.$(SDK_ABI)
+	ln -sf libtocsin-adapter.so.$(SDK_ABI) $(DESTDIR)$(LIBDIR)/libtocsin-adapter.so
+	$(SUBST) packaging/tocsin.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/tocsin.pc
+	install -m 644 $(SDK_HDRS) $(DESTDIR)$(INCLUDEDIR)/tocsin
+	install -m 644 schema/*.sql $(DESTDIR)$(DATADIR)/tocsin/schema
+	install -m 644 man/tocsin.1 $(DESTDIR)$(MANDIR)/man1
+	install -m 644 man/tocsind.8 $(DESTDIR)$(MANDIR)/man8
+	install -m 644 adapters/examples/*.py adapters/examples/*.c adapters/examples/*.csv \
+		$(DESTDIR)$(DOCDIR)/examples
+	install -m 644 packaging/tocsind.conf.sample $(DESTDIR)$(SYSCONFDIR)/tocsin
+	$(SUBST) packaging/tocsind.service.in >$(DESTDIR)$(UNITDIR)/tocsind.service
+	install -m 644 packaging/tocsin.sysusers $(DESTDIR)$(SYSUSERSDIR)/tocsin.conf
+
+# Removes what install wrote, never a tocsind.conf, keys or state.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tocsind $(DESTDIR)$(BINDIR)/tocsin \
+		$(DESTDIR)$(LIBDIR)/libtocsin-adapter.a $(DESTDIR)$(LIBDIR)/libtocsin-adapter.so \
+		$(DESTDIR)$(LIBDIR)/libtocsin-adapter.so.$(SDK_ABI) \
+		$(DESTDIR)$(LIBDIR)/libtocsin-adapter.so.$(SDK_REAL) \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/tocsin.pc \
+		$(addprefix $(DESTDIR)$(INCLUDEDIR)/tocsin/,$(notdir $(SDK_HDRS))) \
+		$(addprefix $(DESTDIR)$(DATADIR)/tocsin/schema/,$(notdir $(wildcard schema/*.sql))) \
+		$(DESTDIR)$(MANDIR)/man1/tocsin.1 $(DESTDIR)$(MANDIR)/man8/tocsind.8 \
+		$(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(notdir $(wildcard \
+			adapters/examples/*.py adapters/examples/*.c adapters/examples/*.csv))) \
+		$(DESTDIR)$(SYSCONFDIR)/tocsin/tocsind.conf.sample \
+		$(DESTDIR)$(UNITDIR)/tocsind.service $(DESTDIR)$(SYSUSERSDIR)/tocsin.conf
+	rmdir $(DESTDIR)$(INCLUDEDIR)/tocsin $(DESTDIR)$(DATADIR)/tocsin/schema \
+		$(DESTDIR)$(DATADIR)/tocsin $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/tocsin 2>/dev/null || true
+
 # ---- the private PostgreSQL under ./var ---------------------------------------
 
 pg-start:

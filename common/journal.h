@@ -58,6 +58,14 @@ enum tn_jrec_type {
 	 * priority, area, updated_us, body (str: the canonical JSON of the
 	 * alert, `{"seq":N,...}`; records from before alerts have no seq)] */
 	TN_JREC_CHANGE = 5,
+	/* A drill's input or life (design §6; docs/drills.md), written by the
+	 * alerts thread for a planner and read only by the drill correlator.
+	 * payload: msgpack [drill, op, at_us, actor, arg]: op "start" (arg
+	 * nil), "event" (arg: the event map, as in an EVENT record), "tick"
+	 * (arg: the drill's clock in microseconds), "stop" (arg nil); and
+	 * "ended" (arg: the drill stream's last seq), written by the drill
+	 * correlator once a stopped drill's last revision is journaled. */
+	TN_JREC_DRILL = 6,
 };
 
 struct tn_journal_opts {

@@ -4,10 +4,13 @@
 set -eu
 
 # chromium (headless) renders the drill report in test_drills.py: the issue asks for
-# the page to be checked, not only the file.
+# the page to be checked, not only the file. python3-yaml, man-db, groff-base and
+# systemd (systemd-analyze) check docker/compose.yaml, the man pages and the unit
+# (test_install.py, test_docker_static.py).
 PKGS="build-essential pkg-config libzmq3-dev libmsgpack-dev libev-dev libpq-dev check
 libck-dev libinih-dev libxml2-dev libxml2-utils postgresql python3 python3-zmq python3-msgpack libjansson-dev
-clang libfuzzer-14-dev chromium fonts-dejavu-core libncurses-dev tmux"
+clang libfuzzer-14-dev chromium fonts-dejavu-core libncurses-dev tmux
+python3-yaml man-db groff-base systemd"
 
 missing=""
 for p in $PKGS; do

@@ -91,6 +91,7 @@ struct tn_alerts {
 
 	struct tn_registry *consoles;
 	struct tn__ring registry_ring;
+	struct tn__desk *desk; /* drills (alerts_drill.c); NULL: none */
 
 	struct tn__alerts_job *jobs[JOBS]; /* free ones */
 	struct tn__alerts_job busy;        /* answers "busy" when none is free */
@@ -132,6 +133,31 @@ static void job_put(struct tn_alerts *a, struct tn__alerts_job *j)
 	j->acked = NULL;
 	j->n_acked = 0;
 	a->jobs[a->jobs_free++] = j;
+}
+
+static void send_reply(struct tn_alerts *a, const struct tn__alerts_job *j);
+
+/* The drill desk's host callbacks (alerts_int.h). */
+static void desk_reply(void *host, struct tn__alerts_job *j)
+{
+	if (j->n_env)
+		send_reply(host, j);
+}
+
+static void desk_recycle(void *host, struct tn__alerts_job *j)
+{
+	job_put(host, j);
+}
+
+static void desk_to_pg(void *host, struct tn__alerts_job *j)
+{
+	struct tn_alerts *a = host;
+	(void)tn__ring_push(&a->to_pg, j); /* holds every job */
+}
+
+static struct tn__alerts_job *desk_job(void *host)
+{
+	return job_get(host, false);
 }
 
 static void pack_str(msgpack_packer *pk, const char *s, size_t n)
@@ -281,6 +307,31 @@ static void to_outbox(struct tn_alerts *a, const struct tn__alert *al,
 			       ch->body_len, oi ? oi->refs : NULL, oi ? oi->nrefs : 0);
 }
 
+/*
+ * A drill's revision: published on `drill/<name>/...` only (the body says
+ * status "exercise"), never kept in the live memory, open incidents,
+ * escalation or CAP outbox; `since` on a drill stream reads PostgreSQL.
+ */
+static void drill_change(struct tn_alerts *a, const struct tn_change_rec *ch, bool rebuilding)
+{
+	struct tn__alert *al = NULL;
+	int rc = tn__alert_from_change(ch->stream, ch->stream_len, ch->msg, ch->msg_len,
+				       ch->priority, ch->area, ch->area_len, ch->body,
+				       ch->body_len, &al);
+	if (rc != 0) {
+		if (rc != TN_ENOTFOUND)
+			STAT_INC(a, undecodable);
+		return;
+	}
+	if (a->desk)
+		tn__desk_change(a->desk, ch->stream, ch->stream_len, al->seq, ch->rev);
+	if (!rebuilding) {
+		publish(a, al);
+		STAT_INC(a, drill_published);
+	}
+	tn__alert_unref(al);
+}
+
 /* One CHANGE record: [stream, incident, rev, msg, priority, area, updated_us, body]. */
 static void change(struct tn_alerts *a, const struct tn_journal_record *rec, bool rebuilding)
 {
@@ -290,8 +341,10 @@ static void change(struct tn_alerts *a, const struct tn_journal_record *rec, boo
 
 	if (rc != 0)
 		goto bad;
-	if (ch.stream_len != strlen(STREAM) || memcmp(ch.stream, STREAM, ch.stream_len) != 0)
-		return; /* drill streams: not served yet (docs/control-rooms.md) */
+	if (ch.stream_len != strlen(STREAM) || memcmp(ch.stream, STREAM, ch.stream_len) != 0) {
+		drill_change(a, &ch, rebuilding);
+		return;
+	}
 	rc = tn__alert_from_change(ch.stream, ch.stream_len, ch.msg, ch.msg_len, ch.priority,
 				   ch.area, ch.area_len, ch.body, ch.body_len, &al);
 	if (rc == TN_ENOTFOUND) {
@@ -468,6 +521,8 @@ static bool read_journal(struct tn_alerts *a, int burst)
 		bool rebuilding = rec.offset < a->rebuild_end;
 		if (rec.type == TN_JREC_CHANGE)
 			change(a, &rec, rebuilding);
+		else if (rec.type == TN_JREC_DRILL && a->desk)
+			tn__desk_journal(a->desk, &rec, &a->zone);
 		else if (a->escalating)
 			advance(a, &rec, rebuilding);
 		n++;
@@ -582,6 +637,26 @@ static const struct tn__alert *recent_get(const struct tn_alerts *a, uint64_t se
 {
 	const struct tn__alert *al = a->recent[seq % a->o.recent];
 	return al && al->seq == seq ? al : NULL;
+}
+
+/* `since` on a drill's stream: from PostgreSQL (a drill's alerts are not
+ * kept in memory); its last seq is the one the journal has shown so far. */
+static void op_since_drill(struct tn_alerts *a, struct tn__alerts_job *j, const char *drill,
+			   uint64_t seq, bool *queued)
+{
+	uint64_t last;
+	if (!a->desk || !tn__desk_last_seq(a->desk, drill, &last)) {
+		fail(a, j, "since", TN_EUNKNOWN, "stream: no drill \"%s\" known to this server",
+		     drill);
+		return;
+	}
+	j->kind = TN__JOB_SINCE;
+	snprintf(j->stream, sizeof j->stream, "%s", drill);
+	j->seq = seq;
+	j->limit = a->o.since_max;
+	j->last = last;
+	(void)tn__ring_push(&a->to_pg, j); /* holds every job */
+	*queued = true;
 }
 
 static void op_since(struct tn_alerts *a, struct tn__alerts_job *j, uint64_t seq, bool *queued)
@@ -762,16 +837,19 @@ static bool key_is(const msgpack_object *k, const char *s)
 
 /* Decode and serve one request; the job goes to the worker (*queued) or is answered. */
 static void request(struct tn_alerts *a, struct tn__alerts_job *j, const void *buf, size_t len,
-		    bool *queued)
+		    bool planner, bool *queued)
 {
 	const msgpack_object *op = NULL, *seq = NULL, *inc = NULL, *rev = NULL, *oper = NULL;
 	const msgpack_object *stream = NULL;
+	struct tn__desk_args da = {.planner = planner, .actor = j->console};
 	msgpack_object o;
 	size_t off = 0;
 	char why[128];
 
 	msgpack_zone_clear(&a->req_zone);
-	if (tn_wire_scan(buf, len, 4, 256, why, sizeof why) != 0 ||
+	/* depth 4: a drill's events ({events: [{attrs: {}}]}); at most one
+	 * object per byte, so what msgpack-c allocates is bounded by CONTROL_MAX */
+	if (tn_wire_scan(buf, len, 4, CONTROL_MAX, why, sizeof why) != 0 ||
 	    msgpack_unpack(buf, len, &off, &a->req_zone, &o) != MSGPACK_UNPACK_SUCCESS) {
 		fail(a, j, NULL, TN_EDECODE, "request is not one MessagePack map within limits");
 		return;
@@ -805,6 +883,14 @@ static void request(struct tn_alerts *a, struct tn__alerts_job *j, const void *b
 			rev = v;
 		else if (key_is(k, "operator"))
 			oper = v;
+		else if (key_is(k, "drill"))
+			da.drill = v;
+		else if (key_is(k, "events"))
+			da.events = v;
+		else if (key_is(k, "tick"))
+			da.tick = v;
+		else if (key_is(k, "end"))
+			da.end = v;
 		else {
 			fail(a, j, NULL, TN_ESCHEMA, "unknown key \"%.*s\"",
 			     k->type == MSGPACK_OBJECT_STR ? (int)(k->via.str.size > 32
@@ -816,11 +902,23 @@ static void request(struct tn_alerts *a, struct tn__alerts_job *j, const void *b
 		}
 	}
 	if (!op || op->type != MSGPACK_OBJECT_STR) {
-		fail(a, j, NULL, TN_ESCHEMA, "op: expected \"since\", \"snapshot\" or \"ack\"");
+		fail(a, j, NULL, TN_ESCHEMA, "op: expected \"since\", \"snapshot\", \"ack\" or "
+		     "a drill operation");
 		return;
 	}
-	if (stream && !key_is(stream, STREAM)) {
-		fail(a, j, NULL, TN_ESCHEMA, "stream: only \"live\" is served");
+	if (stream && (stream->type != MSGPACK_OBJECT_STR || stream->via.str.size == 0 ||
+		       stream->via.str.size > TN__DRILL_NAME_MAX)) {
+		fail(a, j, NULL, TN_ESCHEMA, "stream: expected \"live\" or a drill's name");
+		return;
+	}
+	bool live = !stream || key_is(stream, STREAM);
+	bool drill_op = op->via.str.size > 6 && memcmp(op->via.str.ptr, "drill_", 6) == 0;
+	if (!drill_op && (da.drill || da.events || da.tick || da.end)) {
+		fail(a, j, NULL, TN_ESCHEMA, "drill, events, tick and end go with drill operations");
+		return;
+	}
+	if (!live && !key_is(op, "since")) {
+		fail(a, j, NULL, TN_ESCHEMA, "stream: a drill's stream is served by since only");
 		return;
 	}
 	if (key_is(op, "since")) {
@@ -831,6 +929,13 @@ static void request(struct tn_alerts *a, struct tn__alerts_job *j, const void *b
 		if (!seq || seq->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
 			fail(a, j, "since", TN_ESCHEMA,
 			     "since: seq: expected an integer >= 0 (the last seq received)");
+			return;
+		}
+		if (!live) {
+			char name[TN__DRILL_NAME_MAX + 1];
+			memcpy(name, stream->via.str.ptr, stream->via.str.size);
+			name[stream->via.str.size] = 0;
+			op_since_drill(a, j, name, seq->via.u64, queued);
 			return;
 		}
 		op_since(a, j, seq->via.u64, queued);
@@ -845,10 +950,32 @@ static void request(struct tn_alerts *a, struct tn__alerts_job *j, const void *b
 			fail(a, j, "ack", TN_ESCHEMA, "ack: takes incident, rev and operator");
 			return;
 		}
+		if (planner && !a->insecure) {
+			fail(a, j, "ack", TN_EFORBIDDEN,
+			     "a planner's key runs drills; live alerts are acknowledged from a "
+			     "console");
+			return;
+		}
 		op_ack(a, j, inc, rev, oper, queued);
+	} else if (key_is(op, "drill_start") || key_is(op, "drill_events") ||
+		   key_is(op, "drill_stop") || key_is(op, "drill_status")) {
+		char name[16];
+		if (seq || inc || rev || oper) {
+			fail(a, j, NULL, TN_ESCHEMA, "drill operations take drill, events, tick, end");
+			return;
+		}
+		memcpy(name, op->via.str.ptr, op->via.str.size);
+		name[op->via.str.size] = 0;
+		if (!a->desk) {
+			fail(a, j, name, TN_EUNAVAILABLE, "this server runs no drills ([drills] "
+			     "max_active = 0, or no correlator)");
+			return;
+		}
+		tn__desk_request(a->desk, j, name, &da, queued);
 	} else {
 		fail(a, j, NULL, TN_ESCHEMA,
-		     "op: unknown \"%.*s\"; expected \"since\", \"snapshot\" or \"ack\"",
+		     "op: unknown \"%.*s\"; expected \"since\", \"snapshot\", \"ack\", "
+		     "\"drill_start\", \"drill_events\", \"drill_stop\" or \"drill_status\"",
 		     (int)(op->via.str.size > 32 ? 32 : op->via.str.size), op->via.str.ptr);
 	}
 }
@@ -911,7 +1038,9 @@ static bool control_one(struct tn_alerts *a)
 		fail(a, j, NULL, TN_EDECODE, "request over %u bytes", CONTROL_MAX);
 	} else {
 		snprintf(j->console, sizeof j->console, "%s", e ? e->name : "insecure");
-		request(a, j, zmq_msg_data(&m), zmq_msg_size(&m), &queued);
+		/* without keys (insecure, loopback only) anyone may run a drill */
+		request(a, j, zmq_msg_data(&m), zmq_msg_size(&m), e ? e->planner : a->insecure,
+			&queued);
 	}
 	zmq_msg_close(&m);
 	if (!queued)
@@ -948,6 +1077,10 @@ static void jobs_done(struct tn_alerts *a)
 			break;
 		case TN__JOB_ACKED:
 			break;
+		case TN__JOB_DRILL_NEW:
+		case TN__JOB_DRILL_STOPPED:
+			tn__desk_job_done(a->desk, j); /* the desk's now */
+			continue;
 		}
 		job_put(a, j);
 	}
@@ -978,6 +1111,8 @@ static void pump(struct tn_alerts *a)
 		while (zap_serve(a))
 			progress = true;
 		jobs_done(a);
+		if (a->desk)
+			tn__desk_committed(a->desk);
 		for (int i = 0; i < 64 && control_one(a); i++)
 			progress = true;
 	}
@@ -1147,6 +1282,22 @@ int tn_alerts_start(const struct tn_alerts_opts *o, struct tn_alerts **out, char
 				      &a->pg)) != 0)
 		goto fail;
 	load_acked(a);
+	if (o->drill_in && o->max_drills > 0) {
+		struct tn__desk_opts dopt = {
+			.to_commit = o->drill_in,
+			.from_commit = o->drill_out,
+			.wake_commit = o->wake_commit,
+			.wake_ud = o->wake_ud,
+			.max_active = o->max_drills,
+			.reply = desk_reply,
+			.recycle = desk_recycle,
+			.to_pg = desk_to_pg,
+			.job = desk_job,
+			.host = a,
+		};
+		if ((rc = tn__desk_new(&dopt, &a->desk)) != 0)
+			goto fail;
+	}
 
 	rc = TN_EZMQ;
 	if (!(a->ctx = zmq_ctx_new())) {
@@ -1214,6 +1365,7 @@ void tn_alerts_stats(const struct tn_alerts *a, struct tn_alerts_stats *out)
 	out->snapshots_truncated = ck_pr_load_64(&s->snapshots_truncated);
 	out->last_seq = ck_pr_load_64(&s->last_seq);
 	out->offset = ck_pr_load_64(&s->offset);
+	out->drill_published = ck_pr_load_64(&s->drill_published);
 	out->rebuilt = ck_pr_load_8((const uint8_t *)&s->rebuilt) != 0;
 }
 
@@ -1239,6 +1391,12 @@ void tn_alerts_stop(struct tn_alerts *a, int drain_ms)
 	}
 	/* The worker before the jobs: one may still be in its hands. */
 	tn__alerts_pg_stop(a->pg);
+	if (a->desk) {
+		/* the committer has stopped: what it committed is answered (or
+		 * dropped, for consoles gone), and the jobs come back */
+		tn__desk_committed(a->desk);
+		tn__desk_free(a->desk);
+	}
 	if (a->pub)
 		zmq_close(a->pub);
 	if (a->ctl)

@@ -50,7 +50,11 @@
 #include <stdint.h>
 
 #include "outbox.h"
+#include "ring.h"
 #include "registry.h"
+
+/* Frames of drill records in flight (the drill lane's rings hold as many). */
+#define TN_ALERTS_DRILL_FRAMES 16
 
 struct tn_alerts_opts {
 	const char *journal_dir;      /* borrowed; must outlive the thread */
@@ -77,6 +81,14 @@ struct tn_alerts_opts {
 	 * running before the thread starts and stopped after it: this thread
 	 * is its producer. */
 	struct tn_outbox *outbox;
+	/* Drills (alerts_int.h, the drill desk): a lane to the committer for
+	 * the drills' records (rings of TN__DESK_FRAMES; frames come back
+	 * unsignalled: the thread looks at each poll), the committer's wake,
+	 * and max_drills running at once (0 or no rings: no drills). */
+	struct tn__ring *drill_in, *drill_out;
+	void (*wake_commit)(void *ud);
+	void *wake_ud;
+	unsigned max_drills;
 };
 
 struct tn_alerts_stats {
@@ -91,6 +103,7 @@ struct tn_alerts_stats {
 	uint64_t open_full;              /* open incidents not tracked (table full) */
 	uint64_t escalations;            /* escalations published */
 	uint64_t snapshots_truncated;    /* snapshots limited to the 10000 most urgent */
+	uint64_t drill_published;        /* of `published`, drills' alerts */
 	uint64_t last_seq, offset;
 	bool rebuilt;                    /* the start-up read has reached the journal's end */
 };

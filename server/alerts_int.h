@@ -14,6 +14,7 @@
 
 #include "frame.h"
 #include "journal.h"
+#include "alerts.h"
 #include "ring.h"
 #include "tocsin/correlator.h"
 
@@ -97,6 +98,8 @@ enum tn__alerts_job_kind {
 	TN__JOB_ACK,    /* store an ack and its audit row, for a console */
 	TN__JOB_AUDIT,  /* an audit row only (refused handshakes); no reply */
 	TN__JOB_ACKED,  /* at start: the highest acked rev of each incident */
+	TN__JOB_DRILL_NEW,     /* a drill's row, before its start is journaled (TN_EEXIST: used) */
+	TN__JOB_DRILL_STOPPED, /* a drill's stopped_at; no reply */
 };
 
 /* Highest acked rev of an incident (TN__JOB_ACKED's answer). */
@@ -118,7 +121,7 @@ struct tn__alerts_job {
 	unsigned char env[TN__ALERT_ENVELOPE_MAX][256];
 	struct tn__bytes id;         /* msgpack of the request's id, or empty */
 	/* parameters */
-	char stream[64];
+	char stream[65];             /* "live" or a drill's name */
 	uint64_t seq;                /* SINCE: after this; ... */
 	uint64_t last;               /* SINCE: the stream's last seq, for the reply */
 	unsigned limit;              /* SINCE: alerts per reply */
@@ -149,6 +152,94 @@ int tn__alerts_pg_start(const char *conninfo, struct tn__ring *in, struct tn__ri
 
 /* Stop and join the worker (a job in progress finishes first). NULL is fine. */
 void tn__alerts_pg_stop(struct tn__alerts_pg *w);
+
+/* ---- the drill desk (alerts_drill.c) -------------------------------------- */
+
+/*
+ * The drill desk serves a planner's drill operations on the control channel
+ * (design §6, docs/drills.md): `drill_start`, `drill_events`, `drill_stop`
+ * and `drill_status`. It journals a drill's input as DRILL records
+ * (journal.h) through a lane of its own to the committer, and answers once
+ * they are durable; the drill correlator (correlate.h, drill mode) reads
+ * them and journals the drill's revisions on the drill's own stream. It
+ * learns what became of each drill from the journal, as the alerts thread
+ * reads it (start, stop, ended, the drill's last seq).
+ *
+ * Bounds: TN__DESK_FRAMES requests in flight to the journal (more are
+ * answered E_UNAVAILABLE, counted in busy), TN__DESK_DRILLS drills known
+ * (the oldest ended one is forgotten for a new one; PostgreSQL's `drills`
+ * keeps them all), max_active drills running at once.
+ *
+ * Thread contract: everything here runs in the alerts thread.
+ */
+#define TN__DESK_FRAMES TN_ALERTS_DRILL_FRAMES
+#define TN__DESK_DRILLS 256
+
+struct tn__desk_opts {
+	struct tn__ring *to_commit, *from_commit; /* the lane; each holds TN__DESK_FRAMES */
+	void (*wake_commit)(void *ud);
+	void *wake_ud;
+	unsigned max_active;         /* drills running at once (>= 1) */
+	/* the host (alerts.c): send j->reply to its console (n_env 0: none) */
+	void (*reply)(void *host, struct tn__alerts_job *j);
+	/* and recycle j, once the desk is done with a job it kept */
+	void (*recycle)(void *host, struct tn__alerts_job *j);
+	/* queue j (the host's) for the PostgreSQL worker */
+	void (*to_pg)(void *host, struct tn__alerts_job *j);
+	/* a free job for a request of the desk's own (NULL: none free) */
+	struct tn__alerts_job *(*job)(void *host);
+	void *host;
+};
+
+struct tn__desk_stats {
+	uint64_t started, stopped, events, refused, busy, forgotten;
+};
+
+/* A drill request's arguments: msgpack objects of the request (borrowed,
+ * valid during the call), NULL when absent. */
+struct tn__desk_args {
+	const msgpack_object *drill, *events, *tick, *end;
+	bool planner;      /* the key is a planner's */
+	const char *actor; /* its registered name */
+};
+
+struct tn__desk;
+
+/* tn__desk_new - a desk (the caller's; tn__desk_free). 0, TN_ENOMEM, TN_EINVAL. */
+int tn__desk_new(const struct tn__desk_opts *o, struct tn__desk **out);
+
+/* tn__desk_free - frames still with the committer are freed too: call it
+ * after the committer has stopped. NULL is fine. */
+void tn__desk_free(struct tn__desk *d);
+
+/*
+ * tn__desk_request - serve `op` ("drill_start", ...) for job j (the host's;
+ * its routing and id filled). Either answers at once through opts.reply, or
+ * keeps j (*queued true) until the journal or the worker is done with it.
+ */
+void tn__desk_request(struct tn__desk *d, struct tn__alerts_job *j, const char *op,
+		      const struct tn__desk_args *args, bool *queued);
+
+/* tn__desk_job_done - a TN__JOB_DRILL_* job back from the worker (the desk's now). */
+void tn__desk_job_done(struct tn__desk *d, struct tn__alerts_job *j);
+
+/* tn__desk_committed - take back the frames the committer has done with, and answer. */
+void tn__desk_committed(struct tn__desk *d);
+
+/* tn__desk_journal - a DRILL record read from the journal (rec borrowed;
+ * unpacked into zone, cleared first). */
+void tn__desk_journal(struct tn__desk *d, const struct tn_journal_record *rec,
+		      msgpack_zone *zone);
+
+/* tn__desk_change - revision `rev` (1: a new incident) of drill stream `name`
+ * (len bytes) with `seq` was read. */
+void tn__desk_change(struct tn__desk *d, const char *name, size_t len, uint64_t seq,
+		     uint32_t rev);
+
+/* tn__desk_last_seq - the last seq of a known drill's stream; false if unknown. */
+bool tn__desk_last_seq(const struct tn__desk *d, const char *name, uint64_t *seq);
+
+void tn__desk_stats(const struct tn__desk *d, struct tn__desk_stats *out);
 
 /* The head of a reply: a map of 1 + op + id + extra_keys entries, then
  * "ok", "op" (when not NULL) and "id" (the request's, when it had one);

@@ -267,6 +267,33 @@ static void acked(struct tn__alerts_pg *w, struct tn__alerts_job *j)
 	j->rc = 0;
 }
 
+/* A new drill's row: its name is used once, ever (schema/006). */
+static void drill_new(struct tn__alerts_pg *w, struct tn__alerts_job *j)
+{
+	const char *params[] = {j->stream, j->console};
+	PGresult *r = PQexecParams(w->c, "INSERT INTO drills (name, planner) VALUES ($1, $2)", 2,
+				   NULL, params, NULL, NULL, 0);
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+	if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+		j->rc = 0;
+		PQclear(r);
+	} else if (state && strcmp(state, "23505") == 0) { /* unique_violation */
+		j->rc = TN_EEXIST;
+		PQclear(r);
+	} else {
+		j->rc = db_failed(w, "drill", r);
+	}
+}
+
+static void drill_stopped(struct tn__alerts_pg *w, struct tn__alerts_job *j)
+{
+	const char *params[] = {j->stream};
+	j->rc = run(w, "drill stop",
+		    "UPDATE drills SET stopped_at = now() WHERE name = $1 AND stopped_at IS NULL", 1,
+		    params);
+}
+
 static void *worker_main(void *arg)
 {
 	struct tn__alerts_pg *w = arg;
@@ -290,6 +317,10 @@ static void *worker_main(void *arg)
 			ack(w, j);
 		} else if (j->kind == TN__JOB_AUDIT) {
 			audit(w, j);
+		} else if (j->kind == TN__JOB_DRILL_NEW) {
+			drill_new(w, j);
+		} else if (j->kind == TN__JOB_DRILL_STOPPED) {
+			drill_stopped(w, j);
 		} else {
 			acked(w, j);
 		}

@@ -89,22 +89,24 @@ static void append_tick(struct tn_committer *c)
 static void commit_all(struct tn_committer *c)
 {
 	struct tn__frame *group[256];
+	uint8_t lane[256]; /* 0: ingest; 1 + i: lanes[i] */
 
 	for (;;) {
-		size_t n = 0, n1;
+		size_t n = 0;
 		struct tn__frame *f;
 		while (n < 256 && (f = tn__ring_pop(c->o.in)) != NULL)
-			group[n++] = f;
-		n1 = n; /* group[0, n1) came from ingest, the rest from the correlator */
-		while (c->o.in2 && n < 256 && (f = tn__ring_pop(c->o.in2)) != NULL)
-			group[n++] = f;
+			lane[n] = 0, group[n++] = f;
+		for (unsigned l = 0; l < TN_COMMIT_LANES; l++)
+			while (c->o.lanes[l].in && n < 256 &&
+			       (f = tn__ring_pop(c->o.lanes[l].in)) != NULL)
+				lane[n] = (uint8_t)(1 + l), group[n++] = f;
 		if (n == 0 && !c->tick_due)
 			return;
 		if (c->o.group_commit_us > 0 && n < 256) {
 			struct timespec ts = {0, (long)c->o.group_commit_us * 1000};
 			nanosleep(&ts, NULL);
 			while (n < 256 && (f = tn__ring_pop(c->o.in)) != NULL)
-				group[n++] = f;
+				lane[n] = 0, group[n++] = f;
 		}
 		bool was_fatal = c->fatal;
 		if (c->tick_due)
@@ -139,12 +141,19 @@ static void commit_all(struct tn_committer *c)
 		if (!c->fatal)
 			ck_pr_store_64(c->o.durable, tn_journal_durable(c->o.journal));
 		/* Cannot fail: each out ring is as large as its frame pool. */
-		for (size_t i = 0; i < n1; i++)
-			(void)tn__ring_push(c->o.out, group[i]);
-		for (size_t i = n1; i < n; i++)
-			(void)tn__ring_push(c->o.out2, group[i]);
-		if (n1)
+		unsigned woke = 0; /* bit per lane with frames back */
+		for (size_t i = 0; i < n; i++) {
+			if (lane[i] == 0)
+				(void)tn__ring_push(c->o.out, group[i]);
+			else
+				(void)tn__ring_push(c->o.lanes[lane[i] - 1].out, group[i]);
+			woke |= 1u << lane[i];
+		}
+		if (woke & 1)
 			ev_async_send(c->o.done_loop, c->o.done_async);
+		for (unsigned l = 0; l < TN_COMMIT_LANES; l++)
+			if ((woke & (2u << l)) && c->o.lanes[l].done)
+				c->o.lanes[l].done(c->o.lanes[l].ud);
 	}
 }
 

@@ -13,8 +13,9 @@
  * It also journals the clock: every tick_ms a TICK record with the wall
  * clock, so that the correlator, which reads the journal, sees time pass in
  * the same order on a live run and on its replay. And it appends the
- * correlator's incident revisions (CHANGE records), which come on a second
- * ring and go back on a third, unsignalled (the correlator polls).
+ * correlator's incident revisions (CHANGE records), the drill correlator's,
+ * and the drill desk's drill records (alerts thread), each writer on a lane
+ * of its own: a ring in and one back.
  *
  * A failed write or fsync is fatal (after a failed fsync the page cache can
  * no longer be trusted): the frames come back with TN_EIO and the committer
@@ -32,12 +33,23 @@
 #include "journal.h"
 #include "ring.h"
 
+#define TN_COMMIT_LANES 3
+
+struct tn_commit_lane {
+	struct tn__ring *in, *out;
+	void (*done)(void *ud);
+	void *ud;
+};
+
 struct tn_committer_opts {
 	struct tn_journal *journal; /* borrowed; used only by the committer thread */
 	struct tn__ring *in;        /* frames to commit (consumer: committer) */
 	struct tn__ring *out;       /* committed frames (producer: committer) */
-	struct tn__ring *in2;       /* the correlator's frames, or NULL */
-	struct tn__ring *out2;      /* and back to it */
+	/* Other writers' frames (the correlators', the drill desk's): in and
+	 * back out, each out ring as large as its writer's pool; `done` (may
+	 * be NULL: the writer polls) is called after pushing to out. A lane
+	 * with in NULL is unused. */
+	struct tn_commit_lane lanes[TN_COMMIT_LANES];
 	int tick_ms;                /* period of TICK records; 0 = none */
 	struct ev_loop *done_loop;  /* the ingest loop, and */
 	ev_async *done_async;       /* its watcher to signal after pushing to out */

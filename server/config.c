@@ -61,7 +61,7 @@ struct key {
 #define FIELD(f) offsetof(struct tn_config, f), sizeof(((struct tn_config *)0)->f)
 
 static const char *const sections[] = {"server", "ingest", "journal", "store", "correlator",
-				       "registry", "alerts"};
+				       "registry", "alerts", "drills"};
 
 static const struct key keys[] = {
 	{"server", "log_level", K_LEVEL, FIELD(log_level), 0, 0},
@@ -106,6 +106,8 @@ static const struct key keys[] = {
 	{"alerts", "escalate_p5_s", K_INT, FIELD(escalate_s[4]), 0, 86400},
 	{"alerts", "cap_outbox", K_PATH, FIELD(cap_outbox), 0, 0},
 	{"alerts", "cap_sender", K_SENDER, FIELD(cap_sender), 0, 0},
+	{"drills", "max_active", K_INT, FIELD(drills_max_active), 0, 64},
+	{"drills", "nice", K_INT, FIELD(drills_nice), 0, 19},
 };
 
 #define N_KEYS     (sizeof keys / sizeof keys[0])
@@ -146,6 +148,8 @@ void tn_config_defaults(struct tn_config *c)
 	c->dedup_entries = 1 << 20;
 	c->correlate = true;
 	c->tick_ms = 1000;
+	c->drills_max_active = 4;
+	c->drills_nice = 10;
 	c->lateness_s = 60;
 	c->max_depth = 6;
 	c->slack_s = 30;

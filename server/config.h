@@ -69,6 +69,8 @@ struct tn_config {
 	int alerts_recent;              /* recent = 10000: alerts in memory for `since` */
 	int since_max;                  /* since_max = 1000: alerts per `since` reply */
 	int alerts_sndhwm;              /* sndhwm = 10000: per console, PUB and control */
+	int drills_max_active;          /* drills running at once; 0: none (design §6) */
+	int drills_nice;                /* the drill correlator's nice value (yields to live) */
 	int escalate_s[5];              /* escalate_p1_s = 60, _p2_s = 300, _p3_s = 900, _p4_s and
 					   _p5_s = 0: ack deadlines (0: never escalates) */
 	char cap_outbox[TN_CONFIG_STR]; /* cap_outbox = (empty: off): a CAP file per revision */

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "frame.h"
 #include "journal.h"
@@ -21,17 +24,38 @@
 #define IDLE_SLEEP_NS (2 * 1000000L)
 #define SCAN_DEPTH 6
 
-/* incident id -> highest rev already journaled (start-up only) */
+/* "stream/incident" -> highest rev already journaled (start-up only) */
+#define SENT_KEY_LEN (TN__DRILL_NAME_MAX + 1 + TN_INCIDENT_ID_LEN)
 struct sent_map {
-	char (*ids)[TN_INCIDENT_ID_LEN + 1];
+	char (*ids)[SENT_KEY_LEN + 1];
 	uint32_t *revs;
 	size_t cap, n;
 };
 
+/* Drill mode: a graph shared by the drills started while it was current. */
+struct graph_ref {
+	struct tn_graph *g;
+	unsigned refs; /* drills using it, + 1 while it is the current graph */
+};
+
+/* Drill mode: one drill ever seen in the journal (ended ones keep their
+ * name and seq: a name is never used twice). */
+struct drill {
+	char name[TN__DRILL_NAME_MAX + 1];
+	struct tn_corr *engine; /* NULL once ended */
+	struct graph_ref *gr;
+	uint64_t seq;           /* the stream's last seq journaled */
+	int64_t max_us;         /* its latest event time: the end when a stop gives none */
+	bool ended_journaled;   /* the first pass found its "ended" record */
+};
+
 struct tn_correlate {
 	struct tn_correlate_opts o;
-	struct tn_corr *engine;
-	struct tn_graph *graph;
+	struct tn_corr *engine; /* live mode */
+	struct tn_graph *graph; /* live mode: the engine's; drill mode: the current one */
+	struct graph_ref *gr;   /* drill mode: the current graph's reference */
+	struct drill *drills;   /* drill mode */
+	size_t n_drills, cap_drills;
 	struct tn__ring graph_ring;
 	struct tn_journal_reader *rd;
 	struct tn_wire_decoder *dec;
@@ -80,7 +104,7 @@ static size_t sent_slot(const struct sent_map *m, const char *id)
 
 static int sent_put(struct sent_map *m, const char *id, uint32_t rev)
 {
-	if (strlen(id) > TN_INCIDENT_ID_LEN)
+	if (strlen(id) > SENT_KEY_LEN)
 		return 0;
 	if ((m->n + 1) * 2 > m->cap) {
 		struct sent_map g = {.cap = m->cap ? m->cap * 2 : 1024};
@@ -125,6 +149,53 @@ static void sent_free(struct sent_map *m)
 	free(m->ids);
 	free(m->revs);
 	*m = (struct sent_map){0};
+}
+
+/* ---- drill mode: the drills and their graphs ------------------------------------ */
+
+static void gref_put(struct graph_ref *gr)
+{
+	if (gr && --gr->refs == 0) {
+		tn_graph_free(gr->g);
+		free(gr);
+	}
+}
+
+static struct drill *drill_find(struct tn_correlate *c, const char *name, size_t len)
+{
+	for (size_t i = 0; i < c->n_drills; i++)
+		if (strlen(c->drills[i].name) == len && memcmp(c->drills[i].name, name, len) == 0)
+			return &c->drills[i];
+	return NULL;
+}
+
+/* The drill of this name, added when new; NULL on a bad name or no memory. */
+static struct drill *drill_get(struct tn_correlate *c, const char *name, size_t len)
+{
+	struct drill *d = drill_find(c, name, len);
+	if (d || len == 0 || len > TN__DRILL_NAME_MAX)
+		return d;
+	if (c->n_drills == c->cap_drills) {
+		size_t cap = c->cap_drills ? c->cap_drills * 2 : 8;
+		struct drill *n = realloc(c->drills, cap * sizeof *n);
+		if (!n)
+			return NULL;
+		c->drills = n;
+		c->cap_drills = cap;
+	}
+	d = &c->drills[c->n_drills++];
+	*d = (struct drill){0};
+	memcpy(d->name, name, len);
+	d->name[len] = 0;
+	return d;
+}
+
+static void drill_end(struct drill *d)
+{
+	tn_corr_free(d->engine);
+	d->engine = NULL;
+	gref_put(d->gr);
+	d->gr = NULL;
 }
 
 int tn_correlate_body_seq(const char *body, size_t len, uint64_t *seq)
@@ -207,13 +278,48 @@ int tn_correlate_change_decode(const void *payload, size_t len, msgpack_zone *zo
 	return 0;
 }
 
-/* First pass: which revisions, and which alert seq, are already in the journal. */
+static bool is_live(const char *stream, size_t len)
+{
+	return len == 4 && memcmp(stream, "live", 4) == 0;
+}
+
+/* A DRILL record's fields: [drill, op, at_us, actor, arg]. False when malformed. */
+struct drill_rec {
+	const char *drill, *op;
+	uint32_t drill_len, op_len;
+	int64_t at_us;
+	const msgpack_object *arg;
+};
+
+static bool drill_rec_of(const msgpack_object *o, struct drill_rec *d)
+{
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 5)
+		return false;
+	const msgpack_object *f = o->via.array.ptr;
+	if (f[0].type != MSGPACK_OBJECT_STR || f[1].type != MSGPACK_OBJECT_STR ||
+	    !tn__mp_i64(&f[2], &d->at_us))
+		return false;
+	d->drill = f[0].via.str.ptr;
+	d->drill_len = f[0].via.str.size;
+	d->op = f[1].via.str.ptr;
+	d->op_len = f[1].via.str.size;
+	d->arg = &f[4];
+	return true;
+}
+
+static bool op_is(const struct drill_rec *d, const char *op)
+{
+	return d->op_len == strlen(op) && memcmp(d->op, op, d->op_len) == 0;
+}
+
+/* First pass: which revisions, and which alert seqs (per stream), are
+ * already in the journal; in drill mode also which drills have ended. */
 static int scan_sent(struct tn_correlate *c)
 {
 	struct tn_journal_reader *r;
 	struct tn_journal_record rec;
 	struct tn_change_rec ch;
-	char id[TN_INCIDENT_ID_LEN + 1];
+	char key[SENT_KEY_LEN + 1];
 	uint64_t seq;
 	int rc;
 
@@ -221,17 +327,42 @@ static int scan_sent(struct tn_correlate *c)
 		return rc;
 	uint64_t limit = ck_pr_load_64(c->o.durable);
 	while ((rc = tn_journal_reader_next(r, limit, &rec)) == 1) {
+		if (c->o.drills && rec.type == TN_JREC_DRILL) {
+			msgpack_object o;
+			struct drill_rec d;
+			struct drill *dr;
+			if (unpack(c, &rec, &o) && drill_rec_of(&o, &d) && op_is(&d, "ended") &&
+			    (dr = drill_get(c, d.drill, d.drill_len)) != NULL)
+				dr->ended_journaled = true;
+			continue;
+		}
 		if (rec.type != TN_JREC_CHANGE ||
 		    tn_correlate_change_decode(rec.payload, rec.len, &c->zone, &ch) != 0)
 			continue;
-		memcpy(id, ch.incident, ch.incident_len);
-		id[ch.incident_len] = 0;
-		if ((rc = sent_put(&c->sent, id, ch.rev)) != 0)
+		/* each correlator knows its own streams only */
+		if (is_live(ch.stream, ch.stream_len) == c->o.drills ||
+		    ch.stream_len > TN__DRILL_NAME_MAX)
+			continue;
+		int kn = snprintf(key, sizeof key, "%.*s/%.*s", (int)ch.stream_len, ch.stream,
+				  (int)ch.incident_len, ch.incident);
+		if (kn < 0 || (size_t)kn >= sizeof key)
+			continue;
+		if ((rc = sent_put(&c->sent, key, ch.rev)) != 0)
 			break;
-		/* seqs are per stream: this correlator's is "live" */
-		if (ch.stream_len == 4 && memcmp(ch.stream, "live", 4) == 0 &&
-		    tn_correlate_body_seq(ch.body, ch.body_len, &seq) == 0 && seq > c->seq)
-			c->seq = seq;
+		if (tn_correlate_body_seq(ch.body, ch.body_len, &seq) != 0)
+			continue;
+		if (!c->o.drills) {
+			if (seq > c->seq)
+				c->seq = seq;
+		} else {
+			struct drill *dr = drill_get(c, ch.stream, ch.stream_len);
+			if (!dr) {
+				rc = TN_ENOMEM;
+				break;
+			}
+			if (seq > dr->seq)
+				dr->seq = seq;
+		}
 	}
 	c->rebuild_end = limit;
 	tn_journal_reader_close(r);
@@ -288,13 +419,19 @@ static struct tn__frame *frame(struct tn_correlate *c)
 	return c->cur;
 }
 
-static void emit_changes(struct tn_correlate *c, bool rebuilding)
+/* The engine's revisions as CHANGE records of `stream`, each with the
+ * stream's next seq; at start, not those the journal already has. */
+static void emit_changes(struct tn_correlate *c, struct tn_corr *engine, const char *stream,
+			 uint64_t *seq, bool rebuilding)
 {
 	const struct tn_change *ch;
-	size_t n = tn_corr_changes(c->engine, &ch);
+	size_t n = tn_corr_changes(engine, &ch);
+	size_t stream_len = strlen(stream);
+	char key[SENT_KEY_LEN + 1];
 
 	for (size_t i = 0; i < n; i++) {
-		if (rebuilding && sent_get(&c->sent, ch[i].incident) >= ch[i].rev) {
+		snprintf(key, sizeof key, "%s/%s", stream, ch[i].incident);
+		if (rebuilding && sent_get(&c->sent, key) >= ch[i].rev) {
 			ck_pr_inc_64(&c->st.changes_suppressed);
 			continue;
 		}
@@ -311,7 +448,7 @@ static void emit_changes(struct tn_correlate *c, bool rebuilding)
 		r->off = (uint32_t)f->recbuf.len;
 		msgpack_packer_init(&pk, &f->recbuf, tn__bytes_write);
 		msgpack_pack_array(&pk, 8);
-		pack_str(&pk, "live", 4);
+		pack_str(&pk, stream, stream_len);
 		pack_str(&pk, ch[i].incident, strlen(ch[i].incident));
 		msgpack_pack_uint32(&pk, ch[i].rev);
 		pack_str(&pk, msg, strlen(msg));
@@ -321,17 +458,126 @@ static void emit_changes(struct tn_correlate *c, bool rebuilding)
 		/* The stored body is the alert's JSON object, its seq first:
 		 * `{"seq":N,` + the engine's body. */
 		char head[40];
-		int hn = snprintf(head, sizeof head, "{\"seq\":%" PRIu64 ",", c->seq + 1);
+		int hn = snprintf(head, sizeof head, "{\"seq\":%" PRIu64 ",", *seq + 1);
 		msgpack_pack_str(&pk, (size_t)hn + ch[i].body_len);
 		msgpack_pack_str_body(&pk, head, (size_t)hn);
 		msgpack_pack_str_body(&pk, ch[i].body, ch[i].body_len);
-		c->seq++;
+		(*seq)++;
 		r->len = (uint32_t)(f->recbuf.len - r->off);
 		ck_pr_inc_64(&c->st.changes);
 	}
 }
 
+/* Drill mode: a stopped drill's "ended" record, after its last revision:
+ * [drill, "ended", at_us, nil, last seq]. */
+static void emit_ended(struct tn_correlate *c, const struct drill *d, int64_t at_us)
+{
+	struct tn__frame *f = frame(c);
+	struct tn__rec *r = tn__frame_rec(f);
+	msgpack_packer pk;
+
+	if (!r) {
+		tn_error("out of memory packing a drill's end", "drill=%s", d->name);
+		return;
+	}
+	r->type = TN_JREC_DRILL;
+	r->off = (uint32_t)f->recbuf.len;
+	msgpack_packer_init(&pk, &f->recbuf, tn__bytes_write);
+	msgpack_pack_array(&pk, 5);
+	pack_str(&pk, d->name, strlen(d->name));
+	pack_str(&pk, "ended", 5);
+	msgpack_pack_int64(&pk, at_us);
+	msgpack_pack_nil(&pk);
+	msgpack_pack_uint64(&pk, d->seq);
+	r->len = (uint32_t)(f->recbuf.len - r->off);
+}
+
 /* ---- input ------------------------------------------------------------------- */
+
+static void bad_record(struct tn_correlate *c, const struct tn_journal_record *rec,
+		       const char *why)
+{
+	ck_pr_inc_64(&c->st.undecodable);
+	tn_log_limited(&c->log_bad, 1, TN_LOG_ERROR, "journal record not fed to the correlator",
+		       "offset=%" PRIu64 " type=%u why=\"%s\"", rec->offset, (unsigned)rec->type,
+		       why);
+}
+
+/* Drill mode: one DRILL record (journal.h) to its drill's engine. NULL, or
+ * why it could not be. */
+static const char *drill_step(struct tn_correlate *c, const struct tn_journal_record *rec,
+			      bool rebuilding)
+{
+	msgpack_object o;
+	struct drill_rec d;
+	struct drill *dr;
+	int64_t us;
+
+	if (!unpack(c, rec, &o) || !drill_rec_of(&o, &d))
+		return "not [drill, op, at_us, actor, arg]";
+	if (op_is(&d, "ended"))
+		return NULL; /* our own */
+	if (!(dr = drill_get(c, d.drill, d.drill_len)))
+		return "bad drill name, or out of memory";
+	if (op_is(&d, "start")) {
+		if (dr->engine)
+			return "drill started twice";
+		if (tn_corr_new(&c->o.engine, c->graph, dr->name, &dr->engine) != 0)
+			return "cannot make the drill's engine";
+		dr->max_us = INT64_MIN;
+		/* the drill keeps the registry it started with, to its end */
+		dr->gr = c->gr;
+		if (dr->gr)
+			dr->gr->refs++;
+		ck_pr_inc_64(&c->st.drills_started);
+		ck_pr_inc_64(&c->st.drills_active);
+		return NULL;
+	}
+	if (!dr->engine)
+		return "drill not running";
+	if (op_is(&d, "event")) {
+		struct tn_wire_item item;
+		if (tn_wire_validate_event(c->dec, d.arg, NULL, &item) != 0)
+			return "drill event does not validate";
+		tn_corr_event(dr->engine, &item.ev);
+		if (item.ev.time_us > dr->max_us)
+			dr->max_us = item.ev.time_us;
+		ck_pr_inc_64(&c->st.events);
+		emit_changes(c, dr->engine, dr->name, &dr->seq, rebuilding);
+	} else if (op_is(&d, "tick")) {
+		if (!tn__mp_i64(d.arg, &us))
+			return "drill tick: expected an integer";
+		tn_corr_advance(dr->engine, us);
+		ck_pr_inc_64(&c->st.ticks);
+		emit_changes(c, dr->engine, dr->name, &dr->seq, rebuilding);
+	} else if (op_is(&d, "stop")) {
+		/* The end of input: every window closes, as at the end of an
+		 * offline replay (`end`: the scenario's last time, which the
+		 * planner's tool knows; or the drill's last event time). */
+		if (!tn__mp_i64(d.arg, &us))
+			us = dr->max_us;
+		tn_corr_finish(dr->engine, us);
+		emit_changes(c, dr->engine, dr->name, &dr->seq, rebuilding);
+		if (!(rebuilding && dr->ended_journaled))
+			emit_ended(c, dr, d.at_us);
+		drill_end(dr);
+		ck_pr_inc_64(&c->st.drills_ended);
+		ck_pr_dec_64(&c->st.drills_active);
+		tn_info("drill ended", "drill=%s last_seq=%" PRIu64 " rebuilding=%d", dr->name,
+			dr->seq, rebuilding);
+	} else {
+		return "unknown drill op";
+	}
+	return NULL;
+}
+
+static void feed_drill(struct tn_correlate *c, const struct tn_journal_record *rec,
+		       bool rebuilding)
+{
+	const char *why = drill_step(c, rec, rebuilding);
+	if (why)
+		bad_record(c, rec, why);
+}
 
 static void feed(struct tn_correlate *c, const struct tn_journal_record *rec)
 {
@@ -359,11 +605,9 @@ static void feed(struct tn_correlate *c, const struct tn_journal_record *rec)
 		}
 		break;
 	default:
-		return; /* our own revisions, rejects, audit: not input */
+		return; /* our own revisions, rejects, audit, drills: not input */
 	}
-	ck_pr_inc_64(&c->st.undecodable);
-	tn_log_limited(&c->log_bad, 1, TN_LOG_ERROR, "journal record not fed to the correlator",
-		       "offset=%" PRIu64 " type=%u", rec->offset, (unsigned)rec->type);
+	bad_record(c, rec, "undecodable");
 }
 
 static void swap_graph(struct tn_correlate *c)
@@ -375,6 +619,22 @@ static void swap_graph(struct tn_correlate *c)
 	}
 	if (!newest)
 		return;
+	if (c->o.drills) {
+		/* Running drills keep theirs; new ones get this one. */
+		struct graph_ref *gr = calloc(1, sizeof *gr);
+		if (!gr) {
+			tn_error("out of memory switching to the new asset graph", NULL);
+			tn_graph_free(newest);
+			return;
+		}
+		gr->g = newest;
+		gr->refs = 1;
+		gref_put(c->gr);
+		c->gr = gr;
+		c->graph = newest;
+		ck_pr_inc_64(&c->st.graph_swaps);
+		return;
+	}
 	if (tn_corr_set_graph(c->engine, newest) != 0) {
 		tn_error("cannot switch to the new asset graph; keeping the old one", NULL);
 		tn_graph_free(newest);
@@ -395,6 +655,12 @@ static void *correlate_main(void *arg)
 	bool announced = false;
 	int rc;
 
+	/* Drills yield the CPU to live work (design §6: live alerts are never
+	 * affected); the nice value is per thread on Linux. */
+	if (c->o.drills && c->o.nice > 0 &&
+	    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), c->o.nice) != 0)
+		tn_warn("cannot lower the drill correlator's priority", "nice=%d", c->o.nice);
+
 	for (;;) {
 		uint64_t limit = ck_pr_load_64(c->o.durable);
 		int n = 0;
@@ -402,8 +668,13 @@ static void *correlate_main(void *arg)
 		reclaim(c);
 		while (n < 4096 && (rc = tn_journal_reader_next(c->rd, limit, &rec)) == 1) {
 			bool rebuilding = rec.offset < c->rebuild_end;
-			feed(c, &rec);
-			emit_changes(c, rebuilding);
+			if (c->o.drills) {
+				if (rec.type == TN_JREC_DRILL)
+					feed_drill(c, &rec, rebuilding);
+			} else {
+				feed(c, &rec);
+				emit_changes(c, c->engine, "live", &c->seq, rebuilding);
+			}
 			ck_pr_inc_64(&c->st.records);
 			n++;
 		}
@@ -414,7 +685,8 @@ static void *correlate_main(void *arg)
 			announced = true;
 			sent_free(&c->sent);
 			ck_pr_store_8((uint8_t *)&c->st.rebuilt, 1);
-			tn_info("correlator caught up with the journal", "offset=%" PRIu64, at);
+			tn_info("correlator caught up with the journal", "offset=%" PRIu64 " drills=%d",
+				at, c->o.drills);
 		}
 		/* A stop is bounded by its deadline even amid a backlog: what is
 		 * not read now stays in the journal for the next start. */
@@ -467,17 +739,24 @@ int tn_correlate_start(const struct tn_correlate_opts *o, struct tn_correlate **
 			goto fail;
 		c->pool_free++;
 	}
-	rc = tn_corr_new(&o->engine, c->graph, "live", &c->engine);
-	if (rc)
+	if (o->drills) {
+		if (c->graph) {
+			if (!(c->gr = calloc(1, sizeof *c->gr)))
+				goto fail;
+			c->gr->g = c->graph;
+			c->gr->refs = 1;
+		}
+	} else if ((rc = tn_corr_new(&o->engine, c->graph, "live", &c->engine)) != 0) {
 		goto fail;
+	}
 	if ((rc = scan_sent(c)) != 0 ||
 	    (rc = tn_journal_reader_open(o->journal_dir, 0, &c->rd)) != 0)
 		goto fail;
 	if (o->seq_floor > c->seq)
 		c->seq = o->seq_floor;
 	tn_info("correlator rebuilding from the journal",
-		"until=%" PRIu64 " sent_incidents=%zu last_seq=%" PRIu64, c->rebuild_end, c->sent.n,
-		c->seq);
+		"until=%" PRIu64 " sent_incidents=%zu last_seq=%" PRIu64 " drills=%d", c->rebuild_end,
+		c->sent.n, c->seq, o->drills);
 	if (pthread_create(&c->thread, NULL, correlate_main, c) != 0) {
 		rc = TN_ENOMEM;
 		goto fail;
@@ -487,6 +766,8 @@ int tn_correlate_start(const struct tn_correlate_opts *o, struct tn_correlate **
 	return 0;
 fail:
 	c->graph = NULL; /* the caller keeps it on failure */
+	if (c->gr)
+		c->gr->g = NULL;
 	tn_correlate_stop(c, 0);
 	return rc;
 }
@@ -508,6 +789,9 @@ void tn_correlate_stats(const struct tn_correlate *c, struct tn_correlate_stats 
 	out->graph_swaps = ck_pr_load_64(&c->st.graph_swaps);
 	out->pool_stalls = ck_pr_load_64(&c->st.pool_stalls);
 	out->offset = ck_pr_load_64(&c->st.offset);
+	out->drills_started = ck_pr_load_64(&c->st.drills_started);
+	out->drills_ended = ck_pr_load_64(&c->st.drills_ended);
+	out->drills_active = ck_pr_load_64(&c->st.drills_active);
 	out->rebuilt = ck_pr_load_8((const uint8_t *)&c->st.rebuilt) != 0;
 }
 
@@ -532,7 +816,13 @@ void tn_correlate_stop(struct tn_correlate *c, int drain_ms)
 		tn_graph_free(g);
 	tn__ring_destroy(&c->graph_ring);
 	tn_corr_free(c->engine);
-	tn_graph_free(c->graph);
+	for (size_t i = 0; i < c->n_drills; i++)
+		drill_end(&c->drills[i]);
+	free(c->drills);
+	if (c->o.drills)
+		gref_put(c->gr); /* c->graph is the current ref's */
+	else
+		tn_graph_free(c->graph);
 	tn_journal_reader_close(c->rd);
 	tn_wire_decoder_free(c->dec);
 	msgpack_zone_destroy(&c->zone);

@@ -49,6 +49,9 @@
 #include "tocsin/correlator.h"
 #include "tocsin/graph.h"
 
+/* A drill's name: its stream, `drill/<name>/...` topics (schema/006). */
+#define TN__DRILL_NAME_MAX 64
+
 struct tn_correlate_opts {
 	const char *journal_dir;         /* borrowed; must outlive the correlator */
 	const uint64_t *durable;         /* the committer's durable offset (ck_pr) */
@@ -67,11 +70,18 @@ struct tn_correlate_opts {
 	 * start; 0 when unknown): the first seq is past both it and the
 	 * highest in the journal, so retention cannot make a seq come back. */
 	uint64_t seq_floor;
+	/* The drill correlator (design §6): DRILL records only, one engine per
+	 * drill, each on the graph current when it started, its revisions on
+	 * the drill's stream with a seq of its own; live records are not its
+	 * input. The live correlator (false) ignores DRILL records. */
+	bool drills;
+	int nice; /* drill mode: the thread's nice value (> 0: yields to live work) */
 };
 
 struct tn_correlate_stats {
 	uint64_t records, events, ticks, changes, changes_suppressed, undecodable;
 	uint64_t graph_swaps, pool_stalls;
+	uint64_t drills_started, drills_ended, drills_active; /* drill mode */
 	uint64_t offset;           /* journal offset processed so far */
 	bool rebuilt;              /* the start-up replay has reached the journal's end */
 };

@@ -791,8 +791,6 @@ int tn_ingest_run(struct tn_ingest *g, const struct tn_ingest_run_opts *o)
 		.journal = o->journal,
 		.in = &g->to_commit,
 		.out = &g->from_commit,
-		.in2 = o->corr_in,
-		.out2 = o->corr_out,
 		.tick_ms = o->tick_ms,
 		.done_loop = g->loop,
 		.done_async = &g->done_async,
@@ -804,6 +802,7 @@ int tn_ingest_run(struct tn_ingest *g, const struct tn_ingest_run_opts *o)
 		.fatal_ud = o->fatal_ud,
 		.durable = o->durable,
 	};
+	memcpy(co.lanes, o->lanes, sizeof co.lanes);
 	int rc = tn_committer_start(&co, &g->committer);
 	if (rc != 0)
 		return rc;

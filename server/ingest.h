@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "committer.h"
 #include "config.h"
 #include "dedup.h"
 #include "registry.h"
@@ -72,9 +73,9 @@ struct tn_ingest_run_opts {
 	void *consumed_ud;
 	void (*on_fatal)(void *ud); /* the journal failed (from some thread) */
 	void *fatal_ud;
-	/* The correlator's frames of CHANGE records, to and from the committer
-	 * (NULL: none), and the period of TICK records (0: none). */
-	struct tn__ring *corr_in, *corr_out;
+	/* The other writers' lanes to the committer (the correlators, the
+	 * drill desk; committer.h), and the period of TICK records (0: none). */
+	struct tn_commit_lane lanes[TN_COMMIT_LANES];
 	int tick_ms;
 };
 
@@ -84,7 +85,7 @@ struct tn_ingest_run_opts {
  */
 int tn_ingest_run(struct tn_ingest *g, const struct tn_ingest_run_opts *o);
 
-/* Wake the committer after pushing to corr_in (any thread; ud = the ingest). */
+/* Wake the committer after pushing to a lane (any thread; ud = the ingest). */
 void tn_ingest_wake_committer(void *ud);
 
 /*

@@ -54,6 +54,8 @@ static bool cfg_correlate;
 static uint64_t correlated; /* journal offset the correlator has processed */
 static bool cfg_alerts;
 static uint64_t alerted; /* journal offset the alerts thread has read */
+static bool cfg_drills;
+static uint64_t drilled; /* journal offset the drill correlator has processed */
 /* The journal's durable offset: written by the committer, read by the store.
  * Here, not in the committer, because the store drains after it stops. */
 static uint64_t durable;
@@ -76,6 +78,8 @@ static uint64_t consumed_offset(void *ud)
 		off = ck_pr_load_64(&correlated);
 	if (cfg_alerts && ck_pr_load_64(&alerted) < off)
 		off = ck_pr_load_64(&alerted);
+	if (cfg_drills && ck_pr_load_64(&drilled) < off)
+		off = ck_pr_load_64(&drilled);
 	return off;
 }
 
@@ -175,6 +179,44 @@ static struct tn_registry *initial_registry(const struct tn_config *cfg,
 	tn_warn("no key registry: every key is refused until postgresql is reachable",
 		"kind=%s cache=%s error=\"%s\"", what, cache, tn_strerror(rc));
 	return tn_registry_empty(&r) == 0 ? r : NULL;
+}
+
+/*
+ * The drill correlator (correlate.h, drill mode): the live engine's
+ * settings, its own copy of the asset graph (the live one has one owner and
+ * is freed at each swap) kept current by an assets watcher of its own.
+ */
+static int start_drills(const struct tn_config *cfg, const struct tn_correlate_opts *live,
+			struct tn__ring *in, struct tn__ring *out, struct tn_correlate **drills,
+			struct tn_assets_watch **watch)
+{
+	struct tn_graph *graph = NULL;
+	int64_t generation = -1;
+	char err[512];
+	int rc;
+
+	if (tn_assets_load_pg(cfg->conninfo, &graph, &generation, err, sizeof err) != 0)
+		graph = NULL; /* the live correlator has said why */
+	struct tn_correlate_opts o = *live;
+	o.graph = graph;
+	o.to_commit = in;
+	o.from_commit = out;
+	o.consumed = &drilled;
+	o.seq_floor = 0; /* a drill's stream is new: its name is used once */
+	o.drills = true;
+	o.nice = cfg->drills_nice;
+	if ((rc = tn_correlate_start(&o, drills)) != 0) {
+		tn_graph_free(graph);
+		tn_error("cannot start the drill correlator", "error=\"%s\"", tn_strerror(rc));
+		return rc;
+	}
+	if ((rc = tn_assets_watch_start(cfg->conninfo, cfg->registry_poll_ms, generation,
+					tn_correlate_publish_graph, *drills, watch)) != 0) {
+		tn_error("cannot start the drills' asset watcher", "error=\"%s\"",
+			 tn_strerror(rc));
+		return rc;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -281,11 +323,19 @@ int main(int argc, char **argv)
 	/* The correlator's frames go to the committer and back on two rings as
 	 * large as its pool, so pushing never fails. */
 	static struct tn__ring corr_in, corr_out;
+	/* The drills' (design §6): the drill correlator's revisions, and the
+	 * drill desk's records (alerts thread), each on a lane of its own. */
+	static struct tn__ring dcorr_in, dcorr_out, desk_in, desk_out;
 	const unsigned corr_pool = 16;
 	cfg_correlate = cfg.correlate;
-	cfg_alerts = cfg.correlate && cfg.alerts; /* both read by the committer from now on */
-	if (cfg.correlate &&
-	    (tn__ring_init(&corr_in, corr_pool) != 0 || tn__ring_init(&corr_out, corr_pool) != 0)) {
+	cfg_alerts = cfg.correlate && cfg.alerts; /* all read by the committer from now on */
+	cfg_drills = cfg_alerts && cfg.drills_max_active > 0;
+	if ((cfg.correlate &&
+	     (tn__ring_init(&corr_in, corr_pool) != 0 || tn__ring_init(&corr_out, corr_pool) != 0)) ||
+	    (cfg_drills && (tn__ring_init(&dcorr_in, corr_pool) != 0 ||
+			    tn__ring_init(&dcorr_out, corr_pool) != 0 ||
+			    tn__ring_init(&desk_in, TN_ALERTS_DRILL_FRAMES) != 0 ||
+			    tn__ring_init(&desk_out, TN_ALERTS_DRILL_FRAMES) != 0))) {
 		tn_error("out of memory", NULL);
 		return 1;
 	}
@@ -294,10 +344,14 @@ int main(int argc, char **argv)
 		.durable = &durable,
 		.consumed = consumed_offset,
 		.on_fatal = on_fatal,
-		.corr_in = cfg.correlate ? &corr_in : NULL,
-		.corr_out = cfg.correlate ? &corr_out : NULL,
 		.tick_ms = cfg.correlate ? cfg.tick_ms : 0,
 	};
+	if (cfg.correlate)
+		ro.lanes[0] = (struct tn_commit_lane){.in = &corr_in, .out = &corr_out};
+	if (cfg_drills) {
+		ro.lanes[1] = (struct tn_commit_lane){.in = &dcorr_in, .out = &dcorr_out};
+		ro.lanes[2] = (struct tn_commit_lane){.in = &desk_in, .out = &desk_out};
+	}
 	if ((rc = tn_ingest_run(ingest, &ro)) != 0) {
 		tn_error("cannot start ingest threads", "error=\"%s\"", tn_strerror(rc));
 		return 1;
@@ -376,6 +430,11 @@ int main(int argc, char **argv)
 			.consumed = &alerted,
 			.seq_floor = seq_floor,
 			.outbox = outbox,
+			.drill_in = cfg_drills ? &desk_in : NULL,
+			.drill_out = cfg_drills ? &desk_out : NULL,
+			.wake_commit = tn_ingest_wake_committer,
+			.wake_ud = ingest,
+			.max_drills = cfg_drills ? (unsigned)cfg.drills_max_active : 0,
 		};
 		memcpy(ao.escalate_s, cfg.escalate_s, sizeof ao.escalate_s);
 		if (tn_alerts_start(&ao, &alerts, err, sizeof err) != 0) {
@@ -395,8 +454,8 @@ int main(int argc, char **argv)
 				"loopback only",
 				"pub=%s control=%s", cfg.alerts_endpoint, cfg.control_endpoint);
 	}
-	struct tn_correlate *corr = NULL;
-	struct tn_assets_watch *assets = NULL;
+	struct tn_correlate *corr = NULL, *drills = NULL;
+	struct tn_assets_watch *assets = NULL, *drill_assets = NULL;
 	if (cfg.correlate) {
 		/* The asset graph: from PostgreSQL, or empty until it is reachable
 		 * (the watcher then loads it). */
@@ -434,6 +493,9 @@ int main(int argc, char **argv)
 			tn_error("cannot start the asset watcher", "error=\"%s\"", tn_strerror(rc));
 			return 1;
 		}
+		if (cfg_drills && start_drills(&cfg, &co, &dcorr_in, &dcorr_out, &drills,
+					       &drill_assets) != 0)
+			return 1;
 	}
 
 	memset(secret, 0, sizeof secret);
@@ -484,7 +546,9 @@ int main(int argc, char **argv)
 	 * fixed) before consoles lose the server. */
 	tn_ingest_quiesce(ingest);
 	tn_assets_watch_stop(assets);
+	tn_assets_watch_stop(drill_assets);
 	tn_correlate_stop(corr, 2000);
+	tn_correlate_stop(drills, 2000);
 	tn_ingest_stop(ingest);
 	tn_alerts_stop(alerts, 1000);
 	tn_outbox_stop(outbox); /* what the alerts thread queued, written */

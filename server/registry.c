@@ -154,11 +154,13 @@ static int load_from(PGconn *c, enum tn_registry_kind kind, int64_t known,
 	if ((rc = tn_registry_empty(&r)) != 0)
 		goto out;
 	r->version = version;
-	const char *kind_name = kind == TN_REGISTRY_CONSOLES ? "console" : "adapter";
+	/* planners are admitted where consoles are (alerts.h) */
+	const char *kinds = kind == TN_REGISTRY_CONSOLES ? "{console,planner}" : "{adapter}";
 	res = PQexecParams(c, "SELECT name, public_key, array_to_string(sectors, ','), "
-			      "array_to_string(asset_prefixes, ',') FROM adapters "
-			      "WHERE revoked_at IS NULL AND kind = $1 ORDER BY public_key",
-			   1, NULL, &kind_name, NULL, NULL, 0);
+			      "array_to_string(asset_prefixes, ','), kind = 'planner' FROM adapters "
+			      "WHERE revoked_at IS NULL AND kind = ANY($1::text[]) "
+			      "ORDER BY public_key",
+			   1, NULL, &kinds, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		goto pgerr;
 	r->n = (size_t)PQntuples(res);
@@ -173,6 +175,7 @@ static int load_from(PGconn *c, enum tn_registry_kind kind, int64_t known,
 				PQgetvalue(res, (int)i, 3), err, errlen);
 		if (rc != 0)
 			goto out;
+		r->entries[i].planner = PQgetvalue(res, (int)i, 4)[0] == 't';
 	}
 	qsort(r->entries, r->n, sizeof *r->entries, cmp_entry);
 	rc = 0;
@@ -234,6 +237,8 @@ int tn_registry_cache_save(const struct tn_registry *r, const char *path)
 			fputc('-', f);
 		for (size_t p = 0; p < e->n_prefixes; p++)
 			fprintf(f, "%s%s", p ? "," : "", e->prefixes[p]);
+		if (e->planner)
+			fputs(" planner", f); /* a fifth field: older caches have none */
 		fputc('\n', f);
 	}
 	if (fflush(f) != 0 || fsync(fd) != 0) {
@@ -270,8 +275,10 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 	}
 	r->version = version;
 	while (fgets(line, sizeof line, f)) {
-		char name[128], key[128], sectors[1024], prefixes[6144];
-		if (sscanf(line, "%127s %127s %1023s %6143s", name, key, sectors, prefixes) != 4) {
+		char name[128], key[128], sectors[1024], prefixes[6144], role[16] = "";
+		int got = sscanf(line, "%127s %127s %1023s %6143s %15s", name, key, sectors, prefixes,
+				 role);
+		if (got < 4 || (got == 5 && strcmp(role, "planner") != 0)) {
 			rc = TN_ECORRUPT;
 			goto fail;
 		}
@@ -290,6 +297,7 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 				strcmp(sectors, "-") == 0 ? "" : sectors, strcmp(prefixes, "-") == 0 ? "" : prefixes, err, sizeof err);
 		if (rc != 0)
 			goto fail;
+		r->entries[r->n - 1].planner = got == 5;
 	}
 	fclose(f);
 	qsort(r->entries, r->n, sizeof *r->entries, cmp_entry);

@@ -33,11 +33,13 @@ struct tn_adapter_entry {
 	uint32_t sectors;             /* bit (1u << enum tn_sector) per allowed sector */
 	size_t n_prefixes;            /* 0: any asset of its sectors */
 	char **prefixes;              /* asset-id prefixes it may report on */
+	bool planner;                 /* console registry: a planner's key (runs drills) */
 };
 
 enum tn_registry_kind {
 	TN_REGISTRY_ADAPTERS, /* rows of kind 'adapter': sectors and prefixes */
-	TN_REGISTRY_CONSOLES, /* rows of kind 'console': no sectors (allows nothing) */
+	TN_REGISTRY_CONSOLES, /* rows of kind 'console' and 'planner' (`planner` set):
+			       * no sectors (allows nothing) */
 };
 
 struct tn_registry {

@@ -874,6 +874,7 @@ int tn__store_rows_add(struct tn__store_rows *r, const struct tn_journal_record 
 	}
 	switch (rec->type) {
 	case TN_JREC_TICK: /* the correlator's clock: nothing to store */
+	case TN_JREC_DRILL: /* a drill's input: its incidents are stored, not it */
 		return 0;
 	case TN_JREC_EVENT:
 	case TN_JREC_REJECT:

@@ -11,13 +11,14 @@
 struct tn_cli {
 	const char *config;   /* --config FILE, or NULL */
 	const char *conninfo; /* resolved: --db, $TOCSIN_DB, the config's store.conninfo, "dbname=tocsin" */
-	const char *schema_dir; /* --schema DIR, $TOCSIN_SCHEMA_DIR, or "schema" */
+	const char *schema_dir; /* --schema DIR, $TOCSIN_SCHEMA_DIR, or NULL (cmd_db.c) */
 };
 
 /* argv[0] is the verb itself. Main thread. */
 int tn__cmd_keygen(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_adapter(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_console(int argc, char **argv, const struct tn_cli *cli);
+int tn__cmd_planner(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_db(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_send(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_assets(int argc, char **argv, const struct tn_cli *cli);

@@ -37,13 +37,15 @@
 
 /* What differs between the two kinds of key. */
 struct kind {
-	const char *word;       /* "adapter" or "console": the kind column, messages */
+	const char *word;       /* "adapter", "console" or "planner": the kind column, messages */
 	const char *act_add;    /* audit actions */
 	const char *act_revoke;
 };
 
 static const struct kind ADAPTER = {"adapter", "adapter.add", "adapter.revoke"};
 static const struct kind CONSOLE = {"console", "console.add", "console.revoke"};
+/* A planner's key runs drills (schema/006); otherwise it is kept like a console's. */
+static const struct kind PLANNER = {"planner", "planner.add", "planner.revoke"};
 
 static const char *const CLEARANCES[] = {"public", "official", "official-sensitive"};
 
@@ -53,6 +55,15 @@ static void usage_console(FILE *f)
 		   "       tocsin console revoke NAME\n"
 		   "       tocsin console list\n"
 		   "clearances: public, official (default), official-sensitive\n");
+}
+
+static void usage_planner(FILE *f)
+{
+	fprintf(f, "usage: tocsin planner add NAME --key NAME.pub [--clearance C]\n"
+		   "       tocsin planner revoke NAME\n"
+		   "       tocsin planner list\n"
+		   "a planner's key runs drills on a server (tocsin replay --server); "
+		   "clearances as for consoles\n");
 }
 
 static void usage(FILE *f)
@@ -66,6 +77,11 @@ static void usage(FILE *f)
 	for (int s = 0; s < TN_SECTOR__COUNT; s++)
 		fprintf(f, " %s", tn_sector_name((enum tn_sector)s));
 	fprintf(f, "\n");
+}
+
+static void (*help_of(const struct kind *k))(FILE *)
+{
+	return k == &ADAPTER ? usage : k == &CONSOLE ? usage_console : usage_planner;
 }
 
 static bool charset_ok(const char *s, size_t max, const char *extra)
@@ -217,7 +233,7 @@ static int add(PGconn *c, const struct kind *k, const char *name, const char *ke
 	PQclear(r);
 	r = tx_exec(c, "cannot read the audit trail",
 		    "SELECT subject, " UTC("at") " FROM audit "
-		    "WHERE action IN ('adapter.revoke', 'console.revoke') "
+		    "WHERE action IN ('adapter.revoke', 'console.revoke', 'planner.revoke') "
 		    "AND detail->>'key' = $1 LIMIT 1",
 		    1, p_key);
 	if (!r)
@@ -245,8 +261,9 @@ static int add(PGconn *c, const struct kind *k, const char *name, const char *ke
 		if (strcmp(PQgetvalue(r, 0, 3), k->word) != 0) {
 			fprintf(stderr, "tocsin: the name \"%s\" belongs to %s; choose another\n",
 				name,
-				strcmp(PQgetvalue(r, 0, 3), "console") == 0 ? "a console"
-									 : "an adapter");
+				strcmp(PQgetvalue(r, 0, 3), "console") == 0   ? "a console"
+				: strcmp(PQgetvalue(r, 0, 3), "planner") == 0 ? "a planner"
+									       : "an adapter");
 			PQclear(r);
 			tn__pg_rollback(c);
 			return 1;
@@ -315,8 +332,8 @@ static int add(PGconn *c, const struct kind *k, const char *name, const char *ke
 		printf("%s adapter \"%s\": sectors %s; assets %s; key %s\n",
 		       old_key ? "re-added" : "added", name, sectors, *assets ? assets : "any", key);
 	else
-		printf("%s console \"%s\": clearance %s; key %s\n", old_key ? "re-added" : "added",
-		       name, clearance, key);
+		printf("%s %s \"%s\": clearance %s; key %s\n", old_key ? "re-added" : "added",
+		       k->word, name, clearance, key);
 	if (old_key)
 		printf("(its previous key, revoked %s, stays revoked)\n", old_revoked);
 	return 0;
@@ -374,11 +391,11 @@ static int list(PGconn *c, const struct kind *k)
 	static const char *const head_a[] = {"NAME", "SECTORS", "ASSETS",
 					     "KEY",  "CREATED", "REVOKED"};
 	static const char *const head_c[] = {"NAME", "CLEARANCE", "", "KEY", "CREATED", "REVOKED"};
-	const char *const *head = k == &CONSOLE ? head_c : head_a;
+	const char *const *head = k != &ADAPTER ? head_c : head_a;
 	/* the columns shown: a console has no asset prefixes */
 	static const int cols_a[] = {0, 1, 2, 3, 4, 5}, cols_c[] = {0, 1, 3, 4, 5};
-	const int *cols = k == &CONSOLE ? cols_c : cols_a;
-	int nc = k == &CONSOLE ? 5 : 6;
+	const int *cols = k != &ADAPTER ? cols_c : cols_a;
+	int nc = k != &ADAPTER ? 5 : 6;
 	static const char sql[] =
 		"SELECT name, coalesce(clearance, array_to_string(sectors, ',')), "
 		"coalesce(nullif(array_to_string(asset_prefixes, ','), ''), 'any'), "
@@ -434,14 +451,14 @@ static int cmd_add(int argc, char **argv, const struct tn_cli *cli, const struct
 			opt = &sectors_in;
 		else if (k == &ADAPTER && strcmp(argv[i], "--assets") == 0)
 			opt = &assets_in;
-		else if (k == &CONSOLE && strcmp(argv[i], "--clearance") == 0)
+		else if (k != &ADAPTER && strcmp(argv[i], "--clearance") == 0)
 			opt = &clearance;
 		else if (argv[i][0] != '-' && !name) {
 			name = argv[i];
 			continue;
 		} else {
 			fprintf(stderr, "tocsin: %s add: unexpected argument %s\n", k->word, argv[i]);
-			(k == &ADAPTER ? usage : usage_console)(stderr);
+			help_of(k)(stderr);
 			return 2;
 		}
 		if (i + 1 >= argc) {
@@ -453,12 +470,12 @@ static int cmd_add(int argc, char **argv, const struct tn_cli *cli, const struct
 	if (!name || !keyfile || (k == &ADAPTER && !sectors_in)) {
 		fprintf(stderr, "tocsin: %s add: %s is required\n", k->word,
 			!name ? "NAME" : !keyfile ? "--key" : "--sectors");
-		(k == &ADAPTER ? usage : usage_console)(stderr);
+		help_of(k)(stderr);
 		return 2;
 	}
 	if (!name_ok(k, name))
 		return 1;
-	if (k == &CONSOLE) {
+	if (k != &ADAPTER) {
 		size_t i = 0;
 		while (i < sizeof CLEARANCES / sizeof *CLEARANCES && strcmp(clearance, CLEARANCES[i]))
 			i++;
@@ -496,7 +513,7 @@ static int cmd_add(int argc, char **argv, const struct tn_cli *cli, const struct
 
 static int cmd_kind(int argc, char **argv, const struct tn_cli *cli, const struct kind *k)
 {
-	void (*help)(FILE *) = k == &ADAPTER ? usage : usage_console;
+	void (*help)(FILE *) = help_of(k);
 	PGconn *c;
 	int rc;
 
@@ -536,4 +553,9 @@ int tn__cmd_adapter(int argc, char **argv, const struct tn_cli *cli)
 int tn__cmd_console(int argc, char **argv, const struct tn_cli *cli)
 {
 	return cmd_kind(argc, argv, cli, &CONSOLE);
+}
+
+int tn__cmd_planner(int argc, char **argv, const struct tn_cli *cli)
+{
+	return cmd_kind(argc, argv, cli, &PLANNER);
 }

@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "pg_util.h"
@@ -444,6 +446,33 @@ static int status(PGconn *c, const char *dir)
 	return rc;
 }
 
+/*
+ * The schema directory: --schema or $TOCSIN_SCHEMA_DIR; else the installed
+ * one beside this binary, BINDIR/../share/tocsin/schema (`make install`, any
+ * PREFIX or DESTDIR); else ./schema (a source tree). `buf` holds the second.
+ */
+static const char *schema_dir(const struct tn_cli *cli, char *buf, size_t len)
+{
+	static const char rel[] = "/../share/tocsin/schema";
+	struct stat st;
+	ssize_t n;
+	char *slash;
+
+	if (cli->schema_dir)
+		return cli->schema_dir;
+	n = readlink("/proc/self/exe", buf, len);
+	if (n > 0 && (size_t)n < len) {
+		buf[n] = '\0';
+		slash = strrchr(buf, '/');
+		if (slash && (size_t)(slash - buf) + sizeof rel <= len) {
+			memcpy(slash, rel, sizeof rel);
+			if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode))
+				return buf;
+		}
+	}
+	return "schema";
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: tocsin db migrate   apply the schema files not yet applied\n"
@@ -452,6 +481,8 @@ static void usage(FILE *f)
 
 int tn__cmd_db(int argc, char **argv, const struct tn_cli *cli)
 {
+	char buf[4096];
+	const char *dir = schema_dir(cli, buf, sizeof buf);
 	PGconn *c;
 	int rc;
 
@@ -467,9 +498,9 @@ int tn__cmd_db(int argc, char **argv, const struct tn_cli *cli)
 	if (!c)
 		return 1;
 	if (strcmp(argv[1], "migrate") == 0)
-		rc = migrate(c, cli->schema_dir);
+		rc = migrate(c, dir);
 	else
-		rc = status(c, cli->schema_dir);
+		rc = status(c, dir);
 	PQfinish(c);
 	return rc;
 }

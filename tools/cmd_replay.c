@@ -43,8 +43,10 @@
  * --drill NAME names the stream (default "offline"): a replay is an
  * exercise, so its incidents say status "exercise". --start sets the time
  * t_offset_s counts from (default 2026-01-01T00:00:00Z, scenario.h).
- * Driving a running server (--server ENDPOINT --drill NAME) comes with the
- * server's drill support.
+ * --server CONTROL --drill NAME runs it on a running tocsind instead, as a
+ * planner (--key, --server-key): the server's registry and engine settings,
+ * its incidents stored under NAME and its alerts on drill/NAME/...
+ * (replay_server.h, docs/drills.md).
  *
  * Exit status: 0 done, 1 a file was bad (every bad row is reported first,
  * and nothing is run) or the engine failed, 2 usage.
@@ -63,6 +65,7 @@
 #include "config.h"
 #include "drill_registry.h"
 #include "recording.h"
+#include "replay_server.h"
 #include "scenario.h"
 #include "sim.h"
 #include "sim_opt.h"
@@ -79,7 +82,10 @@ static const char usage_text[] =
 	"usage: tocsin replay [--offline] FILE [--assets A.csv --deps D.csv | --db CONNINFO]\n"
 	"                     [--json] [--drill NAME] [--start RFC3339] [--speed N | --asap]\n"
 	"                     [--inject FILE] [--without ASSET|PROVIDER>DEPENDENT[/KIND],...]\n"
-	"                     [--heartbeat-timeout S]\n";
+	"                     [--heartbeat-timeout S]\n"
+	"       tocsin replay FILE --server CONTROL --drill NAME --key PLANNER.key\n"
+	"                     --server-key SERVER.pub [--json] [--start RFC3339]\n"
+	"                     [--speed N | --asap] [--inject FILE]\n";
 
 struct run_opts {
 	const char *assets, *deps, *conninfo, *path, *inject, *without, *drill;
@@ -386,6 +392,25 @@ out:
 	return rc ? 1 : 0;
 }
 
+/* --server: the drill on a running tocsind (replay_server.c). */
+static int on_server(const struct run_opts *o, const char *server, const char *key,
+		     const char *server_key, bool insecure)
+{
+	struct tn__scenario *sc = NULL;
+	if (load_input(o, &sc) != 0)
+		return 1;
+	struct tn__replay_server_opts so = {.server = server, .drill = o->drill, .key = key,
+					    .server_key = server_key, .insecure = insecure,
+					    .speed = o->speed, .json = o->json};
+	if (o->speed > 0)
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	int rc = tn__replay_server(&so, sc);
+	tn__scenario_free(sc);
+	if (rc == 0 && fflush(stdout) != 0)
+		rc = TN_EIO;
+	return rc ? 1 : 0;
+}
+
 /* Whether option `name` of the table was given. */
 static bool given(const struct tn__opt *opts, size_t n, const char *name)
 {
@@ -399,8 +424,8 @@ int tn__cmd_replay(int argc, char **argv, const struct tn_cli *cli)
 {
 	struct run_opts o = {.drill = "offline", .base_us = TN_SCENARIO_EPOCH_US,
 			     .heartbeat_s = -1};
-	const char *start = NULL, *server = NULL, *pos[1];
-	bool is_offline = false, help = false, asap = false;
+	const char *start = NULL, *server = NULL, *key = NULL, *server_key = NULL, *pos[1];
+	bool is_offline = false, help = false, asap = false, insecure = false;
 	struct tn__opt opts[] = {
 		{"offline", TN_OPT_FLAG, &is_offline, false},
 		{"assets", TN_OPT_STR, &o.assets, false},
@@ -414,6 +439,9 @@ int tn__cmd_replay(int argc, char **argv, const struct tn_cli *cli)
 		{"inject", TN_OPT_STR, &o.inject, false},
 		{"without", TN_OPT_STR, &o.without, false},
 		{"server", TN_OPT_STR, &server, false},
+		{"key", TN_OPT_STR, &key, false},
+		{"server-key", TN_OPT_STR, &server_key, false},
+		{"insecure", TN_OPT_FLAG, &insecure, false},
 		{"heartbeat-timeout", TN_OPT_INT, &o.heartbeat_s, false},
 		{"help", TN_OPT_FLAG, &help, false},
 	};
@@ -426,12 +454,23 @@ int tn__cmd_replay(int argc, char **argv, const struct tn_cli *cli)
 		fputs(usage_text, stdout);
 		return 0;
 	}
-	if (server) {
-		fprintf(stderr, "tocsin: replay: --server: driving a running server is not "
-				"implemented yet; use --offline\n");
+	if (server && (is_offline || o.assets || o.deps || o.conninfo || o.without ||
+		       given(opts, n_opts, "heartbeat-timeout"))) {
+		fprintf(stderr, "tocsin: replay: --server runs the drill on the server's registry "
+				"and settings: not with --offline, --assets, --deps, --db, --without "
+				"or --heartbeat-timeout\n");
 		return 2;
 	}
-	(void)is_offline; /* the only mode so far, and the default */
+	if (server && (!given(opts, n_opts, "drill") || (!insecure && (!key || !server_key)))) {
+		fprintf(stderr, "tocsin: replay: --server needs --drill NAME, and --key PLANNER.key "
+				"--server-key SERVER.pub (or --insecure)\n");
+		return 2;
+	}
+	if (!server && (key || server_key || insecure)) {
+		fprintf(stderr, "tocsin: replay: --key, --server-key and --insecure go with "
+				"--server\n");
+		return 2;
+	}
 	if (n_pos != 1 || !o.assets != !o.deps || (o.assets && o.conninfo)) {
 		fprintf(stderr, "tocsin: replay: expected FILE, and --assets with --deps or the "
 				"registry from PostgreSQL (--db)\n%s",
@@ -474,5 +513,7 @@ int tn__cmd_replay(int argc, char **argv, const struct tn_cli *cli)
 			start);
 		return 2;
 	}
+	if (server)
+		return on_server(&o, server, key, server_key, insecure);
 	return offline(&o);
 }

@@ -20,6 +20,9 @@ static const struct verb verbs[] = {
 	{"console", tn__cmd_console,
 	 "console add NAME --key NAME.pub [--clearance C]\n"
 	 "  console revoke NAME | console list"},
+	{"planner", tn__cmd_planner,
+	 "planner add NAME --key NAME.pub [--clearance C]\n"
+	 "  planner revoke NAME | planner list      keys that run drills on a server"},
 	{"db", tn__cmd_db,
 	 "db migrate               apply schema/NNN_*.sql not yet applied\n"
 	 "  db status                list applied and pending schema files"},
@@ -105,8 +108,6 @@ int main(int argc, char **argv)
 	cli.conninfo = db ? db : cfg.conninfo;
 	if (!cli.schema_dir)
 		cli.schema_dir = getenv("TOCSIN_SCHEMA_DIR");
-	if (!cli.schema_dir)
-		cli.schema_dir = "schema";
 
 	for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++)
 		if (strcmp(argv[i], verbs[v].name) == 0)

@@ -24,7 +24,7 @@
 	X(TN_ECONFIG, NULL, "bad configuration")                                \
 	X(TN_EFULL, NULL, "bounded buffer or queue full")                       \
 	X(TN_ENOTFOUND, NULL, "not found")                                      \
-	X(TN_EEXIST, NULL, "already exists")                                    \
+	X(TN_EEXIST, "E_EXISTS", "already exists")                              \
 	X(TN_EDB, NULL, "database error")                                       \
 	X(TN_EZMQ, NULL, "ZeroMQ error")                                        \
 	X(TN_ETIMEDOUT, NULL, "timed out")                                      \

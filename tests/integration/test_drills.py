@@ -148,7 +148,8 @@ class DrillsOffline(unittest.TestCase):
     def test_usage_errors(self):
         for args, want in ((["--speed", "0", FIRE], "--speed: expected a factor > 0"),
                            (["--speed", "5", "--asap", FIRE], "not both"),
-                           (["--server", "tcp://127.0.0.1:1", FIRE], "not implemented yet")):
+                           (["--server", "tcp://127.0.0.1:1", FIRE], "not with --offline, --assets"),
+                           (["--key", "k.key", FIRE], "go with --server")):
             p = replay(*args, check=False)
             self.assertEqual(p.returncode, 2, args)
             self.assertIn(want, p.stderr.decode())
