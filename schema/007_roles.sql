@@ -170,7 +170,9 @@ GRANT USAGE ON SEQUENCE audit_seq_seq TO tocsin_admin;
 
 -- Tables of 006_drills.sql: it runs before this file on a new database,
 -- when these roles may not exist yet, so what its tables need beyond SELECT
--- is granted here (e.g. GRANT INSERT ON drills TO tocsin_server).
+-- is granted here. A drill's row (server/alerts_pg.c): inserted when it
+-- starts, its stopped_at set when it stops, nothing else ever changed.
+GRANT INSERT, UPDATE (stopped_at) ON drills TO tocsin_server;
 
 -- Tables later migrations make (as tocsin_owner: see the rule at the top).
 ALTER DEFAULT PRIVILEGES FOR ROLE tocsin_owner IN SCHEMA public

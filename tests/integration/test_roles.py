@@ -209,6 +209,10 @@ class RolesTest(IntegrationCase):
                 self.assertRefused("server", st["update"])
             if table not in SERVER_MAY_DELETE:
                 self.assertRefused("server", st["delete"])
+        # a drill's row: inserted at its start, only stopped_at set at its stop
+        self.psql("server", "UPDATE drills SET stopped_at = now() WHERE false", check=True)
+        self.assertRefused("server", "UPDATE drills SET planner = 'x', started_at = now() "
+                                     "WHERE false")
         # it writes the audit trail, never reads it
         self.assertRefused("server", "SELECT count(*) FROM audit")
         # keys and the asset registry are the operator's
