@@ -4,14 +4,14 @@
 CC      ?= cc
 SAN     ?=
 PYTHON  ?= /usr/bin/python3
-PKGS    := libzmq msgpack libpq check ck inih libxml-2.0 jansson
+PKGS    := libzmq msgpack libpq check ck inih libxml-2.0 jansson libmicrohttpd
 
 comma   := ,
 BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
 
 # Lazily expanded, so that `make deps` can install pkg-config files first.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs libzmq msgpack libpq ck inih libxml-2.0 jansson 2>/dev/null) -lev -lpthread -lm
+PKG_LIBS   = $(shell pkg-config --libs libzmq msgpack libpq ck inih libxml-2.0 jansson libmicrohttpd 2>/dev/null) -lev -lpthread -lm
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 # `tocsin watch` only: the terminal.
 CURSES_LIBS = $(shell pkg-config --libs ncursesw 2>/dev/null || pkg-config --libs ncurses 2>/dev/null)

@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -23,32 +24,74 @@ int tn_log_level_parse(const char *s)
 	return -1;
 }
 
+/*
+ * Copy the formatted text of a record into `out`, escaping what would break
+ * the one-line form: a caller that forgot tn_logq on a peer's value still
+ * gives one line (\n, \r, \t and other control bytes become \n \r \t
+ * \xNN). Returns the bytes written; stops before `room` runs out (and sets
+ * *cut).
+ */
+static size_t one_line(char *out, size_t room, const char *in, size_t n, bool *cut)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+		char esc[5];
+		size_t k = 1;
+		esc[0] = (char)c;
+		if (c == '\n' || c == '\r' || c == '\t') {
+			esc[0] = '\\';
+			esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+			k = 2;
+		} else if (c < 0x20 || c == 0x7f) {
+			snprintf(esc, sizeof esc, "\\x%02x", c);
+			k = 4;
+		}
+		if (w + k > room) {
+			*cut = true;
+			break;
+		}
+		memcpy(out + w, esc, k);
+		w += k;
+	}
+	return w;
+}
+
 static void vlog(enum tn_log_level level, uint64_t suppressed, const char *msg, const char *kv,
 		 va_list ap)
 {
-	char line[2048];
+	char line[2048], body[2048];
+	/* room kept at the end for " suppressed=N truncated=true\n" */
+	const size_t tail = 48, room = sizeof line - tail;
 	struct timespec ts;
 	struct tm tm;
 	size_t n;
+	bool cut = false;
 
 	if (level < min_level)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof line, "ts=%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ level=%s msg=\"%s\"",
-			      ts.tv_nsec / 1000000, level_names[level], msg);
-	if (kv && *kv && n < sizeof line - 2) {
-		line[n++] = ' ';
-		int k = vsnprintf(line + n, sizeof line - n, kv, ap);
-		if (k > 0)
-			n += (size_t)k;
+	n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ level=%s msg=\"", ts.tv_nsec / 1000000,
+			      level_names[level]);
+	n += one_line(line + n, room - n - 1, msg, strlen(msg), &cut);
+	line[n++] = '"';
+	if (kv && *kv && !cut) {
+		int k = vsnprintf(body, sizeof body, kv, ap);
+		if (k > 0) {
+			size_t len = (size_t)k < sizeof body ? (size_t)k : sizeof body - 1;
+			if ((size_t)k >= sizeof body)
+				cut = true;
+			line[n++] = ' ';
+			n += one_line(line + n, room - n, body, len, &cut);
+		}
 	}
-	if (suppressed && n < sizeof line)
+	if (suppressed)
 		n += (size_t)snprintf(line + n, sizeof line - n, " suppressed=%llu",
 				      (unsigned long long)suppressed);
-	if (n > sizeof line - 2)
-		n = sizeof line - 2;
+	if (cut)
+		n += (size_t)snprintf(line + n, sizeof line - n, " truncated=true");
 	line[n++] = '\n';
 	ssize_t w = write(STDERR_FILENO, line, n);
 	(void)w;

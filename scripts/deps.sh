@@ -10,7 +10,7 @@ set -eu
 PKGS="build-essential pkg-config libzmq3-dev libmsgpack-dev libev-dev libpq-dev check
 libck-dev libinih-dev libxml2-dev libxml2-utils postgresql python3 python3-zmq python3-msgpack libjansson-dev
 clang libfuzzer-14-dev chromium fonts-dejavu-core libncurses-dev tmux
-python3-yaml man-db groff-base systemd"
+python3-yaml man-db groff-base systemd libmicrohttpd-dev"
 
 missing=""
 for p in $PKGS; do

@@ -20,6 +20,7 @@
 #include "correlate.h"
 #include "journal.h"
 #include "log.h"
+#include "stat.h"
 #include "tocsin/error.h"
 #include "utf8.h"
 #include "wire.h"
@@ -217,6 +218,13 @@ static void history_add(struct tn_alerts *a, struct open_inc *oi, uint32_t rev,
 	a->n_refs++;
 }
 
+/* The open-incident gauges, as `al` joins (+1) or leaves (-1) them. */
+static void open_gauges(struct tn_alerts *a, const struct tn__alert *al, int dir)
+{
+	tn__stat_add(&a->st.open_by_priority[al->priority - 1], (uint64_t)(int64_t)dir);
+	tn__stat_add(&a->st.at_risk, (uint64_t)((int64_t)dir * al->at_risk));
+}
+
 /* The incident's newest alert: track it while open, forget it when closed
  * (its CAP history with it: a closed incident has no later revision). */
 static void open_update(struct tn_alerts *a, struct tn__alert *al, int64_t updated_us)
@@ -225,6 +233,7 @@ static void open_update(struct tn_alerts *a, struct tn__alert *al, int64_t updat
 
 	if (!al->open) {
 		if (oi) {
+			open_gauges(a, oi->latest, -1);
 			tdelete(oi, &a->open, cmp_open);
 			a->n_refs -= oi->nrefs;
 			open_free(oi);
@@ -256,6 +265,9 @@ static void open_update(struct tn_alerts *a, struct tn__alert *al, int64_t updat
 		oi->esc_level = 0;
 	}
 	al->refs++;
+	if (oi->latest)
+		open_gauges(a, oi->latest, -1);
+	open_gauges(a, al, 1);
 	tn__alert_unref(oi->latest);
 	oi->latest = al;
 	if (a->o.outbox)
@@ -275,6 +287,8 @@ static void publish(struct tn_alerts *a, const struct tn__alert *al)
 		return;
 	}
 	STAT_INC(a, published);
+	/* topics are live/... or drill/... (alerts_int.h) */
+	tn__stat_add(&a->st.published_by_priority[al->data[0] == 'd'][al->priority - 1], 1);
 }
 
 /*
@@ -354,6 +368,7 @@ static void change(struct tn_alerts *a, const struct tn_journal_record *rec, boo
 	if (rc != 0)
 		goto bad;
 	al->rev = ch.rev;
+	al->at_risk = tn__body_at_risk(ch.body, ch.body_len);
 	memcpy(al->incident, ch.incident, ch.incident_len);
 	al->incident[ch.incident_len] = 0;
 
@@ -931,6 +946,7 @@ static void request(struct tn_alerts *a, struct tn__alerts_job *j, const void *b
 			     "since: seq: expected an integer >= 0 (the last seq received)");
 			return;
 		}
+		STAT_INC(a, catchups);
 		if (!live) {
 			char name[TN__DRILL_NAME_MAX + 1];
 			memcpy(name, stream->via.str.ptr, stream->via.str.size);
@@ -1066,6 +1082,7 @@ static void jobs_done(struct tn_alerts *a)
 					oi->esc_stopped = true;
 					oi->acked_priority = oi->latest->priority;
 				}
+				STAT_INC(a, acks);
 				tn_info("alert acknowledged", "incident=%s rev=%u console=%s",
 					j->incident, j->rev, j->console);
 			}
@@ -1316,6 +1333,11 @@ int tn_alerts_start(const struct tn_alerts_opts *o, struct tn_alerts **out, char
 	    (rc = console_socket(a, ZMQ_ROUTER, o->control_endpoint, CONTROL_MAX + 33, &a->ctl,
 				 err, errlen)))
 		goto fail;
+	if (o->monitor && zmq_socket_monitor(a->pub, o->monitor,
+					     ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+		snprintf(err, errlen, "cannot monitor the pub socket: %s", zmq_strerror(errno));
+		goto fail;
+	}
 	if (watch_fd(a, a->zap, &a->zap_io) != 0 || watch_fd(a, a->ctl, &a->ctl_io) != 0)
 		goto fail;
 	ev_timer_init(&a->poll, on_poll, POLL_S, POLL_S);
@@ -1367,6 +1389,19 @@ void tn_alerts_stats(const struct tn_alerts *a, struct tn_alerts_stats *out)
 	out->offset = ck_pr_load_64(&s->offset);
 	out->drill_published = ck_pr_load_64(&s->drill_published);
 	out->rebuilt = ck_pr_load_8((const uint8_t *)&s->rebuilt) != 0;
+	for (int i = 0; i < 5; i++) {
+		out->published_by_priority[0][i] = ck_pr_load_64(&s->published_by_priority[0][i]);
+		out->published_by_priority[1][i] = ck_pr_load_64(&s->published_by_priority[1][i]);
+		out->open_by_priority[i] = ck_pr_load_64(&s->open_by_priority[i]);
+	}
+	out->acks = ck_pr_load_64(&s->acks);
+	out->catchups = ck_pr_load_64(&s->catchups);
+	out->at_risk = ck_pr_load_64(&s->at_risk);
+}
+
+void *tn_alerts_zmq_ctx(const struct tn_alerts *a)
+{
+	return a->ctx;
 }
 
 void tn_alerts_stop(struct tn_alerts *a, int drain_ms)

@@ -81,6 +81,9 @@ struct tn_alerts_opts {
 	 * running before the thread starts and stopped after it: this thread
 	 * is its producer. */
 	struct tn_outbox *outbox;
+	/* An inproc endpoint where libzmq reports the PUB's connection events
+	 * (zmq_socket_monitor; in the context tn_alerts_zmq_ctx gives), or NULL. */
+	const char *monitor;
 	/* Drills (alerts_int.h, the drill desk): a lane to the committer for
 	 * the drills' records (rings of TN__DESK_FRAMES; frames come back
 	 * unsignalled: the thread looks at each poll), the committer's wake,
@@ -106,6 +109,11 @@ struct tn_alerts_stats {
 	uint64_t drill_published;        /* of `published`, drills' alerts */
 	uint64_t last_seq, offset;
 	bool rebuilt;                    /* the start-up read has reached the journal's end */
+	uint64_t published_by_priority[2][5]; /* [0 live, 1 drills][priority - 1] */
+	uint64_t acks;                   /* acknowledgements stored */
+	uint64_t catchups;               /* `since` requests */
+	uint64_t open_by_priority[5];    /* gauges: open live incidents tracked, by priority */
+	uint64_t at_risk;                /* gauge: at-risk assets pending over those incidents */
 };
 
 struct tn_alerts;
@@ -129,6 +137,9 @@ bool tn_alerts_publish_registry(void *a, struct tn_registry *r);
  */
 int tn_alerts_pg_last_seq(const char *conninfo, const char *stream, uint64_t *seq, char *err,
 			  size_t errlen);
+
+/* The thread's ZeroMQ context (for the PUB's monitor endpoint). Any thread, until stop. */
+void *tn_alerts_zmq_ctx(const struct tn_alerts *a);
 
 /* tn_alerts_stats - copy the counters into *out (the caller's). Any thread. */
 void tn_alerts_stats(const struct tn_alerts *a, struct tn_alerts_stats *out);

@@ -33,6 +33,7 @@ struct tn__alert {
 	uint32_t rev;
 	uint8_t priority;
 	bool open;                 /* msg alert or update: the incident stays open */
+	uint32_t at_risk;          /* at_risk_count.pending of the body (metrics) */
 	char incident[TN_INCIDENT_ID_LEN + 1];
 	size_t topic_len, body_len;
 	unsigned char *body;       /* points after topic in data */

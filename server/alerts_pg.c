@@ -61,7 +61,7 @@ static int db_failed(struct tn__alerts_pg *w, const char *what, PGresult *r)
 	snprintf(msg, sizeof msg, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(w->c));
 	one_line(msg);
 	tn_log_limited(&w->log_db, 1, TN_LOG_WARN, "alerts: database statement failed",
-		       "what=%s error=\"%s\"", what, msg);
+		       "what=%s error=\"%s\"", what, tn_logq(msg));
 	PQclear(r);
 	if (PQstatus(w->c) != CONNECTION_OK) {
 		PQfinish(w->c);
@@ -80,7 +80,7 @@ static bool ensure_conn(struct tn__alerts_pg *w)
 	if (!w->c) {
 		one_line(err);
 		tn_log_limited(&w->log_db, 1, TN_LOG_WARN, "alerts: cannot reach postgresql",
-			       "error=\"%s\"", err);
+			       "error=\"%s\"", tn_logq(err));
 	}
 	return w->c != NULL;
 }

@@ -45,19 +45,33 @@ static void append_frame(struct tn_committer *c, struct tn__frame *f)
 					   &off);
 		if (rc != 0) {
 			f->result = rc;
-			if (rc == TN_EFULL)
+			if (rc == TN_EFULL) {
 				ck_pr_inc_64(&c->st.full_refusals);
-			else
+				ck_pr_store_64(&c->st.journal_full, 1);
+			} else {
 				c->fatal = true;
+			}
 			return;
 		}
+		ck_pr_store_64(&c->st.journal_full, 0);
 		f->n_appended++;
 		ck_pr_inc_64(&c->st.records);
 	}
 }
 
+/* The journal's size and files, for the metrics thread (the journal's own
+ * counters belong to this thread). */
+static void publish_size(struct tn_committer *c)
+{
+	struct tn_journal_stats js;
+	tn_journal_stats(c->o.journal, &js);
+	ck_pr_store_64(&c->st.journal_bytes, js.bytes);
+	ck_pr_store_64(&c->st.journal_segments, js.segments);
+}
+
 static void fail_fatal(struct tn_committer *c, const char *what, int rc)
 {
+	ck_pr_store_64(&c->st.failed, 1);
 	tn_error("journal failed; stopping", "op=%s error=\"%s\"", what, tn_strerror(rc));
 	if (c->o.on_fatal)
 		c->o.on_fatal(c->o.fatal_ud);
@@ -123,6 +137,8 @@ static void commit_all(struct tn_committer *c)
 			ck_pr_add_64(&c->st.sync_ns_total, dt);
 			if (dt > c->st.sync_ns_max)
 				ck_pr_store_64(&c->st.sync_ns_max, dt);
+			tn__hist_observe(&c->st.sync_hist, dt);
+			publish_size(c);
 			if (rc != 0) {
 				c->fatal = true;
 				fail_fatal(c, "fsync", rc);
@@ -182,6 +198,8 @@ static void on_retain(struct ev_loop *loop, ev_timer *w, int revents)
 	int n = tn_journal_retain(c->o.journal, keep, (int64_t)time(NULL) - c->o.retain_s);
 	if (n > 0) {
 		ck_pr_add_64(&c->st.segments_deleted, (uint64_t)n);
+		publish_size(c);
+		ck_pr_store_64(&c->st.journal_full, 0); /* room again, until an append says not */
 		tn_info("journal segments deleted", "count=%d stored_offset=%llu", n,
 			(unsigned long long)keep);
 	}
@@ -215,6 +233,7 @@ int tn_committer_start(const struct tn_committer_opts *o, struct tn_committer **
 		return TN_ENOMEM;
 	}
 	ck_pr_store_64(o->durable, tn_journal_durable(o->journal));
+	publish_size(c);
 	ev_async_init(&c->wake, on_wake);
 	c->wake.data = c;
 	ev_async_start(c->loop, &c->wake);
@@ -255,6 +274,11 @@ void tn_committer_stats(const struct tn_committer *c, struct tn_committer_stats 
 	out->ticks = ck_pr_load_64(&c->st.ticks);
 	out->sync_ns_total = ck_pr_load_64(&c->st.sync_ns_total);
 	out->sync_ns_max = ck_pr_load_64(&c->st.sync_ns_max);
+	tn__hist_read(&c->st.sync_hist, &out->sync_hist);
+	out->journal_bytes = ck_pr_load_64(&c->st.journal_bytes);
+	out->journal_segments = ck_pr_load_64(&c->st.journal_segments);
+	out->journal_full = ck_pr_load_64(&c->st.journal_full);
+	out->failed = ck_pr_load_64(&c->st.failed);
 }
 
 void tn_committer_stop(struct tn_committer *c)

@@ -32,6 +32,7 @@
 
 #include "journal.h"
 #include "ring.h"
+#include "stat.h"
 
 #define TN_COMMIT_LANES 3
 
@@ -69,6 +70,11 @@ struct tn_committer_opts {
 struct tn_committer_stats {
 	uint64_t frames, records, syncs, full_refusals, segments_deleted, ticks;
 	uint64_t sync_ns_total, sync_ns_max;
+	struct tn__hist sync_hist;  /* fsync latency */
+	uint64_t journal_bytes;     /* gauge: the journal's size on disk (what max_bytes bounds) */
+	uint64_t journal_segments;  /* gauge: segment files */
+	uint64_t journal_full;      /* gauge: 1 while appends are refused at max_bytes */
+	uint64_t failed;            /* gauge: 1 once a write or fsync failed (fatal) */
 };
 
 struct tn_committer;

@@ -48,6 +48,7 @@ enum kind {
 	K_I64,      /* int64_t, min..max */
 	K_SIZE,     /* int64_t, min..max, suffixes k M G */
 	K_SENDER,   /* char[]: empty, or a CAP sender (common/cap.h) */
+	K_LISTEN,   /* char[]: empty, or IPV4:PORT, [IPV6]:PORT (tn_config_parse_listen) */
 };
 
 struct key {
@@ -61,7 +62,7 @@ struct key {
 #define FIELD(f) offsetof(struct tn_config, f), sizeof(((struct tn_config *)0)->f)
 
 static const char *const sections[] = {"server", "ingest", "journal", "store", "correlator",
-				       "registry", "alerts", "drills"};
+				       "registry", "alerts", "drills", "metrics"};
 
 static const struct key keys[] = {
 	{"server", "log_level", K_LEVEL, FIELD(log_level), 0, 0},
@@ -108,6 +109,10 @@ static const struct key keys[] = {
 	{"alerts", "cap_sender", K_SENDER, FIELD(cap_sender), 0, 0},
 	{"drills", "max_active", K_INT, FIELD(drills_max_active), 0, 64},
 	{"drills", "nice", K_INT, FIELD(drills_nice), 0, 19},
+	{"metrics", "listen", K_LISTEN, FIELD(metrics_listen), 0, 0},
+	{"metrics", "allow_remote", K_BOOL, FIELD(metrics_allow_remote), 0, 0},
+	{"metrics", "max_connections", K_INT, FIELD(metrics_connections), 1, 1024},
+	{"metrics", "timeout_s", K_INT, FIELD(metrics_timeout_s), 1, 300},
 };
 
 #define N_KEYS     (sizeof keys / sizeof keys[0])
@@ -179,6 +184,11 @@ void tn_config_defaults(struct tn_config *c)
 	c->escalate_s[2] = 900;
 	c->escalate_s[3] = 0;
 	c->escalate_s[4] = 0;
+
+	c->metrics_listen[0] = '\0';
+	c->metrics_allow_remote = false;
+	c->metrics_connections = 16;
+	c->metrics_timeout_s = 10;
 }
 
 /* ---- loopback ---------------------------------------------------------- */
@@ -225,6 +235,49 @@ bool tn_config_is_loopback(const char *ep)
 	if (inet_pton(AF_INET, host, &a4) != 1)
 		return false; /* '*', interface names, host names, "src;dst" forms */
 	return ((const unsigned char *)&a4.s_addr)[0] == 127;
+}
+
+static bool parse_i64(const char *v, int64_t *out, const char **end);
+
+int tn_config_parse_listen(const char *listen, char *host, size_t hostlen, int *port)
+{
+	const char *colon = strrchr(listen, ':');
+	const char *h = listen, *e;
+	size_t hl;
+	int64_t p;
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	if (!colon || !parse_i64(colon + 1, &p, &e) || *e || colon[1] == '-' || p < 1 ||
+	    p > 65535)
+		return TN_EINVAL;
+	hl = (size_t)(colon - listen);
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	} else if (memchr(h, ':', hl)) {
+		return TN_EINVAL; /* an IPv6 address needs its brackets */
+	}
+	if (hl == 0 || hl >= hostlen)
+		return TN_EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	if (inet_pton(h == listen ? AF_INET : AF_INET6, host, addr) != 1)
+		return TN_EINVAL;
+	*port = (int)p;
+	return 0;
+}
+
+/* Whether a valid metrics.listen address is loopback (127/8, ::1). */
+static bool listen_is_loopback(const char *listen)
+{
+	char host[INET6_ADDRSTRLEN + 1], ep[INET6_ADDRSTRLEN + 16];
+	int port;
+
+	if (tn_config_parse_listen(listen, host, sizeof host, &port) != 0)
+		return false;
+	snprintf(ep, sizeof ep, "tcp://%s%s%s:%d", listen[0] == '[' ? "[" : "", host,
+		 listen[0] == '[' ? "]" : "", port);
+	return tn_config_is_loopback(ep);
 }
 
 /* ---- values ------------------------------------------------------------ */
@@ -274,6 +327,11 @@ static void expected(const struct key *k, char *buf, size_t len)
 			 "a CAP sender: 1-%d printable ASCII characters without spaces, commas, < "
 			 "or & (empty: tocsin@HOSTNAME)",
 			 TN_CAP_SENDER_MAX);
+		break;
+	case K_LISTEN:
+		snprintf(buf, len,
+			 "an address and port, IPV4:PORT or [IPV6]:PORT (numeric, port 1-65535), "
+			 "or empty (off)");
 		break;
 	case K_BOOL:
 		snprintf(buf, len, "true or false (or yes/no, 1/0)");
@@ -416,8 +474,15 @@ static bool set_value(const struct key *k, const char *v, struct tn_config *c)
 	case K_PATH:
 	case K_CONNINFO:
 	case K_SENDER:
+	case K_LISTEN:
 		if (len >= k->size || (k->min && len == 0))
 			return false;
+		if (k->kind == K_LISTEN && len > 0) {
+			char host[INET6_ADDRSTRLEN + 1];
+			int port;
+			if (tn_config_parse_listen(v, host, sizeof host, &port) != 0)
+				return false;
+		}
 		if (k->kind == K_SENDER && len > 0 && !tn__cap_sender_ok(v))
 			return false;
 		if (k->kind == K_NAME && !name_ok(v))
@@ -563,12 +628,15 @@ static char *reader(char *str, int num, void *stream)
 			return NULL;
 		}
 		if (!section_known(s + 1, (size_t)(end - s - 1))) {
+			char list[160];
+			size_t n = 0;
+			for (size_t i = 0; i < N_SECTIONS && n < sizeof list; i++)
+				n += (size_t)snprintf(list + n, sizeof list - n, "%s[%s]",
+						      i ? ", " : "", sections[i]);
 			*end = '\0';
 			quote(s + 1, q, sizeof q);
-			fail(p, TN_ECONFIG,
-			     "%s:%d: unknown section [%s]; expected one of [server], [ingest], "
-			     "[journal], [store], [registry]",
-			     p->path, p->lineno, q);
+			fail(p, TN_ECONFIG, "%s:%d: unknown section [%s]; expected one of %s",
+			     p->path, p->lineno, q, list);
 			return NULL;
 		}
 	} else if (*s != '\0' && *s != ';' && *s != '#' && !strpbrk(s, "=:")) {
@@ -663,6 +731,15 @@ static void cross_checks(struct parse *p)
 		     "%s: ingest.insecure: expected false unless alerts.%s is loopback too, got "
 		     "\"%s\" with endpoint \"%s\"",
 		     at, eps[k][0], p->raw[i], q);
+	}
+	if (c->metrics_listen[0] && !c->metrics_allow_remote &&
+	    !listen_is_loopback(c->metrics_listen)) {
+		int i = key_index("metrics", "listen");
+		where(p, i, at, sizeof at);
+		fail(p, TN_ECONFIG,
+		     "%s: metrics.listen: expected a loopback address (127.x.x.x, [::1]) unless "
+		     "metrics.allow_remote = true (the endpoint has no authentication), got \"%s\"",
+		     at, p->raw[i]);
 	}
 	if (c->retain_s < c->horizon_s) {
 		int r = key_index("journal", "retain_s"), h = key_index("ingest", "horizon_s");

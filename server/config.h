@@ -75,6 +75,12 @@ struct tn_config {
 					   _p5_s = 0: ack deadlines (0: never escalates) */
 	char cap_outbox[TN_CONFIG_STR]; /* cap_outbox = (empty: off): a CAP file per revision */
 	char cap_sender[TN_CONFIG_STR]; /* cap_sender = tocsin@HOSTNAME when empty */
+
+	/* [metrics] (docs/metrics.md) */
+	char metrics_listen[80];        /* listen = (empty: off), e.g. 127.0.0.1:9464 or [::1]:9464 */
+	bool metrics_allow_remote;      /* allow_remote = false: listen must be loopback unless true */
+	int metrics_connections;        /* max_connections = 16: HTTP connections at once */
+	int metrics_timeout_s;          /* timeout_s = 10: an idle HTTP connection is closed */
 };
 
 /* Fill `c` with the defaults. Main thread. */
@@ -96,5 +102,12 @@ int tn_config_load(const char *path, struct tn_config *c, char *err, size_t errl
 /* tn_config_is_loopback - whether a ZeroMQ endpoint names only this host
  * (tcp://127.x.x.x, tcp://[::1], tcp://localhost, ipc://, inproc://). Pure. */
 bool tn_config_is_loopback(const char *endpoint);
+
+/*
+ * tn_config_parse_listen - split metrics.listen, "IPV4:PORT" or "[IPV6]:PORT"
+ * (numeric addresses only, port 1-65535), into `host` (hostlen bytes, the
+ * address without brackets) and *port. Returns 0 or TN_EINVAL. Pure.
+ */
+int tn_config_parse_listen(const char *listen, char *host, size_t hostlen, int *port);
 
 #endif

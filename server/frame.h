@@ -62,6 +62,7 @@ struct tn__frame {
 	uint8_t rid_len;
 	unsigned char rid[TN__RID_MAX];
 	int64_t recv_us;
+	unsigned adapter_slot; /* the sender's per-adapter counters (adapter_stats.h) */
 
 	struct tn__bytes recbuf; /* payloads of the records */
 	struct tn__rec *recs;

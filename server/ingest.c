@@ -55,6 +55,7 @@ struct tn_ingest {
 	uint32_t reject_in_window;
 	struct tn_log_slot log_zap, log_reject, log_send;
 	struct tn_ingest_stats st; /* written by the ingest thread only, with ck_pr */
+	struct tn__adapter_table adapters; /* likewise (adapter_stats.h) */
 };
 
 #define STAT_INC(g, field) ck_pr_inc_64(&(g)->st.field)
@@ -64,6 +65,13 @@ static int64_t now_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static uint64_t mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
 }
 
 /* ---- packing records into a frame ---------------------------------------- */
@@ -180,7 +188,9 @@ static void audit(struct tn_ingest *g, const char *action, const char *subject,
 	struct tn__frame *f = pool_get(g, true);
 	if (!f) {
 		STAT_INC(g, audit_dropped);
-		tn_warn("audit record dropped: no free frame", "action=%s", action);
+		/* a peer's handshakes can bring this on: rate-limited */
+		tn_log_limited(&g->log_zap, 10, TN_LOG_WARN, "audit record dropped: no free frame",
+			       "action=%s", action);
 		return;
 	}
 	f->recv_us = now_us();
@@ -259,6 +269,7 @@ static void item_error(struct tn_ingest *g, struct tn__frame *f, const char *ada
 	STAT_INC(g, rejected);
 	if (code < 0 && -code <= 8)
 		ck_pr_inc_64(&g->st.rejected_by_code[-code - 1]);
+	tn__adapter_rejected(&g->adapters, f->adapter_slot, code);
 	tn_log_limited(&g->log_reject, 5, TN_LOG_INFO, "event rejected",
 		       "adapter=%s code=%s item=%d msg=\"%s\"", tn_logq(adapter),
 		       tn_wire_code(code), index, tn_logq(msg));
@@ -327,6 +338,7 @@ static void process_frame(struct tn_ingest *g, struct tn__frame *f, zmq_msg_t *b
 		}
 		adapter = who->name;
 	}
+	f->adapter_slot = tn__adapter_slot(&g->adapters, adapter);
 
 	struct tn_wire_limits lim = {
 		.now_us = f->recv_us,
@@ -349,6 +361,7 @@ static void process_frame(struct tn_ingest *g, struct tn__frame *f, zmq_msg_t *b
 	for (size_t i = 0; i < wf.n; i++) {
 		struct tn_wire_item *item = &wf.items[i];
 		ck_pr_inc_64(&g->st.events);
+		tn__stat_add(&g->adapters.slot[f->adapter_slot].received, 1);
 		if (item->err) {
 			item_error(g, f, adapter, item->err, (int32_t)i, item->id, item->msg,
 				   raw_kept ? NULL : data, len);
@@ -405,6 +418,7 @@ static bool read_one(struct tn_ingest *g)
 	/* pool_get cannot fail here: the caller checked before reading. */
 	f->has_peer = true;
 	f->recv_us = now_us();
+	f->adapter_slot = TN__ADAPTER_UNKNOWN;
 	size_t rid_len = zmq_msg_size(&part[0]);
 	f->rid_len = (uint8_t)(rid_len < TN__RID_MAX ? rid_len : TN__RID_MAX - 1);
 	memcpy(f->rid, zmq_msg_data(&part[0]), f->rid_len);
@@ -446,6 +460,7 @@ static void settle(struct tn_ingest *g, struct tn__frame *f, size_t *n_ok, size_
 				tn_dedup_set_state_ref(g->dedup, it->dedup_ref, it->key,
 						       TN_DEDUP_DURABLE);
 				STAT_INC(g, accepted);
+				tn__stat_add(&g->adapters.slot[f->adapter_slot].accepted, 1);
 			} else {
 				tn_dedup_remove(g->dedup, it->key);
 				why = f->result == TN_EFULL ? "journal full; retry later"
@@ -465,12 +480,16 @@ static void settle(struct tn_ingest *g, struct tn__frame *f, size_t *n_ok, size_
 			it->kind = TN__ITEM_ERR;
 			it->err = TN_EUNAVAILABLE;
 			tn__frame_str(f, why, strlen(why), &it->msg_off);
+			STAT_INC(g, rejected);
+			ck_pr_inc_64(&g->st.rejected_by_code[-TN_EUNAVAILABLE - 1]);
+			tn__adapter_rejected(&g->adapters, f->adapter_slot, TN_EUNAVAILABLE);
 		}
 		if (it->kind == TN__ITEM_OK)
 			(*n_ok)++;
 		else if (it->kind == TN__ITEM_DUP) {
 			(*n_dup)++;
 			STAT_INC(g, duplicates);
+			tn__stat_add(&g->adapters.slot[f->adapter_slot].duplicates, 1);
 		} else
 			(*n_err)++;
 	}
@@ -629,6 +648,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	int64_t s = now_us() / 1000000;
 	tn_dedup_expire(g->dedup, s - g->cfg->horizon_s - g->cfg->max_future_s);
+	ck_pr_store_64(&g->st.loop_clock_s, mono_s());
 	pump(g);
 }
 
@@ -662,6 +682,7 @@ int tn_ingest_open(const struct tn_config *cfg, const char *server_secret,
 	g->insecure = cfg->insecure;
 	g->reg = registry;
 	g->dedup = dedup;
+	tn__adapter_table_init(&g->adapters);
 	msgpack_sbuffer_init(&g->reply);
 
 	g->pool_size = (size_t)cfg->inflight_frames + AUDIT_RESERVE;
@@ -783,6 +804,7 @@ int tn_ingest_run(struct tn_ingest *g, const struct tn_ingest_run_opts *o)
 	ev_async_start(g->loop, &g->stop_async);
 	ev_timer_init(&g->tick, on_tick, 1., 1.);
 	g->tick.data = g;
+	ck_pr_store_64(&g->st.loop_clock_s, mono_s());
 	ev_timer_start(g->loop, &g->tick);
 	if (watch_fd(g, g->zap, &g->zap_io) != 0 || watch_fd(g, g->router, &g->router_io) != 0)
 		return TN_EZMQ;
@@ -833,6 +855,31 @@ void tn_ingest_stats(const struct tn_ingest *g, struct tn_ingest_stats *out)
 	uint64_t *dst = (uint64_t *)out;
 	for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++)
 		dst[i] = ck_pr_load_64(&src[i]);
+	out->ring_to_commit = tn__ring_depth((struct tn__ring *)&g->to_commit);
+	out->ring_from_commit = tn__ring_depth((struct tn__ring *)&g->from_commit);
+}
+
+void tn_ingest_committer_stats(const struct tn_ingest *g, struct tn_committer_stats *out)
+{
+	tn_committer_stats(g->committer, out);
+}
+
+const struct tn__adapter_table *tn_ingest_adapters(const struct tn_ingest *g)
+{
+	return &g->adapters;
+}
+
+int tn_ingest_monitor(struct tn_ingest *g, const char *endpoint, void **ctx)
+{
+	if (zmq_socket_monitor(g->router, endpoint,
+			       ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+				       ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
+		return TN_EZMQ;
+	*ctx = g->ctx;
+	return 0;
 }
 
 void tn_ingest_wake_committer(void *ud)

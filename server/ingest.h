@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "adapter_stats.h"
 #include "committer.h"
 #include "config.h"
 #include "dedup.h"
@@ -42,6 +43,10 @@ struct tn_ingest_stats {
 	uint64_t rejects_not_kept;   /* rejected input over the keep budget (counted only) */
 	uint64_t audit_dropped;      /* audit records without a free frame (should stay 0) */
 	uint64_t registry_swaps;
+	uint64_t loop_clock_s;       /* CLOCK_MONOTONIC s of the thread's last 1 s tick: it is alive */
+	/* Gauges, read when the stats are taken: frames on the rings between
+	 * the ingest thread and the committer. */
+	uint64_t ring_to_commit, ring_from_commit;
 };
 
 struct tn_ingest;
@@ -99,6 +104,21 @@ void tn_ingest_quiesce(struct tn_ingest *g);
 bool tn_ingest_publish_registry(void *g, struct tn_registry *r);
 
 void tn_ingest_stats(const struct tn_ingest *g, struct tn_ingest_stats *out);
+
+struct tn_committer_stats;
+/* The committer's (journal thread's) counters into *out. Any thread, between run and stop. */
+void tn_ingest_committer_stats(const struct tn_ingest *g, struct tn_committer_stats *out);
+
+/* The per-adapter counters (adapter_stats.h for how to read them). Any thread, until stop. */
+const struct tn__adapter_table *tn_ingest_adapters(const struct tn_ingest *g);
+
+/*
+ * tn_ingest_monitor - have libzmq report the ROUTER's connection events
+ * (accepted, disconnected, handshakes) on the PAIR endpoint `endpoint`
+ * (inproc://..., in the context *ctx is set to). Before tn_ingest_run: the
+ * ROUTER belongs to the calling thread until then. Returns 0 or TN_EZMQ.
+ */
+int tn_ingest_monitor(struct tn_ingest *g, const char *endpoint, void **ctx);
 
 /*
  * tn_ingest_stop - quiesce (if not yet), stop the committer, close the

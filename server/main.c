@@ -10,7 +10,8 @@
  * copy of the asset graph and its assets watcher); the alerts thread (console
  * keys, its own ZAP handler, PUB and control ROUTER; PostgreSQL's last alert
  * seq) and the console registry watcher; the correlator (which goes on from that seq) and the assets
- * watcher; the store; the registry watcher. The main thread then waits for signals:
+ * watcher; the store; the registry watcher. The metrics endpoint (metrics.listen)
+ * starts first, so that /readyz says what start-up waits for, and stops first. The main thread then waits for signals:
  * SIGTERM or SIGINT stop the server cleanly (every frame in flight is
  * answered once durable, the correlator journals its last revisions, the
  * alerts thread publishes what is durable, the outbox writes what it was
@@ -40,6 +41,7 @@
 #include "journal.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "registry.h"
 #include "store.h"
 #include "tocsin/error.h"
@@ -59,6 +61,11 @@ static uint64_t drilled; /* journal offset the drill correlator has processed */
 /* The journal's durable offset: written by the committer, read by the store.
  * Here, not in the committer, because the store drains after it stops. */
 static uint64_t durable;
+/* What the metrics endpoint reads, published as each part starts. */
+static struct tn_metrics_parts parts;
+
+#define MONITOR_ADAPTERS "inproc://tocsin-monitor-adapters"
+#define MONITOR_CONSOLES "inproc://tocsin-monitor-consoles"
 
 static void on_fatal(void *ud)
 {
@@ -133,7 +140,7 @@ static int rebuild_dedup(const struct tn_config *cfg, struct tn_dedup *d)
 		struct tn_wire_item item;
 		if (tn_wire_validate_event(dec, &o.via.array.ptr[2], NULL, &item) != 0) {
 			tn_error("invalid event in journal", "offset=%llu msg=\"%s\"",
-				 (unsigned long long)rec.offset, item.msg);
+				 (unsigned long long)rec.offset, tn_logq(item.msg));
 			continue;
 		}
 		int64_t recv_s = (int64_t)(o.via.array.ptr[0].via.u64 / 1000000);
@@ -151,14 +158,17 @@ static int rebuild_dedup(const struct tn_config *cfg, struct tn_dedup *d)
 	return 0;
 }
 
-/* The keys of `kind` from PostgreSQL, else from the cache file, else none. */
+/* The keys of `kind` from PostgreSQL, else from the cache file (*loaded
+ * true either way), else none. */
 static struct tn_registry *initial_registry(const struct tn_config *cfg,
-					    enum tn_registry_kind kind, const char *cache)
+					    enum tn_registry_kind kind, const char *cache,
+					    bool *loaded)
 {
 	const char *what = kind == TN_REGISTRY_CONSOLES ? "console" : "adapter";
 	struct tn_registry *r = NULL;
 	char err[512];
 	int rc = tn_registry_load_pg(cfg->conninfo, kind, &r, err, sizeof err);
+	*loaded = true;
 	if (rc == 0) {
 		if (tn_registry_cache_save(r, cache) != 0)
 			tn_warn("cannot write registry cache", "path=%s", cache);
@@ -169,13 +179,15 @@ static struct tn_registry *initial_registry(const struct tn_config *cfg,
 	char *nl = strchr(err, '\n');
 	if (nl)
 		*nl = 0;
-	tn_warn("cannot load key registry from postgresql", "kind=%s error=\"%s\"", what, err);
+	tn_warn("cannot load key registry from postgresql", "kind=%s error=\"%s\"", what,
+		tn_logq(err));
 	rc = tn_registry_cache_load(cache, &r);
 	if (rc == 0) {
 		tn_warn("key registry loaded from cache", "kind=%s path=%s keys=%zu version=%lld",
 			what, cache, r->n, (long long)r->version);
 		return r;
 	}
+	*loaded = false;
 	tn_warn("no key registry: every key is refused until postgresql is reachable",
 		"kind=%s cache=%s error=\"%s\"", what, cache, tn_strerror(rc));
 	return tn_registry_empty(&r) == 0 ? r : NULL;
@@ -285,6 +297,30 @@ int main(int argc, char **argv)
 			"allowed; loopback only",
 			"endpoint=%s", cfg.ingest_endpoint);
 
+	/* First, so that /readyz says what start-up is waiting for. */
+	struct tn_metrics *metrics = NULL;
+	parts.durable = &durable;
+	parts.insecure = cfg.insecure;
+	if (cfg.metrics_listen[0]) {
+		struct tn_metrics_opts mo = {
+			.listen = cfg.metrics_listen,
+			.max_connections = cfg.metrics_connections,
+			.timeout_s = cfg.metrics_timeout_s,
+			.journal_max_bytes = cfg.journal_max_bytes,
+			.parts = &parts,
+		};
+		if (tn_metrics_start(&mo, &metrics, err, sizeof err) != 0) {
+			tn_error("cannot start the metrics endpoint", "error=\"%s\"", tn_logq(err));
+			return 1;
+		}
+		if (cfg.metrics_allow_remote)
+			tn_warn("metrics endpoint reachable beyond loopback, without "
+				"authentication",
+				"listen=%s", cfg.metrics_listen);
+		tn_info("metrics listening", "listen=%s paths=/metrics,/healthz,/readyz",
+			cfg.metrics_listen);
+	}
+
 	struct tn_journal_opts jo = {
 		.dir = cfg.journal_dir,
 		.segment_bytes = (uint64_t)cfg.segment_bytes,
@@ -309,15 +345,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	struct tn_registry *reg = initial_registry(&cfg, TN_REGISTRY_ADAPTERS, cfg.registry_cache);
+	bool reg_loaded;
+	struct tn_registry *reg =
+		initial_registry(&cfg, TN_REGISTRY_ADAPTERS, cfg.registry_cache, &reg_loaded);
 	if (!reg)
 		return 1;
+	ck_pr_store_int(&parts.registry_loaded, reg_loaded);
 	int64_t reg_version = reg->version;
 
 	struct tn_ingest *ingest;
 	if (tn_ingest_open(&cfg, cfg.insecure ? NULL : secret, reg, dedup, &ingest, err,
 			   sizeof err) != 0) {
-		tn_error("cannot start ingest", "error=\"%s\"", err);
+		tn_error("cannot start ingest", "error=\"%s\"", tn_logq(err));
 		return 1;
 	}
 	/* The correlator's frames go to the committer and back on two rings as
@@ -339,6 +378,15 @@ int main(int argc, char **argv)
 		tn_error("out of memory", NULL);
 		return 1;
 	}
+	void *adapters_ctx = NULL;
+	if (metrics && tn_ingest_monitor(ingest, MONITOR_ADAPTERS, &adapters_ctx) != 0) {
+		tn_error("cannot monitor the ingest socket", "error=\"%s\"", zmq_strerror(errno));
+		return 1;
+	}
+	if (cfg.correlate) {
+		ck_pr_store_ptr(&parts.corr_in, &corr_in);
+		ck_pr_store_ptr(&parts.corr_out, &corr_out);
+	}
 	struct tn_ingest_run_opts ro = {
 		.journal = journal,
 		.durable = &durable,
@@ -356,6 +404,7 @@ int main(int argc, char **argv)
 		tn_error("cannot start ingest threads", "error=\"%s\"", tn_strerror(rc));
 		return 1;
 	}
+	ck_pr_store_ptr(&parts.ingest, ingest);
 
 	/* Alerts to consoles: the correlator's revisions, from the journal. */
 	static char console_cache[TN_CONFIG_STR + 16];
@@ -381,8 +430,9 @@ int main(int argc, char **argv)
 	 * thread's start-up read, and are published. */
 	if (cfg_alerts) {
 		snprintf(console_cache, sizeof console_cache, "%s/consoles.cache", cfg.journal_dir);
-		struct tn_registry *consoles =
-			initial_registry(&cfg, TN_REGISTRY_CONSOLES, console_cache);
+		bool consoles_loaded;
+		struct tn_registry *consoles = initial_registry(&cfg, TN_REGISTRY_CONSOLES,
+								console_cache, &consoles_loaded);
 		if (!consoles)
 			return 1;
 		int64_t console_version = consoles->version;
@@ -414,6 +464,7 @@ int main(int argc, char **argv)
 					 outbox ? tn_strerror(rc) : tn_logq(err));
 				return 1;
 			}
+			ck_pr_store_ptr(&parts.outbox, outbox);
 		}
 		struct tn_alerts_opts ao = {
 			.journal_dir = cfg.journal_dir,
@@ -430,6 +481,7 @@ int main(int argc, char **argv)
 			.consumed = &alerted,
 			.seq_floor = seq_floor,
 			.outbox = outbox,
+			.monitor = metrics ? MONITOR_CONSOLES : NULL,
 			.drill_in = cfg_drills ? &desk_in : NULL,
 			.drill_out = cfg_drills ? &desk_out : NULL,
 			.wake_commit = tn_ingest_wake_committer,
@@ -441,6 +493,7 @@ int main(int argc, char **argv)
 			tn_error("cannot start alerts", "error=\"%s\"", tn_logq(err));
 			return 1;
 		}
+		ck_pr_store_ptr(&parts.alerts, alerts);
 		if ((rc = tn_registry_watch_start(cfg.conninfo, TN_REGISTRY_CONSOLES,
 						  cfg.registry_poll_ms, console_cache,
 						  console_version, tn_alerts_publish_registry, alerts,
@@ -488,6 +541,7 @@ int main(int argc, char **argv)
 			tn_error("cannot start the correlator", "error=\"%s\"", tn_strerror(rc));
 			return 1;
 		}
+		ck_pr_store_ptr(&parts.corr, corr);
 		if ((rc = tn_assets_watch_start(cfg.conninfo, cfg.registry_poll_ms, generation,
 						tn_correlate_publish_graph, corr, &assets)) != 0) {
 			tn_error("cannot start the asset watcher", "error=\"%s\"", tn_strerror(rc));
@@ -513,12 +567,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ck_pr_store_ptr(&store, s);
+	ck_pr_store_ptr(&parts.store, s);
 
 	struct tn_registry_watch *watch;
 	if ((rc = tn_registry_watch_start(cfg.conninfo, TN_REGISTRY_ADAPTERS, cfg.registry_poll_ms,
 					  cfg.registry_cache, reg_version,
 					  tn_ingest_publish_registry, ingest, &watch)) != 0) {
 		tn_error("cannot start registry watcher", "error=\"%s\"", tn_strerror(rc));
+		return 1;
+	}
+
+	if (metrics && (rc = tn_metrics_monitor(metrics, adapters_ctx, MONITOR_ADAPTERS,
+						alerts ? tn_alerts_zmq_ctx(alerts) : NULL,
+						MONITOR_CONSOLES)) != 0) {
+		tn_error("cannot start the connection monitor", "error=\"%s\"", tn_strerror(rc));
 		return 1;
 	}
 
@@ -538,6 +600,8 @@ int main(int argc, char **argv)
 		break;
 	}
 
+	/* Before the parts it reads, and the ZeroMQ contexts it monitors. */
+	tn_metrics_stop(metrics);
 	tn_registry_watch_stop(watch);
 	tn_registry_watch_stop(console_watch);
 	/* Order: stop taking events; let the correlator read what is durable

@@ -374,7 +374,7 @@ static void *watch_main(void *arg)
 				if (nl)
 					*nl = 0;
 				tn_log_limited(&slot, 1, TN_LOG_WARN, "cannot refresh key registry",
-					       "error=\"%s\"", err);
+					       "error=\"%s\"", tn_logq(err));
 			} else if (r) {
 				w->held = r;
 				if (tn_registry_cache_save(r, w->cache_path) != 0)

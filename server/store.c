@@ -73,6 +73,8 @@ struct tn_store {
 	uint64_t events_stored, rejected_stored, audit_stored, corrupt_records;
 	uint64_t transactions, failures, journal_errors;
 	uint64_t last_commit_us, last_copy_us;
+	struct tn__hist batch_hist;
+	uint64_t stored_clock_us;
 	unsigned int connected;
 	unsigned int drained;
 
@@ -98,6 +100,7 @@ struct tn_store {
 	uint64_t batch_end;     /* offset after the last record read into it */
 	int batch_n;            /* records read into it */
 	uint64_t isolate_until; /* below this offset, one record per transaction */
+	int64_t batch_clock_us; /* the newest wall clock of a record of the batch, or 0 */
 	bool quarantine;        /* the record at quarantine_at goes to `rejected` */
 	uint64_t quarantine_at;
 	char quarantine_msg[ERR_LEN + 8];
@@ -126,6 +129,25 @@ static int64_t real_us(void)
 static void add64(uint64_t *p, uint64_t v)
 {
 	ck_pr_store_64(p, ck_pr_load_64(p) + v);
+}
+
+/*
+ * The wall clock a record carries in its first field, for the store's lag:
+ * EVENT, REJECT and AUDIT records start with their receipt time, a TICK is
+ * the clock; msgpack fixarray then int64/uint64 (as the committer and the
+ * ingest thread pack them). 0 for anything else.
+ */
+static int64_t record_clock_us(const struct tn_journal_record *rec)
+{
+	const unsigned char *p = rec->payload;
+	uint64_t v = 0;
+
+	if (rec->type == TN_JREC_CHANGE || rec->len < 10 || (p[0] & 0xf0) != 0x90 ||
+	    (p[1] != 0xd3 && p[1] != 0xcf))
+		return 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[2 + i];
+	return v > INT64_MAX ? 0 : (int64_t)v;
 }
 
 /* A message from PostgreSQL on one line (logs quote it with tn_logq). */
@@ -708,6 +730,7 @@ static int run_batch(struct tn_store *s)
 	tn__store_rows_reset(r);
 	s->batch_first = rec.offset;
 	s->batch_n = 0;
+	s->batch_clock_us = 0;
 	s->batch_direct = !s->staged;
 	rc = begin_tx(s);
 	if (rc) {
@@ -725,6 +748,9 @@ static int run_batch(struct tn_store *s)
 		}
 		s->batch_n++;
 		s->batch_end = tn_journal_reader_offset(s->rd);
+		int64_t clock_us = record_clock_us(&rec);
+		if (clock_us > s->batch_clock_us)
+			s->batch_clock_us = clock_us;
 		if (kind == TN__ROW_CORRUPT && !refused)
 			tn_log_limited(&s->log_corrupt, 10, TN_LOG_ERROR,
 				       "journal record does not decode; storing it in rejected as "
@@ -813,6 +839,9 @@ static int run_batch(struct tn_store *s)
 	add64(&s->transactions, 1);
 	ck_pr_store_64(&s->last_commit_us, (uint64_t)real_us());
 	ck_pr_store_64(&s->last_copy_us, (uint64_t)((mono_ns() - t0) / 1000));
+	tn__hist_observe(&s->batch_hist, (uint64_t)(mono_ns() - t0));
+	if (s->batch_clock_us > 0)
+		ck_pr_store_64(&s->stored_clock_us, (uint64_t)s->batch_clock_us);
 	if (s->quarantine && s->quarantine_at < s->batch_end)
 		s->quarantine = false;
 	tn_debug("store committed",
@@ -926,6 +955,8 @@ uint64_t tn_store_committed(const struct tn_store *s)
 
 void tn_store_stats(const struct tn_store *s, struct tn_store_stats *out)
 {
+	struct tn__hist h;
+	tn__hist_read(&s->batch_hist, &h);
 	*out = (struct tn_store_stats){
 		.committed_offset = ck_pr_load_64(&s->committed),
 		.events_stored = ck_pr_load_64(&s->events_stored),
@@ -938,7 +969,9 @@ void tn_store_stats(const struct tn_store *s, struct tn_store_stats *out)
 		.last_commit_us = (int64_t)ck_pr_load_64(&s->last_commit_us),
 		.last_copy_us = ck_pr_load_64(&s->last_copy_us),
 		.connected = ck_pr_load_uint(&s->connected) != 0,
+		.stored_clock_us = (int64_t)ck_pr_load_64(&s->stored_clock_us),
 	};
+	out->batch_hist = h;
 }
 
 int tn_store_stop(struct tn_store *s, int drain_ms)

@@ -37,6 +37,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "stat.h"
+
 struct tn_store_opts {
 	const char *conninfo;    /* borrowed; must outlive the store */
 	const char *journal_dir; /* borrowed; must outlive the store */
@@ -59,6 +61,11 @@ struct tn_store_stats {
 	int64_t last_commit_us;    /* CLOCK_REALTIME of the last commit, 0 if none */
 	uint64_t last_copy_us;     /* duration of the last transaction */
 	bool connected;
+	struct tn__hist batch_hist; /* duration of each committed transaction */
+	/* The wall clock the newest stored record carries (an event's or a
+	 * rejection's receipt, an audit record's time, a clock tick): how far
+	 * behind the journal the store is, in time. 0 until one is stored. */
+	int64_t stored_clock_us;
 };
 
 struct tn_store;

@@ -60,7 +60,10 @@ struct watch {
 	struct tn__watch m;
 	const char *alerts_ep, *control_ep, *operator;
 	char srv[TN_KEY_Z85_LEN + 1], pub[TN_KEY_Z85_LEN + 1], sec[TN_KEY_Z85_LEN + 1];
-	void *ctx, *sub, *ctl, *mon;
+	/* two lanes (docs/control-rooms.md): urgent (P1, P2, escalations) and
+	 * the rest, so that a flood of lesser alerts never holds up a life-safety
+	 * one in a queue; the monitor watches the bulk lane */
+	void *ctx, *urgent, *sub, *ctl, *mon;
 	msgpack_zone zone;
 
 	/* the SUB's connection, as its monitor says */
@@ -176,19 +179,32 @@ static int ctl_open(struct watch *w)
 	return 0;
 }
 
+/* A SUB lane of the alerts endpoint with these topics (NULL-terminated). */
+static void *lane_open(struct watch *w, const char *const *topics)
+{
+	void *s = zmq_socket(w->ctx, ZMQ_SUB);
+	bool ok = s && curve(w, s, ALERT_MAX) == 0;
+	for (size_t i = 0; ok && topics[i]; i++)
+		ok = zmq_setsockopt(s, ZMQ_SUBSCRIBE, topics[i], strlen(topics[i])) == 0;
+	if (!ok && s) {
+		zmq_close(s);
+		s = NULL;
+	}
+	return s;
+}
+
 static int sockets_open(struct watch *w)
 {
-	static const char *const topics[] = {"live/", "escalation/live/"};
+	static const char *const urgent[] = {"live/P1/", "live/P2/", "escalation/live/", NULL};
+	static const char *const bulk[] = {"live/P3/", "live/P4/", "live/P5/", NULL};
 
 	w->ctx = zmq_ctx_new();
 	if (!w->ctx)
 		return TN_EZMQ;
-	w->sub = zmq_socket(w->ctx, ZMQ_SUB);
-	if (!w->sub || curve(w, w->sub, ALERT_MAX) != 0)
+	w->urgent = lane_open(w, urgent);
+	w->sub = lane_open(w, bulk);
+	if (!w->urgent || !w->sub || zmq_connect(w->urgent, w->alerts_ep) != 0)
 		return TN_EZMQ;
-	for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
-		if (zmq_setsockopt(w->sub, ZMQ_SUBSCRIBE, topics[i], strlen(topics[i])) != 0)
-			return TN_EZMQ;
 	if (zmq_socket_monitor(w->sub, MON_ENDPOINT,
 			       ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
 		return TN_EZMQ;
@@ -207,6 +223,8 @@ static void sockets_close(struct watch *w)
 		zmq_close(w->mon);
 	if (w->sub)
 		zmq_close(w->sub);
+	if (w->urgent)
+		zmq_close(w->urgent);
 	if (w->ctl)
 		zmq_close(w->ctl);
 	if (w->ctx)
@@ -423,7 +441,10 @@ static void on_control(struct watch *w, int64_t now)
 	}
 }
 
-static void on_alert(struct watch *w, int64_t now)
+/* The alerts waiting on one lane. Both lanes share the seq, so one may be
+ * ahead of the other for a moment: what looks like a gap is filled by
+ * `since`, and the other lane's copy is then a duplicate, ignored. */
+static void on_lane(struct watch *w, void *lane, int64_t now)
 {
 	zmq_msg_t f[2];
 	msgpack_object b;
@@ -431,7 +452,7 @@ static void on_alert(struct watch *w, int64_t now)
 	int n, turn = 0;
 
 	/* a flood must not starve the keys and the screen: the rest waits in the SUB */
-	while (turn++ < ALERTS_TURN && (n = recv_frames(w->sub, f, 2)) > 0) {
+	while (turn++ < ALERTS_TURN && (n = recv_frames(lane, f, 2)) > 0) {
 		int64_t us = wall_us();
 
 		w->last_alert_ms = now;
@@ -465,6 +486,12 @@ static void on_alert(struct watch *w, int64_t now)
 		for (int i = 0; i < n; i++)
 			zmq_msg_close(&f[i]);
 	}
+}
+
+static void on_alert(struct watch *w, int64_t now)
+{
+	on_lane(w, w->urgent, now); /* life safety first */
+	on_lane(w, w->sub, now);
 }
 
 static void on_monitor(struct watch *w)
@@ -853,14 +880,15 @@ static int run(struct watch *w)
 	if (!lines)
 		return 1;
 	while (go && !stop) {
-		zmq_pollitem_t it[4] = {{w->sub, 0, ZMQ_POLLIN, 0},
+		zmq_pollitem_t it[5] = {{w->urgent, 0, ZMQ_POLLIN, 0},
+					{w->sub, 0, ZMQ_POLLIN, 0},
 					{w->ctl, 0, ZMQ_POLLIN, 0},
 					{w->mon, 0, ZMQ_POLLIN, 0},
 					{NULL, STDIN_FILENO, ZMQ_POLLIN, 0}};
 		int64_t now;
 		int c;
 
-		if (zmq_poll(it, 4, w->dirty ? DRAW_MS : TICK_MS) < 0 && errno != EINTR)
+		if (zmq_poll(it, 5, w->dirty ? DRAW_MS : TICK_MS) < 0 && errno != EINTR)
 			break;
 		now = mono_ms();
 		on_monitor(w);

@@ -114,6 +114,10 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_int_eq(a->store_retry_ms, b->store_retry_ms);
 	ck_assert_int_eq(a->registry_poll_ms, b->registry_poll_ms);
 	ck_assert_str_eq(a->registry_cache, b->registry_cache);
+	ck_assert_str_eq(a->metrics_listen, b->metrics_listen);
+	ck_assert_int_eq(a->metrics_allow_remote, b->metrics_allow_remote);
+	ck_assert_int_eq(a->metrics_connections, b->metrics_connections);
+	ck_assert_int_eq(a->metrics_timeout_s, b->metrics_timeout_s);
 }
 
 START_TEST(defaults)
@@ -402,11 +406,11 @@ START_TEST(unknown_section_and_key)
 {
 	expect_error("[server]\nname = a\n\n[ingets]\nendpoint = tcp://127.0.0.1:1\n",
 		     "4: unknown section [ingets]; expected one of [server], [ingest], [journal], "
-		     "[store], [registry]");
+		     "[store], [correlator], [registry], [alerts], [drills], [metrics]");
 	/* an empty unknown section is still an error */
 	expect_error("[server]\n[extra]\n",
 		     "2: unknown section [extra]; expected one of [server], [ingest], [journal], "
-		     "[store], [registry]");
+		     "[store], [correlator], [registry], [alerts], [drills], [metrics]");
 	expect_error("[store]\nbatch = 10\nretry = 5\n",
 		     "3: store.retry: unknown key; expected one of conninfo, batch, retry_ms");
 	expect_error("[server]\nendpoint = tcp://127.0.0.1:1\n",
@@ -477,6 +481,62 @@ START_TEST(cross_checks)
 		     "3: journal.max_bytes: expected at least twice journal.segment_bytes (2GiB), "
 		     "got \"1G\"");
 	ck_assert_int_eq(load("[journal]\nsegment_bytes = 1M\nmax_bytes = 2M\n"), 0);
+}
+END_TEST
+
+START_TEST(metrics_listen)
+{
+	char host[64];
+	int port;
+
+	/* off by default */
+	tn_config_defaults(&cfg);
+	ck_assert_str_eq(cfg.metrics_listen, "");
+	ck_assert(!cfg.metrics_allow_remote);
+	ck_assert_int_eq(cfg.metrics_connections, 16);
+	ck_assert_int_eq(cfg.metrics_timeout_s, 10);
+
+	ck_assert_int_eq(load("[metrics]\nlisten = 127.0.0.1:9464\nmax_connections = 4\n"
+			      "timeout_s = 3\n"),
+			 0);
+	ck_assert_str_eq(cfg.metrics_listen, "127.0.0.1:9464");
+	ck_assert_int_eq(cfg.metrics_connections, 4);
+	ck_assert_int_eq(cfg.metrics_timeout_s, 3);
+	ck_assert_int_eq(load("[metrics]\nlisten = [::1]:9464\n"), 0);
+	ck_assert_int_eq(load("[metrics]\nlisten =\n"), 0);
+	ck_assert_str_eq(cfg.metrics_listen, "");
+
+	const char *want = "expected an address and port, IPV4:PORT or [IPV6]:PORT (numeric, port "
+			   "1-65535), or empty (off), got ";
+	const char *bad[] = {"localhost:9464", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536",
+			     "::1:9464", "[::1]", "127.0.0.1:-5", "[127.0.0.1]:80", ":9464"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char text[128], msg[256];
+		snprintf(text, sizeof text, "[metrics]\nlisten = %s\n", bad[i]);
+		snprintf(msg, sizeof msg, "2: metrics.listen: %s\"%s\"", want, bad[i]);
+		expect_error(text, msg);
+	}
+	expect_error("[metrics]\nmax_connections = 0\n",
+		     "2: metrics.max_connections: expected an integer between 1 and 1024, got \"0\"");
+
+	/* no authentication: loopback unless allowed explicitly */
+	expect_error("[metrics]\nlisten = 0.0.0.0:9464\n",
+		     "2: metrics.listen: expected a loopback address (127.x.x.x, [::1]) unless "
+		     "metrics.allow_remote = true (the endpoint has no authentication), got "
+		     "\"0.0.0.0:9464\"");
+	expect_error("[metrics]\nlisten = [::]:9464\n",
+		     "2: metrics.listen: expected a loopback address (127.x.x.x, [::1]) unless "
+		     "metrics.allow_remote = true (the endpoint has no authentication), got "
+		     "\"[::]:9464\"");
+	ck_assert_int_eq(load("[metrics]\nlisten = 10.1.2.3:9464\nallow_remote = true\n"), 0);
+
+	ck_assert_int_eq(tn_config_parse_listen("[::1]:80", host, sizeof host, &port), 0);
+	ck_assert_str_eq(host, "::1");
+	ck_assert_int_eq(port, 80);
+	ck_assert_int_eq(tn_config_parse_listen("127.0.0.2:65535", host, sizeof host, &port), 0);
+	ck_assert_str_eq(host, "127.0.0.2");
+	ck_assert_int_eq(port, 65535);
+	ck_assert_int_eq(tn_config_parse_listen("127.0.0.1:80", host, 4, &port), TN_EINVAL);
 }
 END_TEST
 
@@ -565,7 +625,7 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 42);
+	ck_assert_int_eq(keys, 46);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);
@@ -625,6 +685,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, unknown_section_and_key);
 	tcase_add_test(tc, syntax_errors);
 	tcase_add_test(tc, cross_checks);
+	tcase_add_test(tc, metrics_listen);
 	tcase_add_test(tc, failure_leaves_config_untouched);
 	tcase_add_test(tc, cannot_open);
 	tcase_add_test(tc, relative_paths);

@@ -108,6 +108,47 @@ START_TEST(rate_limited)
 }
 END_TEST
 
+static void unquoted_newline(void)
+{
+	/* a caller that forgot tn_logq on a peer's value */
+	tn_log(TN_LOG_WARN, "peer said", "what=\"%s\"", "line one\nlevel=error msg=\"forged\"\r\x01");
+}
+
+START_TEST(always_one_line)
+{
+	tn_log_set_level(TN_LOG_INFO);
+	const char *out = capture(unquoted_newline);
+	ck_assert_ptr_eq(strchr(out, '\n'), out + strlen(out) - 1);
+	ck_assert_msg(strstr(out, "what=\"line one\\nlevel=error msg=\"forged\"\\r\\x01\"\n") != NULL,
+		      "%s", out);
+	ck_assert_ptr_null(strstr(out, "truncated"));
+}
+END_TEST
+
+static void long_record(void)
+{
+	static char big[5000];
+	memset(big, 'x', sizeof big - 1);
+	tn_log_limited(&slot, 1000, TN_LOG_INFO, "long", "v=%s end=1", big);
+}
+
+START_TEST(long_records_say_so)
+{
+	tn_log_set_level(TN_LOG_INFO);
+	memset(&slot, 0, sizeof slot);
+	slot.suppressed = 7; /* reported even on a cut record */
+	slot.window_s = -1;
+	const char *out = capture(long_record);
+	ck_assert_ptr_eq(strchr(out, '\n'), out + strlen(out) - 1);
+	ck_assert_uint_le(strlen(out), 2048);
+	ck_assert_ptr_null(strstr(out, "end=1"));
+	size_t n = strlen(out);
+	const char *tail = " suppressed=7 truncated=true\n";
+	ck_assert_uint_gt(n, strlen(tail));
+	ck_assert_str_eq(out + n - strlen(tail), tail);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("log");
@@ -116,6 +157,8 @@ int main(void)
 	tcase_add_test(tc, level_filters);
 	tcase_add_test(tc, quoting);
 	tcase_add_test(tc, rate_limited);
+	tcase_add_test(tc, always_one_line);
+	tcase_add_test(tc, long_records_say_so);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
