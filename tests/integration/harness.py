@@ -101,10 +101,21 @@ def lit(s):
     return "'" + str(s).replace("'", "''") + "'"
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now and never handed out before by this process: a port
+    picked ahead (a test's metrics listen) and not yet bound must not be picked again
+    for another endpoint of the same server (the kernel may offer it twice)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise AssertionError("no fresh loopback port after 100 tries")
 
 
 def now_ms():
