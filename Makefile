@@ -124,6 +124,9 @@ bench: deps
 	@TOCSIN_BUILD=$(BUILD) scripts/bench.sh
 	@TOCSIN_BUILD=$(BUILD) scripts/bench-engine.sh
 	@TOCSIN_BUILD=$(BUILD) $(PYTHON) tests/bench/alerts_bench.py
+	@TOCSIN_BUILD=$(BUILD) TOCSIN_FLOOD_SECONDS=15 TOCSIN_FLOOD_REPORT=var/bench/fairshare.txt \
+		$(PYTHON) -m unittest discover -s tests/integration -p test_rate.py -k FloodTest
+	@cat var/bench/fairshare.txt
 
 # ---- fuzzing: libFuzzer harnesses under ASan + UBSan (docs/security.md) -------
 

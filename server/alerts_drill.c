@@ -181,21 +181,17 @@ static struct tn__frame *frame_get(struct tn__desk *d)
 	return f;
 }
 
-/* Begin a record of `type` in f; its payload is packed with *pk until rec_end. */
-static struct tn__rec *rec_begin(struct tn__frame *f, uint8_t type, msgpack_packer *pk)
+/* A frame for request j, or NULL when every one is with the committer
+ * (answered: busy, counted). */
+static struct tn__frame *frame_or_busy(struct tn__desk *d, struct tn__alerts_job *j,
+				       const char *op)
 {
-	struct tn__rec *r = tn__frame_rec(f);
-	if (!r)
-		return NULL;
-	r->type = type;
-	r->off = (uint32_t)f->recbuf.len;
-	msgpack_packer_init(pk, &f->recbuf, tn__bytes_write);
-	return r;
-}
-
-static void rec_end(struct tn__frame *f, struct tn__rec *r)
-{
-	r->len = (uint32_t)(f->recbuf.len - r->off);
+	struct tn__frame *f = frame_get(d);
+	if (!f) {
+		ck_pr_inc_64(&d->st.busy);
+		refuse(d, j, op, TN_EUNAVAILABLE, "the drill desk is busy; retry later");
+	}
+	return f;
 }
 
 /* A DRILL record [drill, op, at_us, actor, arg]; arg packed by the caller
@@ -204,7 +200,7 @@ static bool drill_rec(struct tn__frame *f, const char *drill, const char *op,
 		      const char *actor, const msgpack_object *arg, int64_t arg_i, bool has_i)
 {
 	msgpack_packer pk;
-	struct tn__rec *r = rec_begin(f, TN_JREC_DRILL, &pk);
+	struct tn__rec *r = tn__frame_rec_begin(f, TN_JREC_DRILL, &pk);
 	if (!r)
 		return false;
 	msgpack_pack_array(&pk, 5);
@@ -218,7 +214,7 @@ static bool drill_rec(struct tn__frame *f, const char *drill, const char *op,
 		msgpack_pack_int64(&pk, arg_i);
 	else
 		msgpack_pack_nil(&pk);
-	rec_end(f, r);
+	tn__frame_rec_end(f, r);
 	return true;
 }
 
@@ -227,7 +223,7 @@ static bool audit_rec(struct tn__frame *f, const char *actor, const char *action
 		      const char *drill, const char *detail)
 {
 	msgpack_packer pk;
-	struct tn__rec *r = rec_begin(f, TN_JREC_AUDIT, &pk);
+	struct tn__rec *r = tn__frame_rec_begin(f, TN_JREC_AUDIT, &pk);
 	if (!r)
 		return false;
 	msgpack_pack_array(&pk, 6);
@@ -239,7 +235,7 @@ static bool audit_rec(struct tn__frame *f, const char *actor, const char *action
 	msgpack_pack_map(&pk, 1);
 	pack_str(&pk, "reason", 6);
 	pack_str(&pk, detail, strlen(detail));
-	rec_end(f, r);
+	tn__frame_rec_end(f, r);
 	return true;
 }
 
@@ -383,12 +379,9 @@ static void op_events(struct tn__desk *d, struct tn__alerts_job *j,
 		       op);
 		return;
 	}
-	struct tn__frame *f = frame_get(d);
-	if (!f) {
-		ck_pr_inc_64(&d->st.busy);
-		refuse(d, j, op, TN_EUNAVAILABLE, "the drill desk is busy; retry later");
+	struct tn__frame *f = frame_or_busy(d, j, op);
+	if (!f)
 		return;
-	}
 	/* Each event checked as ingest checks it (the schema; no sector scope:
 	 * a drill speaks for every sector, and no time bound: it may be last
 	 * August's); the reply, sent once durable, names the refused ones. */
@@ -477,12 +470,9 @@ static void op_stop(struct tn__desk *d, struct tn__alerts_job *j, const struct t
 		       op);
 		return;
 	}
-	struct tn__frame *f = frame_get(d);
-	if (!f) {
-		ck_pr_inc_64(&d->st.busy);
-		refuse(d, j, op, TN_EUNAVAILABLE, "the drill desk is busy; retry later");
+	struct tn__frame *f = frame_or_busy(d, j, op);
+	if (!f)
 		return;
-	}
 	if (!audit_rec(f, a->actor, "drill.stop", name, "stopped by a planner") ||
 	    !drill_rec(f, name, "stop", a->actor, NULL, end, a->end != NULL)) {
 		d->frames[d->n_free++] = f;

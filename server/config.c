@@ -78,6 +78,9 @@ static const struct key keys[] = {
 	{"ingest", "horizon_s", K_I64, FIELD(horizon_s), 60, 366 * 86400},
 	{"ingest", "inflight_frames", K_INT, FIELD(inflight_frames), 1, 65536},
 	{"ingest", "dedup_entries", K_INT, FIELD(dedup_entries), 1024, 1 << 28},
+	{"ingest", "rate", K_INT, FIELD(rate), 0, 1000000},
+	{"ingest", "burst", K_INT, FIELD(burst), 1, 1000000},
+	{"ingest", "inflight_per_key", K_INT, FIELD(inflight_per_key), 0, 65536},
 	{"journal", "dir", K_PATH, FIELD(journal_dir), 1, 0},
 	{"journal", "segment_bytes", K_SIZE, FIELD(segment_bytes), MIB, GIB},
 	{"journal", "max_bytes", K_SIZE, FIELD(journal_max_bytes), 2 * MIB, 1024 * GIB},
@@ -151,6 +154,9 @@ void tn_config_defaults(struct tn_config *c)
 	c->horizon_s = 604800;
 	c->inflight_frames = 256;
 	c->dedup_entries = 1 << 20;
+	c->rate = 5000;
+	c->burst = 10000;
+	c->inflight_per_key = 64;
 	c->correlate = true;
 	c->tick_ms = 1000;
 	c->drills_max_active = 4;

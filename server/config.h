@@ -37,6 +37,9 @@ struct tn_config {
 	int64_t horizon_s;              /* horizon_s = 604800: older events get E_TIME */
 	int inflight_frames;            /* inflight_frames = 256: frames between ingest and journal */
 	int dedup_entries;              /* dedup_entries = 1048576: (source, id) pairs remembered for `dup` */
+	int rate;                       /* rate = 5000: events/s per adapter key (0: none); E_RATE past it */
+	int burst;                      /* burst = 10000: events a key may send at once (bucket size) */
+	int inflight_per_key;           /* inflight_per_key = 64: frames of one key in flight (0: any) */
 
 	/* [journal] */
 	char journal_dir[TN_CONFIG_STR]; /* dir = var/journal */

@@ -436,17 +436,14 @@ static void emit_changes(struct tn_correlate *c, struct tn_corr *engine, const c
 			continue;
 		}
 		struct tn__frame *f = frame(c);
-		struct tn__rec *r = tn__frame_rec(f);
 		msgpack_packer pk;
+		struct tn__rec *r = tn__frame_rec_begin(f, TN_JREC_CHANGE, &pk);
 		if (!r) {
 			tn_error("out of memory packing an incident revision", "incident=%s",
 				 ch[i].incident);
 			continue;
 		}
 		const char *msg = tn_change_msg_name(ch[i].msg);
-		r->type = TN_JREC_CHANGE;
-		r->off = (uint32_t)f->recbuf.len;
-		msgpack_packer_init(&pk, &f->recbuf, tn__bytes_write);
 		msgpack_pack_array(&pk, 8);
 		pack_str(&pk, stream, stream_len);
 		pack_str(&pk, ch[i].incident, strlen(ch[i].incident));
@@ -463,7 +460,7 @@ static void emit_changes(struct tn_correlate *c, struct tn_corr *engine, const c
 		msgpack_pack_str_body(&pk, head, (size_t)hn);
 		msgpack_pack_str_body(&pk, ch[i].body, ch[i].body_len);
 		(*seq)++;
-		r->len = (uint32_t)(f->recbuf.len - r->off);
+		tn__frame_rec_end(f, r);
 		ck_pr_inc_64(&c->st.changes);
 	}
 }
@@ -473,23 +470,20 @@ static void emit_changes(struct tn_correlate *c, struct tn_corr *engine, const c
 static void emit_ended(struct tn_correlate *c, const struct drill *d, int64_t at_us)
 {
 	struct tn__frame *f = frame(c);
-	struct tn__rec *r = tn__frame_rec(f);
 	msgpack_packer pk;
+	struct tn__rec *r = tn__frame_rec_begin(f, TN_JREC_DRILL, &pk);
 
 	if (!r) {
 		tn_error("out of memory packing a drill's end", "drill=%s", d->name);
 		return;
 	}
-	r->type = TN_JREC_DRILL;
-	r->off = (uint32_t)f->recbuf.len;
-	msgpack_packer_init(&pk, &f->recbuf, tn__bytes_write);
 	msgpack_pack_array(&pk, 5);
 	pack_str(&pk, d->name, strlen(d->name));
 	pack_str(&pk, "ended", 5);
 	msgpack_pack_int64(&pk, at_us);
 	msgpack_pack_nil(&pk);
 	msgpack_pack_uint64(&pk, d->seq);
-	r->len = (uint32_t)(f->recbuf.len - r->off);
+	tn__frame_rec_end(f, r);
 }
 
 /* ---- input ------------------------------------------------------------------- */

@@ -37,6 +37,7 @@ void tn__frame_reset(struct tn__frame *f)
 	f->delimiter = false;
 	f->rid_len = 0;
 	f->recv_us = 0;
+	f->peer_key[0] = '\0';
 	f->recbuf.len = 0;
 	f->n_recs = 0;
 	f->strs.len = 0;
@@ -93,4 +94,20 @@ struct tn__rec *tn__frame_rec(struct tn__frame *f)
 {
 	GROW(f->recs, f->n_recs, f->cap_recs);
 	return &f->recs[f->n_recs++];
+}
+
+struct tn__rec *tn__frame_rec_begin(struct tn__frame *f, uint8_t type, msgpack_packer *pk)
+{
+	struct tn__rec *r = tn__frame_rec(f);
+	if (!r)
+		return NULL;
+	r->type = type;
+	r->off = (uint32_t)f->recbuf.len;
+	msgpack_packer_init(pk, &f->recbuf, tn__bytes_write);
+	return r;
+}
+
+void tn__frame_rec_end(struct tn__frame *f, struct tn__rec *r)
+{
+	r->len = (uint32_t)(f->recbuf.len - r->off);
 }

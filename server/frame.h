@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <msgpack.h>
+
 #include "dedup.h"
 
 #define TN__RID_MAX 256
@@ -63,6 +65,9 @@ struct tn__frame {
 	unsigned char rid[TN__RID_MAX];
 	int64_t recv_us;
 	unsigned adapter_slot; /* the sender's per-adapter counters (adapter_stats.h) */
+	/* The adapter key this frame counts against in its key's frames in flight
+	 * (ratelimit.h; Z85, 40 characters), or "" when it counts against none. */
+	char peer_key[41];
 
 	struct tn__bytes recbuf; /* payloads of the records */
 	struct tn__rec *recs;
@@ -95,5 +100,13 @@ int tn__frame_str(struct tn__frame *f, const char *s, size_t len, uint32_t *off)
 /* Append an item / a record slot; return a pointer to it or NULL (TN_ENOMEM). */
 struct tn__item *tn__frame_item(struct tn__frame *f);
 struct tn__rec *tn__frame_rec(struct tn__frame *f);
+
+/*
+ * tn__frame_rec_begin - a new record of `type` in f, its payload to be packed
+ * with *pk (set up here, writing to f->recbuf) until tn__frame_rec_end sets
+ * its length. NULL on TN_ENOMEM. The frame's owner thread.
+ */
+struct tn__rec *tn__frame_rec_begin(struct tn__frame *f, uint8_t type, msgpack_packer *pk);
+void tn__frame_rec_end(struct tn__frame *f, struct tn__rec *r);
 
 #endif

@@ -17,6 +17,7 @@
 #include "frame.h"
 #include "journal.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "ring.h"
 #include "tocsin/error.h"
 #include "wire.h"
@@ -28,6 +29,8 @@
 #define REJECT_KEEP_PER_S 200 /* rejected records journaled per second, at most */
 #define AUDIT_RESERVE 2       /* frames kept free for audit records */
 #define READ_BURST 64         /* frames read per pass, so ZAP and replies interleave */
+#define RATE_KEEP_PER_S 5     /* E_RATE records kept per key per second, at most */
+#define RATE_AUDIT_US (60 * 1000000LL) /* one audit record per limited key per minute */
 
 struct tn_ingest {
 	const struct tn_config *cfg;
@@ -41,6 +44,7 @@ struct tn_ingest {
 	bool running, draining;
 
 	struct tn_registry *reg;
+	struct tn_rate_table rates; /* parallel to reg->entries (ratelimit.h) */
 	struct tn__ring registry_ring; /* watcher -> ingest */
 	struct tn_dedup *dedup;
 	struct tn_wire_decoder *dec;
@@ -53,7 +57,7 @@ struct tn_ingest {
 	msgpack_sbuffer reply;
 	int64_t reject_window_s;
 	uint32_t reject_in_window;
-	struct tn_log_slot log_zap, log_reject, log_send;
+	struct tn_log_slot log_zap, log_reject, log_send, log_rate;
 	struct tn_ingest_stats st; /* written by the ingest thread only, with ck_pr */
 	struct tn__adapter_table adapters; /* likewise (adapter_stats.h) */
 };
@@ -72,6 +76,15 @@ static uint64_t mono_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec;
+}
+
+/* The rate limits' clock: monotonic, so that setting the wall clock back
+ * cannot starve an adapter, nor setting it forward refill every bucket. */
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* ---- packing records into a frame ---------------------------------------- */
@@ -216,6 +229,179 @@ static void audit(struct tn_ingest *g, const char *action, const char *subject,
 	submit(g, f);
 }
 
+/* ---- fair share (ratelimit.h, docs/security.md) ---------------------------- */
+
+/*
+ * Rebuild the per-key table for g->reg, carrying each surviving key's bucket
+ * and frames in flight. Out of memory: no table, hence no limits until the
+ * next registry (logged); the registry itself is swapped in regardless, so a
+ * revocation never waits on this.
+ */
+static int rates_rebuild(struct tn_ingest *g)
+{
+	size_t n = g->reg->n;
+	const char **keys = calloc(n ? n : 1, sizeof *keys);
+	struct tn_rate_limits *lim = calloc(n ? n : 1, sizeof *lim);
+	struct tn_rate_table t;
+	int rc = TN_ENOMEM;
+
+	if (keys && lim) {
+		for (size_t i = 0; i < n; i++) {
+			keys[i] = g->reg->entries[i].key;
+			lim[i].rate = g->reg->entries[i].rate;
+			lim[i].burst = g->reg->entries[i].burst;
+		}
+		rc = tn_rate_table_build(&g->rates, keys, lim, n, (uint32_t)g->cfg->rate,
+					 (uint32_t)g->cfg->burst, mono_us(), &t);
+	}
+	free(keys);
+	free(lim);
+	tn_rate_table_free(&g->rates);
+	if (rc != 0) {
+		tn_error("rate limits off until the next registry: out of memory", "keys=%zu", n);
+		return rc;
+	}
+	g->rates = t;
+	return 0;
+}
+
+/* The fair-share state of a registry entry, or NULL (insecure, or no table). */
+static struct tn_rate_peer *peer_of(struct tn_ingest *g, const struct tn_adapter_entry *who)
+{
+	if (!who || g->rates.n != g->reg->n)
+		return NULL;
+	return &g->rates.peers[who - g->reg->entries];
+}
+
+/* A frame is back from the journal: it no longer counts against its key. */
+static void peer_release(struct tn_ingest *g, struct tn__frame *f)
+{
+	if (!f->peer_key[0])
+		return;
+	struct tn_rate_peer *p = tn_rate_table_find(&g->rates, f->peer_key);
+	if (p && p->inflight > 0)
+		p->inflight--;
+	f->peer_key[0] = '\0';
+}
+
+/*
+ * Account for E_RATE refusals of `n` items (events, or one whole frame) of
+ * adapter `who`: counted, logged (rate-limited), kept in `rejected` (one
+ * record per frame, bounded per key and overall, no raw bytes: the bytes
+ * are not what is wrong) and audited once a minute per key.
+ */
+static void rate_note(struct tn_ingest *g, struct tn__frame *f, const struct tn_adapter_entry *who,
+		      struct tn_rate_peer *p, uint32_t n, int32_t index, const char *id,
+		      const char *msg, const char *origin, int64_t mono)
+{
+	ck_pr_add_64(&g->st.rejected, n);
+	ck_pr_add_64(&g->st.rejected_by_code[-TN_ERATE - 1], n);
+	ck_pr_add_64(&g->st.rate_refused, n);
+	tn_log_limited(&g->log_rate, 1, TN_LOG_WARN, "adapter over its limits",
+		       "adapter=%s refused=%u msg=\"%s\"", who->name, n, tn_logq(msg));
+	if (tn_rate_keep(p, mono / 1000000, RATE_KEEP_PER_S))
+		add_reject_record(g, f, who->name, TN_ERATE, msg, index, id, NULL, 0);
+	else
+		STAT_INC(g, rejects_not_kept);
+	if (p->audit_us == INT64_MIN || mono - p->audit_us >= RATE_AUDIT_US) {
+		p->audit_us = mono;
+		audit(g, "ingest.rate_limited", who->name, origin, msg);
+	}
+}
+
+/*
+ * How many events a frame says it holds, from its first bytes: an array's
+ * count, else 1. Only a hint for rate_gate (the decoder decides what the
+ * frame really is): a frame that lies about it only hurts its sender.
+ */
+static uint32_t frame_events(const unsigned char *d, size_t len)
+{
+	if (len >= 1 && d[0] >= 0x90 && d[0] <= 0x9f)
+		return d[0] & 0x0f;
+	if (len >= 3 && d[0] == 0xdc)
+		return (uint32_t)d[1] << 8 | d[2];
+	if (len >= 5 && d[0] == 0xdd)
+		return (uint32_t)d[1] << 24 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 8 | d[4];
+	return 1;
+}
+
+/*
+ * Refuse the whole frame with E_RATE, before decoding it: this is what keeps
+ * a flooder cheap. Returns true when refused: the key has inflight_per_key
+ * frames awaiting the journal already, or its bucket holds fewer tokens
+ * than the frame has events (`need`; a frame larger than the burst is let
+ * through when there is any token, and its events past them are refused one
+ * by one). Otherwise the frame counts against the key until it comes back
+ * from the journal.
+ */
+static bool rate_gate(struct tn_ingest *g, struct tn__frame *f, const struct tn_adapter_entry *who,
+		      struct tn_rate_peer *p, uint32_t need, const char *origin, int64_t mono)
+{
+	char msg[TN_WIRE_MSG_MAX];
+	const struct tn_rate_bucket *b = &p->bucket;
+	uint32_t cap = (uint32_t)g->cfg->inflight_per_key;
+	uint32_t avail;
+
+	if (need > b->burst)
+		need = 1;
+	if (need == 0)
+		need = 1;
+
+	if (cap && p->inflight >= cap) {
+		STAT_INC(g, inflight_refused);
+		snprintf(msg, sizeof msg,
+			 "adapter \"%s\" has %u frames awaiting the journal, its most "
+			 "(ingest.inflight_per_key); retry when a reply comes",
+			 who->name, p->inflight);
+	} else if ((avail = tn_rate_avail(&p->bucket, mono)) < need) {
+		STAT_INC(g, rate_refused_frames);
+		snprintf(msg, sizeof msg,
+			 "over the rate of adapter \"%s\" (%u events/s, burst %u): %u tokens left "
+			 "for %u events, frame refused, retry in %lld ms",
+			 who->name, b->rate, b->burst, avail, need,
+			 (long long)tn_rate_wait_ms(b, need));
+	} else {
+		p->inflight++;
+		memcpy(f->peer_key, p->key, sizeof f->peer_key);
+		return false;
+	}
+	struct tn__item *it = tn__frame_item(f);
+	if (it) {
+		it->kind = TN__ITEM_ERR;
+		it->err = TN_ERATE;
+		it->index = -1;
+		tn__frame_str(f, msg, strlen(msg), &it->msg_off);
+	}
+	rate_note(g, f, who, p, 1, -1, NULL, msg, origin, mono);
+	return true;
+}
+
+/* Give the `n` events of the frame refused for want of tokens their message. */
+static void rate_finish(struct tn_ingest *g, struct tn__frame *f, const struct tn_adapter_entry *who,
+			struct tn_rate_peer *p, uint32_t n, int32_t first, const char *origin,
+			int64_t mono)
+{
+	char msg[TN_WIRE_MSG_MAX];
+	const struct tn_rate_bucket *b = &p->bucket;
+	uint32_t off = UINT32_MAX;
+	const char *first_id = NULL;
+
+	snprintf(msg, sizeof msg,
+		 "over the rate of adapter \"%s\" (%u events/s, burst %u): %u events of this "
+		 "frame refused, retry in %lld ms",
+		 who->name, b->rate, b->burst, n, (long long)tn_rate_wait_ms(b, n));
+	tn__frame_str(f, msg, strlen(msg), &off);
+	for (size_t i = 0; i < f->n_items; i++) {
+		struct tn__item *it = &f->items[i];
+		if (it->kind == TN__ITEM_ERR && it->err == TN_ERATE) {
+			it->msg_off = off;
+			if (it->index == first && it->id_off != UINT32_MAX)
+				first_id = f->strs.data + it->id_off;
+		}
+	}
+	rate_note(g, f, who, p, n, first, first_id, msg, origin, mono);
+}
+
 /* ---- ZAP ------------------------------------------------------------------- */
 
 /* One ZAP request; false when none was waiting. */
@@ -319,8 +505,12 @@ static void process_frame(struct tn_ingest *g, struct tn__frame *f, zmq_msg_t *b
 	const char *data = zmq_msg_data(body);
 	size_t len = zmq_msg_size(body);
 	const struct tn_adapter_entry *who = NULL;
+	struct tn_rate_peer *peer = NULL;
 	const char *adapter = "insecure";
 	char msg[TN_WIRE_MSG_MAX + 64];
+	int64_t mono = 0;
+	uint32_t n_rate = 0;
+	int32_t first_rate = -1;
 
 	STAT_INC(g, frames);
 	if (!g->insecure) {
@@ -337,6 +527,11 @@ static void process_frame(struct tn_ingest *g, struct tn__frame *f, zmq_msg_t *b
 			return;
 		}
 		adapter = who->name;
+		peer = peer_of(g, who);
+		mono = mono_us();
+		if (peer && rate_gate(g, f, who, peer, frame_events((const unsigned char *)data, len),
+				      zmq_msg_gets(body, "Peer-Address"), mono))
+			return;
 	}
 	f->adapter_slot = tn__adapter_slot(&g->adapters, adapter);
 
@@ -362,6 +557,21 @@ static void process_frame(struct tn_ingest *g, struct tn__frame *f, zmq_msg_t *b
 		struct tn_wire_item *item = &wf.items[i];
 		ck_pr_inc_64(&g->st.events);
 		tn__stat_add(&g->adapters.slot[f->adapter_slot].received, 1);
+		/* Every event offered takes a token, whatever becomes of it. */
+		if (peer && tn_rate_take(&peer->bucket, 1, mono) == 0) {
+			struct tn__item *it = tn__frame_item(f);
+			if (it) {
+				it->kind = TN__ITEM_ERR;
+				it->err = TN_ERATE;
+				it->index = (int32_t)i;
+				if (item->id)
+					tn__frame_str(f, item->id, strlen(item->id), &it->id_off);
+				it->msg_off = UINT32_MAX;
+			}
+			if (!n_rate++)
+				first_rate = (int32_t)i;
+			continue;
+		}
 		if (item->err) {
 			item_error(g, f, adapter, item->err, (int32_t)i, item->id, item->msg,
 				   raw_kept ? NULL : data, len);
@@ -383,6 +593,9 @@ static void process_frame(struct tn_ingest *g, struct tn__frame *f, zmq_msg_t *b
 		}
 		accept_event(g, f, adapter, (int32_t)i, &item->ev);
 	}
+	if (n_rate)
+		rate_finish(g, f, who, peer, n_rate, first_rate,
+			    zmq_msg_gets(body, "Peer-Address"), mono);
 }
 
 /* Read one multipart message from the ROUTER into a frame. false: none waiting. */
@@ -555,6 +768,7 @@ static bool handle_done(struct tn_ingest *g)
 	bool any = false;
 	while ((f = tn__ring_pop(&g->from_commit)) != NULL) {
 		reply(g, f);
+		peer_release(g, f);
 		pool_put(g, f);
 		any = true;
 	}
@@ -572,6 +786,7 @@ static bool handle_registry(struct tn_ingest *g)
 		return false;
 	tn_registry_free(g->reg);
 	g->reg = newest;
+	rates_rebuild(g);
 	STAT_INC(g, registry_swaps);
 	return true;
 }
@@ -684,6 +899,13 @@ int tn_ingest_open(const struct tn_config *cfg, const char *server_secret,
 	g->dedup = dedup;
 	tn__adapter_table_init(&g->adapters);
 	msgpack_sbuffer_init(&g->reply);
+	if (rates_rebuild(g) != 0) {
+		snprintf(err, errlen, "out of memory");
+		g->reg = NULL;
+		msgpack_sbuffer_destroy(&g->reply);
+		free(g);
+		return TN_ENOMEM;
+	}
 
 	g->pool_size = (size_t)cfg->inflight_frames + AUDIT_RESERVE;
 	g->pool = calloc(g->pool_size, sizeof *g->pool);
@@ -772,6 +994,7 @@ fail:
 	tn__ring_destroy(&g->registry_ring);
 	tn_wire_decoder_free(g->dec);
 	msgpack_sbuffer_destroy(&g->reply);
+	tn_rate_table_free(&g->rates);
 	free(g);
 	return TN_EZMQ;
 }
@@ -902,6 +1125,18 @@ void tn_ingest_stop(struct tn_ingest *g)
 	if (!g)
 		return;
 	tn_ingest_quiesce(g);
+	struct tn_ingest_stats st;
+	tn_ingest_stats(g, &st);
+	tn_info("ingest stopped",
+		"frames=%llu events=%llu accepted=%llu duplicates=%llu rejected=%llu "
+		"rate_refused=%llu rate_refused_frames=%llu inflight_refused=%llu "
+		"pool_stalls=%llu rejects_not_kept=%llu",
+		(unsigned long long)st.frames, (unsigned long long)st.events,
+		(unsigned long long)st.accepted, (unsigned long long)st.duplicates,
+		(unsigned long long)st.rejected, (unsigned long long)st.rate_refused,
+		(unsigned long long)st.rate_refused_frames,
+		(unsigned long long)st.inflight_refused, (unsigned long long)st.pool_stalls,
+		(unsigned long long)st.rejects_not_kept);
 	tn_committer_stop(g->committer);
 	/* Frames the committer finished after the loop ended (none expected). */
 	struct tn__frame *f;
@@ -919,6 +1154,7 @@ void tn_ingest_stop(struct tn_ingest *g)
 	while ((r = tn__ring_pop(&g->registry_ring)) != NULL)
 		tn_registry_free(r);
 	tn_registry_free(g->reg);
+	tn_rate_table_free(&g->rates);
 	tn_dedup_free(g->dedup);
 	tn__ring_destroy(&g->to_commit);
 	tn__ring_destroy(&g->from_commit);

@@ -19,6 +19,16 @@
  * Backpressure: when every frame of the pool is in flight, the thread stops
  * reading; ZeroMQ's high-water marks then push back on the adapters.
  *
+ * Fair share (ratelimit.h, docs/security.md): each key has a token bucket
+ * (events/s and burst: the registry's, else ingest.rate and ingest.burst)
+ * and at most ingest.inflight_per_key frames in flight. A frame of a key at
+ * its cap or with an empty bucket is refused whole with E_RATE before it is
+ * decoded; events past the tokens left are refused one by one with E_RATE.
+ * Either way nothing of it is journaled but one bounded `rejected` record,
+ * so a flooder costs little and cannot fill the frame pool or the group
+ * commit that other adapters' acks wait for. Insecure mode has no keys,
+ * hence no per-key limits.
+ *
  * Thread contract: start/stop from the main thread; everything else runs on
  * the ingest thread; tn_ingest_publish_registry from the registry watcher.
  */
@@ -47,6 +57,11 @@ struct tn_ingest_stats {
 	/* Gauges, read when the stats are taken: frames on the rings between
 	 * the ingest thread and the committer. */
 	uint64_t ring_to_commit, ring_from_commit;
+	/* Fair share (ratelimit.h): items refused with E_RATE (events, or whole
+	 * frames refused undecoded; also in rejected), of which whole frames
+	 * because the key's bucket was empty, and frames because the key had
+	 * ingest.inflight_per_key frames in flight already. */
+	uint64_t rate_refused, rate_refused_frames, inflight_refused;
 };
 
 struct tn_ingest;

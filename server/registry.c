@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "ratelimit.h"
 #include "tocsin/error.h"
 
 static int cmp_entry(const void *a, const void *b)
@@ -99,12 +100,34 @@ static int parse_prefixes(const char *list, struct tn_adapter_entry *e)
 	return 0;
 }
 
+/* A rate or burst of a row: "-" or "" (default, -1), else 0..TN_RATE_MAX. */
+static int parse_limit(const char *s, int32_t *out)
+{
+	char *end;
+	if (!*s || strcmp(s, "-") == 0 || strcmp(s, "-1") == 0) {
+		*out = -1;
+		return 0;
+	}
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || v < 0 || v > (long)TN_RATE_MAX)
+		return TN_ECORRUPT;
+	*out = (int32_t)v;
+	return 0;
+}
+
 static int fill_entry(struct tn_adapter_entry *e, const char *name, const char *key,
-		      const char *sectors, const char *prefixes, char *err, size_t errlen)
+		      const char *sectors, const char *prefixes, const char *rate,
+		      const char *burst, char *err, size_t errlen)
 {
 	int rc;
 	if (strlen(name) >= sizeof e->name || !tn_key_valid_z85(key)) {
 		snprintf(err, errlen, "adapter \"%.64s\": bad name or key", name);
+		return TN_ECORRUPT;
+	}
+	if (parse_limit(rate, &e->rate) != 0 || parse_limit(burst, &e->burst) != 0) {
+		snprintf(err, errlen, "adapter \"%.64s\": bad rate \"%.20s\" or burst \"%.20s\"",
+			 name, rate, burst);
 		return TN_ECORRUPT;
 	}
 	strcpy(e->name, name);
@@ -157,7 +180,8 @@ static int load_from(PGconn *c, enum tn_registry_kind kind, int64_t known,
 	/* planners are admitted where consoles are (alerts.h) */
 	const char *kinds = kind == TN_REGISTRY_CONSOLES ? "{console,planner}" : "{adapter}";
 	res = PQexecParams(c, "SELECT name, public_key, array_to_string(sectors, ','), "
-			      "array_to_string(asset_prefixes, ','), kind = 'planner' FROM adapters "
+			      "array_to_string(asset_prefixes, ','), coalesce(rate_per_s, -1), "
+			      "coalesce(rate_burst, -1), kind = 'planner' FROM adapters "
 			      "WHERE revoked_at IS NULL AND kind = ANY($1::text[]) "
 			      "ORDER BY public_key",
 			   1, NULL, &kinds, NULL, NULL, 0);
@@ -172,10 +196,11 @@ static int load_from(PGconn *c, enum tn_registry_kind kind, int64_t known,
 	for (size_t i = 0; i < r->n; i++) {
 		rc = fill_entry(&r->entries[i], PQgetvalue(res, (int)i, 0),
 				PQgetvalue(res, (int)i, 1), PQgetvalue(res, (int)i, 2),
-				PQgetvalue(res, (int)i, 3), err, errlen);
+				PQgetvalue(res, (int)i, 3), PQgetvalue(res, (int)i, 4),
+				PQgetvalue(res, (int)i, 5), err, errlen);
 		if (rc != 0)
 			goto out;
-		r->entries[i].planner = PQgetvalue(res, (int)i, 4)[0] == 't';
+		r->entries[i].planner = PQgetvalue(res, (int)i, 6)[0] == 't';
 	}
 	qsort(r->entries, r->n, sizeof *r->entries, cmp_entry);
 	rc = 0;
@@ -220,7 +245,7 @@ int tn_registry_cache_save(const struct tn_registry *r, const char *path)
 			close(fd);
 		return TN_EIO;
 	}
-	fprintf(f, "tocsin-registry 1 %lld\n", (long long)r->version);
+	fprintf(f, "tocsin-registry 2 %lld\n", (long long)r->version);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct tn_adapter_entry *e = &r->entries[i];
 		fprintf(f, "%s %s ", e->name, e->key);
@@ -237,8 +262,9 @@ int tn_registry_cache_save(const struct tn_registry *r, const char *path)
 			fputc('-', f);
 		for (size_t p = 0; p < e->n_prefixes; p++)
 			fprintf(f, "%s%s", p ? "," : "", e->prefixes[p]);
+		fprintf(f, " %ld %ld", (long)e->rate, (long)e->burst);
 		if (e->planner)
-			fputs(" planner", f); /* a fifth field: older caches have none */
+			fputs(" planner", f); /* a seventh field: adapters and consoles have none */
 		fputc('\n', f);
 	}
 	if (fflush(f) != 0 || fsync(fd) != 0) {
@@ -258,6 +284,7 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 {
 	char line[8192], err[256];
 	long long version;
+	int format;
 	struct tn_registry *r;
 	size_t cap = 0;
 	int rc = TN_ECORRUPT;
@@ -265,7 +292,9 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return errno == ENOENT ? TN_ENOTFOUND : TN_EIO;
-	if (!fgets(line, sizeof line, f) || sscanf(line, "tocsin-registry 1 %lld", &version) != 1) {
+	if (!fgets(line, sizeof line, f) ||
+	    sscanf(line, "tocsin-registry %d %lld", &format, &version) != 2 ||
+	    (format != 1 && format != 2)) {
 		fclose(f);
 		return TN_ECORRUPT;
 	}
@@ -275,10 +304,14 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 	}
 	r->version = version;
 	while (fgets(line, sizeof line, f)) {
-		char name[128], key[128], sectors[1024], prefixes[6144], role[16] = "";
-		int got = sscanf(line, "%127s %127s %1023s %6143s %15s", name, key, sectors, prefixes,
-				 role);
-		if (got < 4 || (got == 5 && strcmp(role, "planner") != 0)) {
+		char name[128], key[128], sectors[1024], prefixes[6144], rate[24] = "-",
+			burst[24] = "-", role[16] = "";
+		int want = format == 1 ? 4 : 6;
+		int got = format == 1 ? sscanf(line, "%127s %127s %1023s %6143s %15s", name, key,
+					       sectors, prefixes, role)
+				      : sscanf(line, "%127s %127s %1023s %6143s %23s %23s %15s", name,
+					       key, sectors, prefixes, rate, burst, role);
+		if (got != want && !(got == want + 1 && strcmp(role, "planner") == 0)) {
 			rc = TN_ECORRUPT;
 			goto fail;
 		}
@@ -294,10 +327,11 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 			cap = ncap;
 		}
 		rc = fill_entry(&r->entries[r->n++], name, key,
-				strcmp(sectors, "-") == 0 ? "" : sectors, strcmp(prefixes, "-") == 0 ? "" : prefixes, err, sizeof err);
+				strcmp(sectors, "-") == 0 ? "" : sectors,
+				strcmp(prefixes, "-") == 0 ? "" : prefixes, rate, burst, err, sizeof err);
 		if (rc != 0)
 			goto fail;
-		r->entries[r->n - 1].planner = got == 5;
+		r->entries[r->n - 1].planner = got == want + 1;
 	}
 	fclose(f);
 	qsort(r->entries, r->n, sizeof *r->entries, cmp_entry);

@@ -10,7 +10,9 @@
  * handed over, so there is nothing to lock and nothing to reclaim late.
  *
  * Every snapshot is also written to a cache file, so tocsind can start and
- * authenticate adapters while PostgreSQL is down.
+ * authenticate adapters while PostgreSQL is down. The file's format 2 has
+ * the rate and burst of each key; format 1 (before them) still loads, every
+ * key at the server's default limits.
  *
  * Console keys (`tocsin console add`, schema/005_alerts.sql) are rows of the
  * same table with kind 'console' and no sectors. A snapshot holds one kind
@@ -34,6 +36,8 @@ struct tn_adapter_entry {
 	size_t n_prefixes;            /* 0: any asset of its sectors */
 	char **prefixes;              /* asset-id prefixes it may report on */
 	bool planner;                 /* console registry: a planner's key (runs drills) */
+	int32_t rate, burst;          /* its own rate limit (events/s, 0: none) and burst;
+					 -1: the server's default (schema/008_rate.sql) */
 };
 
 enum tn_registry_kind {

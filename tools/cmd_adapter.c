@@ -18,6 +18,12 @@
  * revoked_at is cleared; the old key stays in the audit trail (its add and
  * revoke rows, and "replaces_key" in the new add). A key once revoked is
  * never accepted again, under any name: a leaked key must stay dead.
+ *
+ * Rate limits (schema/008_rate.sql, docs/security.md): an adapter may have
+ * a rate (events/s, 0: none) and burst of its own instead of the server's
+ * [ingest] defaults, given at `add` (--rate, --burst) or changed later with
+ * `tocsin adapter limit NAME`, audited as adapter.limit. Like a revocation,
+ * a change reaches the live connection at the server's next registry poll.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,6 +38,7 @@
 #define NAME_MAX_LEN   64
 #define PREFIX_MAX_LEN 64
 #define LIST_MAX       4096 /* bytes of a comma-separated list */
+#define RATE_MAX       1000000 /* events/s, and events of a burst (ratelimit.h) */
 
 #define UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
@@ -70,10 +77,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tocsin adapter add NAME --key NAME.pub --sectors S,...\n"
-		"                          [--assets PREFIX,...]\n"
+		"                          [--assets PREFIX,...] [--rate EV_PER_S] [--burst N]\n"
+		"       tocsin adapter limit NAME [--rate EV_PER_S|default] [--burst N|default]\n"
 		"       tocsin adapter revoke NAME\n"
 		"       tocsin adapter list\n"
-		"sectors:");
+		"--rate: events per second, 0 for no limit; --burst: 1 to %d events;\n"
+		"default: the server's [ingest] rate and burst\n"
+		"sectors:", RATE_MAX);
 	for (int s = 0; s < TN_SECTOR__COUNT; s++)
 		fprintf(f, " %s", tn_sector_name((enum tn_sector)s));
 	fprintf(f, "\n");
@@ -164,6 +174,41 @@ static bool parse_list(const char *in, bool sectors, char *out)
 	return true;
 }
 
+/*
+ * Check a --rate (min 0) or --burst (min 1) value: "default" gives NULL
+ * (*out NULL), a number min..RATE_MAX is copied to buf. Prints why and
+ * returns false otherwise.
+ */
+static bool parse_limit(const char *opt, const char *in, long min, char buf[24], const char **out)
+{
+	char *end;
+	long v;
+
+	if (strcmp(in, "default") == 0) {
+		*out = NULL;
+		return true;
+	}
+	v = strtol(in, &end, 10);
+	if (!*in || *end || v < min || v > RATE_MAX) {
+		fprintf(stderr, "tocsin: %s: expected %ld to %d%s or default, got \"%s\"\n", opt,
+			min, RATE_MAX, min == 0 ? " events/s (0: no limit)" : " events", in);
+		return false;
+	}
+	snprintf(buf, 24, "%ld", v);
+	*out = buf;
+	return true;
+}
+
+/* "5000/s burst 10000", "none", "default", "default/s burst 200": a key's limits, for humans. */
+static void limits_text(const char *rate, const char *burst, char *out, size_t len)
+{
+	if (rate && strcmp(rate, "0") == 0)
+		snprintf(out, len, "none");
+	else if (!rate && !burst)
+		snprintf(out, len, "default");
+	else
+		snprintf(out, len, "%s/s burst %s", rate ? rate : "default", burst ? burst : "default");
+}
 
 /* Report a failed statement; an absent table means the schema is missing. */
 static void db_error(const char *what, const PGresult *r)
@@ -189,7 +234,8 @@ static PGresult *tx_exec(PGconn *c, const char *what, const char *sql, int n,
 
 /* sectors and assets (adapter) or clearance (console, sectors NULL). */
 static int add(PGconn *c, const struct kind *k, const char *name, const char *key,
-	       const char *sectors, const char *assets, const char *clearance)
+	       const char *sectors, const char *assets, const char *clearance, const char *rate,
+	       const char *burst)
 {
 	const char *p_key[] = {key};
 	const char *p_name[] = {name};
@@ -285,16 +331,17 @@ static int add(PGconn *c, const struct kind *k, const char *name, const char *ke
 
 	/* a console: no sectors, no prefixes, a clearance */
 	const char *p_row[] = {name, key, sectors ? sectors : "", sectors ? assets : "",
-			       k->word, sectors ? NULL : clearance};
+			       k->word, sectors ? NULL : clearance, rate, burst};
 	const char *upsert =
 		old_key ? "UPDATE adapters SET public_key = $2, "
 			  "sectors = string_to_array($3, ','), "
 			  "asset_prefixes = string_to_array($4, ','), kind = $5, clearance = $6, "
+			  "rate_per_s = $7::int, rate_burst = $8::int, "
 			  "created_at = now(), revoked_at = NULL WHERE name = $1"
 			: "INSERT INTO adapters (name, public_key, sectors, asset_prefixes, kind, "
-			  "clearance) VALUES ($1, $2, string_to_array($3, ','), "
-			  "string_to_array($4, ','), $5, $6)";
-	r = tn__pg_exec(c, upsert, 6, p_row);
+			  "clearance, rate_per_s, rate_burst) VALUES ($1, $2, string_to_array($3, ','), "
+			  "string_to_array($4, ','), $5, $6, $7::int, $8::int)";
+	r = tn__pg_exec(c, upsert, 8, p_row);
 	if (!tn__pg_ok(r)) {
 		/* a concurrent add won the race: the constraints say which way */
 		const char *con = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
@@ -314,23 +361,27 @@ static int add(PGconn *c, const struct kind *k, const char *name, const char *ke
 	PQclear(r);
 
 	const char *p_audit[] = {tn__cli_actor(), name, key, sectors, sectors ? assets : NULL, old_key,
-				 k->act_add, sectors ? NULL : clearance};
+				 k->act_add, sectors ? NULL : clearance, rate, burst};
 	r = tx_exec(c, "cannot write the audit row",
 		    "INSERT INTO audit (actor, action, subject, origin, detail) "
 		    "VALUES ($1, $7, $2, 'cli', jsonb_strip_nulls(jsonb_build_object("
 		    "'key', $3::text, 'sectors', string_to_array($4::text, ','), "
 		    "'assets', string_to_array($5::text, ','), 'replaces_key', $6::text, "
-		    "'clearance', $8::text)))",
-		    8, p_audit);
+		    "'clearance', $8::text, 'rate', $9::int, 'burst', $10::int)))",
+		    10, p_audit);
 	if (!r)
 		return 1;
 	PQclear(r);
 	if (tn__pg_run(c, "cannot commit", "COMMIT", 0, NULL) != 0)
 		return 1;
 
-	if (sectors)
-		printf("%s adapter \"%s\": sectors %s; assets %s; key %s\n",
-		       old_key ? "re-added" : "added", name, sectors, *assets ? assets : "any", key);
+	if (sectors) {
+		char lim[64];
+		limits_text(rate, burst, lim, sizeof lim);
+		printf("%s adapter \"%s\": sectors %s; assets %s; rate limit %s; key %s\n",
+		       old_key ? "re-added" : "added", name, sectors, *assets ? assets : "any", lim,
+		       key);
+	}
 	else
 		printf("%s %s \"%s\": clearance %s; key %s\n", old_key ? "re-added" : "added",
 		       k->word, name, clearance, key);
@@ -386,24 +437,93 @@ static int revoke(PGconn *c, const struct kind *k, const char *name)
 	return 0;
 }
 
+/*
+ * `tocsin adapter limit NAME`: set_rate / set_burst say which to change;
+ * rate and burst are the new values (NULL: the server's default).
+ */
+static int limit(PGconn *c, const char *name, bool set_rate, const char *rate, bool set_burst,
+		 const char *burst)
+{
+	const char *p_name[] = {name};
+	char old_rate[16] = "", old_burst[16] = "", was[64], now[64];
+	bool has_old_rate, has_old_burst;
+	PGresult *r;
+
+	if (tn__pg_run(c, "cannot begin", "BEGIN", 0, NULL) != 0)
+		return 1;
+	r = tx_exec(c, "cannot read adapters",
+		    "SELECT rate_per_s, rate_burst, revoked_at IS NOT NULL FROM adapters "
+		    "WHERE name = $1 AND kind = 'adapter' FOR UPDATE",
+		    1, p_name);
+	if (!r)
+		return 1;
+	if (PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 2), "t") == 0) {
+		fprintf(stderr, PQntuples(r) ? "tocsin: adapter \"%s\" is revoked\n"
+					     : "tocsin: no adapter named \"%s\"\n",
+			name);
+		PQclear(r);
+		tn__pg_rollback(c);
+		return 1;
+	}
+	has_old_rate = !PQgetisnull(r, 0, 0);
+	has_old_burst = !PQgetisnull(r, 0, 1);
+	snprintf(old_rate, sizeof old_rate, "%s", PQgetvalue(r, 0, 0));
+	snprintf(old_burst, sizeof old_burst, "%s", PQgetvalue(r, 0, 1));
+	PQclear(r);
+	if (!set_rate)
+		rate = has_old_rate ? old_rate : NULL;
+	if (!set_burst)
+		burst = has_old_burst ? old_burst : NULL;
+
+	const char *p_row[] = {name, rate, burst};
+	r = tx_exec(c, "cannot change the rate limit",
+		    "UPDATE adapters SET rate_per_s = $2::int, rate_burst = $3::int WHERE name = $1",
+		    3, p_row);
+	if (!r)
+		return 1;
+	PQclear(r);
+	const char *p_audit[] = {tn__cli_actor(), name, rate, burst, has_old_rate ? old_rate : NULL,
+				 has_old_burst ? old_burst : NULL};
+	r = tx_exec(c, "cannot write the audit row",
+		    "INSERT INTO audit (actor, action, subject, origin, detail) "
+		    "VALUES ($1, 'adapter.limit', $2, 'cli', jsonb_build_object("
+		    "'rate', $3::int, 'burst', $4::int, 'was_rate', $5::int, 'was_burst', $6::int))",
+		    6, p_audit);
+	if (!r)
+		return 1;
+	PQclear(r);
+	if (tn__pg_run(c, "cannot commit", "COMMIT", 0, NULL) != 0)
+		return 1;
+	limits_text(has_old_rate ? old_rate : NULL, has_old_burst ? old_burst : NULL, was,
+		    sizeof was);
+	limits_text(rate, burst, now, sizeof now);
+	printf("adapter \"%s\": rate limit %s (was %s)\n", name, now, was);
+	return 0;
+}
+
 static int list(PGconn *c, const struct kind *k)
 {
-	static const char *const head_a[] = {"NAME", "SECTORS", "ASSETS",
+	static const char *const head_a[] = {"NAME", "SECTORS", "ASSETS",  "RATE",
 					     "KEY",  "CREATED", "REVOKED"};
-	static const char *const head_c[] = {"NAME", "CLEARANCE", "", "KEY", "CREATED", "REVOKED"};
+	static const char *const head_c[] = {"NAME", "CLEARANCE", "",       "",
+					     "KEY",  "CREATED",   "REVOKED"};
 	const char *const *head = k != &ADAPTER ? head_c : head_a;
-	/* the columns shown: a console has no asset prefixes */
-	static const int cols_a[] = {0, 1, 2, 3, 4, 5}, cols_c[] = {0, 1, 3, 4, 5};
+	/* the columns shown: a console or planner has no asset prefixes and no rate */
+	static const int cols_a[] = {0, 1, 2, 3, 4, 5, 6}, cols_c[] = {0, 1, 4, 5, 6};
 	const int *cols = k != &ADAPTER ? cols_c : cols_a;
-	int nc = k != &ADAPTER ? 5 : 6;
+	int nc = k != &ADAPTER ? 5 : 7;
 	static const char sql[] =
 		"SELECT name, coalesce(clearance, array_to_string(sectors, ',')), "
 		"coalesce(nullif(array_to_string(asset_prefixes, ','), ''), 'any'), "
+		"CASE WHEN rate_per_s = 0 THEN 'none' "
+		"WHEN rate_per_s IS NULL AND rate_burst IS NULL THEN 'default' "
+		"ELSE coalesce(rate_per_s::text, 'default') || '/s,burst=' || "
+		"coalesce(rate_burst::text, 'default') END, "
 		"public_key, " UTC("created_at") ", coalesce(" UTC("revoked_at") ", '-') "
 		"FROM adapters WHERE kind = $1 ORDER BY name";
 	const char *p_kind[] = {k->word};
 	PGresult *r = tn__pg_exec(c, sql, 1, p_kind);
-	int w[6], rows;
+	int w[7], rows;
 
 	if (!tn__pg_ok(r)) {
 		db_error("cannot list keys", r);
@@ -416,14 +536,14 @@ static int list(PGconn *c, const struct kind *k)
 		PQclear(r);
 		return 0;
 	}
-	for (int j = 0; j < 6; j++) {
+	for (int j = 0; j < 7; j++) {
 		w[j] = (int)strlen(head[j]);
 		for (int i = 0; i < rows; i++)
 			if (PQgetlength(r, i, j) > w[j])
 				w[j] = PQgetlength(r, i, j);
 	}
 	/* the last column unpadded: no trailing blanks */
-	w[5] = 0;
+	w[6] = 0;
 	for (int j = 0; j < nc; j++)
 		printf("%-*s%s", w[cols[j]], head[cols[j]], j < nc - 1 ? "  " : "\n");
 	for (int i = 0; i < rows; i++)
@@ -437,8 +557,10 @@ static int list(PGconn *c, const struct kind *k)
 static int cmd_add(int argc, char **argv, const struct tn_cli *cli, const struct kind *k)
 {
 	const char *name = NULL, *keyfile = NULL, *sectors_in = NULL, *assets_in = "";
-	const char *clearance = "official";
+	const char *clearance = "official", *rate_in = "default", *burst_in = "default";
+	const char *rate, *burst;
 	char sectors[LIST_MAX], assets[LIST_MAX], key[TN_KEY_Z85_LEN + 1], err[512];
+	char rate_buf[24], burst_buf[24];
 	size_t len;
 	PGconn *c;
 	int rc;
@@ -451,6 +573,10 @@ static int cmd_add(int argc, char **argv, const struct tn_cli *cli, const struct
 			opt = &sectors_in;
 		else if (k == &ADAPTER && strcmp(argv[i], "--assets") == 0)
 			opt = &assets_in;
+		else if (k == &ADAPTER && strcmp(argv[i], "--rate") == 0)
+			opt = &rate_in;
+		else if (k == &ADAPTER && strcmp(argv[i], "--burst") == 0)
+			opt = &burst_in;
 		else if (k != &ADAPTER && strcmp(argv[i], "--clearance") == 0)
 			opt = &clearance;
 		else if (argv[i][0] != '-' && !name) {
@@ -474,6 +600,9 @@ static int cmd_add(int argc, char **argv, const struct tn_cli *cli, const struct
 		return 2;
 	}
 	if (!name_ok(k, name))
+		return 1;
+	if (!parse_limit("--rate", rate_in, 0, rate_buf, &rate) ||
+	    !parse_limit("--burst", burst_in, 1, burst_buf, &burst))
 		return 1;
 	if (k != &ADAPTER) {
 		size_t i = 0;
@@ -506,7 +635,52 @@ static int cmd_add(int argc, char **argv, const struct tn_cli *cli, const struct
 	c = tn__pg_connect(cli->conninfo);
 	if (!c)
 		return 1;
-	rc = add(c, k, name, key, k == &ADAPTER ? sectors : NULL, assets, clearance);
+	rc = add(c, k, name, key, k == &ADAPTER ? sectors : NULL, assets, clearance, rate, burst);
+	PQfinish(c);
+	return rc;
+}
+
+static int cmd_limit(int argc, char **argv, const struct tn_cli *cli)
+{
+	const char *name = NULL, *rate_in = NULL, *burst_in = NULL, *rate = NULL, *burst = NULL;
+	char rate_buf[24], burst_buf[24];
+	PGconn *c;
+	int rc;
+
+	for (int i = 2; i < argc; i++) {
+		const char **opt = NULL;
+		if (strcmp(argv[i], "--rate") == 0)
+			opt = &rate_in;
+		else if (strcmp(argv[i], "--burst") == 0)
+			opt = &burst_in;
+		else if (argv[i][0] != '-' && !name) {
+			name = argv[i];
+			continue;
+		} else {
+			fprintf(stderr, "tocsin: adapter limit: unexpected argument %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "tocsin: adapter limit: %s needs a value\n", argv[i]);
+			return 2;
+		}
+		*opt = argv[++i];
+	}
+	if (!name || (!rate_in && !burst_in)) {
+		fprintf(stderr, "tocsin: adapter limit: %s\n",
+			!name ? "NAME is required" : "give --rate, --burst or both");
+		usage(stderr);
+		return 2;
+	}
+	if (!name_ok(&ADAPTER, name) ||
+	    (rate_in && !parse_limit("--rate", rate_in, 0, rate_buf, &rate)) ||
+	    (burst_in && !parse_limit("--burst", burst_in, 1, burst_buf, &burst)))
+		return 1;
+	c = tn__pg_connect(cli->conninfo);
+	if (!c)
+		return 1;
+	rc = limit(c, name, rate_in != NULL, rate, burst_in != NULL, burst);
 	PQfinish(c);
 	return rc;
 }
@@ -523,6 +697,8 @@ static int cmd_kind(int argc, char **argv, const struct tn_cli *cli, const struc
 	}
 	if (argc >= 2 && strcmp(argv[1], "add") == 0)
 		return cmd_add(argc, argv, cli, k);
+	if (k == &ADAPTER && argc >= 2 && strcmp(argv[1], "limit") == 0)
+		return cmd_limit(argc, argv, cli);
 	if (argc == 3 && strcmp(argv[1], "revoke") == 0) {
 		if (!name_ok(k, argv[2]))
 			return 1;

@@ -352,10 +352,9 @@ class MetricsTest(IntegrationCase):
     def test_health_and_errors(self):
         status, _, body = http("GET", self.base + "/healthz")
         self.assertEqual((status, body), (200, "ok\n"))
-        # the store connects on its own thread, after "tocsind ready" (a SCRAM
-        # handshake on a busy machine takes a moment): wait for it, bounded
-        wait_until(lambda: '"postgres":"up"' in http("GET", self.base + "/readyz")[2], 15,
-                   what="the store connected (readyz postgres up)")
+        # the store connects to PostgreSQL on its own thread, a moment after start
+        wait_until(lambda: json.loads(http("GET", self.base + "/readyz")[2])["postgres"]
+                   == "up", 15, 0.1, "the store to connect")
         status, headers, body = http("GET", self.base + "/readyz")
         self.assertEqual(status, 200, body)
         self.assertEqual(json.loads(body), {"ready": True, "journal": "ok", "zap": "ok",

@@ -98,6 +98,9 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_int_eq(a->horizon_s, b->horizon_s);
 	ck_assert_int_eq(a->inflight_frames, b->inflight_frames);
 	ck_assert_int_eq(a->dedup_entries, b->dedup_entries);
+	ck_assert_int_eq(a->rate, b->rate);
+	ck_assert_int_eq(a->burst, b->burst);
+	ck_assert_int_eq(a->inflight_per_key, b->inflight_per_key);
 	ck_assert_int_eq(a->correlate, b->correlate);
 	ck_assert_int_eq(a->tick_ms, b->tick_ms);
 	ck_assert_int_eq(a->lateness_s, b->lateness_s);
@@ -136,6 +139,9 @@ START_TEST(defaults)
 	ck_assert_int_eq(cfg.horizon_s, 604800);
 	ck_assert_int_eq(cfg.inflight_frames, 256);
 	ck_assert_int_eq(cfg.dedup_entries, 1 << 20);
+	ck_assert_int_eq(cfg.rate, 5000);
+	ck_assert_int_eq(cfg.burst, 10000);
+	ck_assert_int_eq(cfg.inflight_per_key, 64);
 	ck_assert(cfg.correlate);
 	ck_assert_int_eq(cfg.tick_ms, 1000);
 	ck_assert_int_eq(cfg.lateness_s, 60);
@@ -184,6 +190,9 @@ START_TEST(every_key_parsed)
 			      "horizon_s = 3600\n"
 			      "inflight_frames = 64\n"
 			      "dedup_entries = 4096\n"
+			      "rate = 0\n"
+			      "burst = 1000000\n"
+			      "inflight_per_key = 8\n"
 			      "[journal]\n"
 			      "dir = /srv/journal\n"
 			      "segment_bytes = 16M\n"
@@ -211,6 +220,9 @@ START_TEST(every_key_parsed)
 	ck_assert_int_eq(cfg.horizon_s, 3600);
 	ck_assert_int_eq(cfg.inflight_frames, 64);
 	ck_assert_int_eq(cfg.dedup_entries, 4096);
+	ck_assert_int_eq(cfg.rate, 0);
+	ck_assert_int_eq(cfg.burst, 1000000);
+	ck_assert_int_eq(cfg.inflight_per_key, 8);
 	ck_assert_str_eq(cfg.journal_dir, "/srv/journal");
 	ck_assert_int_eq(cfg.segment_bytes, 16LL << 20);
 	ck_assert_int_eq(cfg.journal_max_bytes, 1LL << 30);
@@ -337,6 +349,13 @@ START_TEST(bad_values)
 		{"ingest", "horizon_s", "59", "an integer between 60 and 31622400"},
 		{"ingest", "inflight_frames", "65537", "an integer between 1 and 65536"},
 		{"ingest", "dedup_entries", "1000", "an integer between 1024 and 268435456"},
+		{"ingest", "rate", "-1", "an integer between 0 and 1000000"},
+		{"ingest", "rate", "1000001", "an integer between 0 and 1000000"},
+		{"ingest", "rate", "fast", "an integer between 0 and 1000000"},
+		{"ingest", "burst", "0", "an integer between 1 and 1000000"},
+		{"ingest", "burst", "10k", "an integer between 1 and 1000000"},
+		{"ingest", "inflight_per_key", "-1", "an integer between 0 and 65536"},
+		{"ingest", "inflight_per_key", "65537", "an integer between 0 and 65536"},
 		{"correlator", "tick_ms", "5", "an integer between 10 and 60000"},
 		{"correlator", "max_depth", "0", "an integer between 1 and 64"},
 		{"journal", "dir", "", "a path of 1-511 bytes"},
@@ -625,7 +644,7 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 46);
+	ck_assert_int_eq(keys, 51);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);

@@ -118,6 +118,66 @@ START_TEST(cache_round_trip)
 }
 END_TEST
 
+START_TEST(cache_rate_limits)
+{
+	char k1[41], k2[41], k3[41], path[128], text[512];
+	struct tn_registry *r, *back;
+
+	/* Format 1 (before rate limits): every key at the server's default. */
+	r = two_adapters(k1, k2);
+	for (size_t i = 0; i < r->n; i++) {
+		ck_assert_int_eq(r->entries[i].rate, -1);
+		ck_assert_int_eq(r->entries[i].burst, -1);
+	}
+	tn_registry_free(r);
+
+	/* Format 2: a rate and burst per key, "-1" for the default, 0 for no limit. */
+	new_key(k3);
+	snprintf(path, sizeof path, "%s/rate.cache", dir);
+	snprintf(text, sizeof text,
+		 "tocsin-registry 2 9\n"
+		 "ukpn %s energy - 200 50\n"
+		 "thames %s water - -1 -1\n"
+		 "bulk %s transport - 0 7\n",
+		 k1, k2, k3);
+	write_file(path, text);
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), 0);
+	ck_assert_int_eq(tn_registry_find(r, k1)->rate, 200);
+	ck_assert_int_eq(tn_registry_find(r, k1)->burst, 50);
+	ck_assert_int_eq(tn_registry_find(r, k2)->rate, -1);
+	ck_assert_int_eq(tn_registry_find(r, k3)->rate, 0);
+	ck_assert_int_eq(tn_registry_find(r, k3)->burst, 7);
+	/* and back through save */
+	snprintf(path, sizeof path, "%s/rate2.cache", dir);
+	ck_assert_int_eq(tn_registry_cache_save(r, path), 0);
+	ck_assert_int_eq(tn_registry_cache_load(path, &back), 0);
+	for (size_t i = 0; i < r->n; i++) {
+		ck_assert_str_eq(back->entries[i].key, r->entries[i].key);
+		ck_assert_int_eq(back->entries[i].rate, r->entries[i].rate);
+		ck_assert_int_eq(back->entries[i].burst, r->entries[i].burst);
+	}
+	tn_registry_free(back);
+	tn_registry_free(r);
+
+	/* Nonsense limits, a format-2 line without them, an unknown format. */
+	static const char *const bad[] = {
+		"tocsin-registry 2 9\nukpn %s energy - fast 50\n",
+		"tocsin-registry 2 9\nukpn %s energy - -5 50\n",
+		"tocsin-registry 2 9\nukpn %s energy - 1000001 50\n",
+		"tocsin-registry 2 9\nukpn %s energy -\n",
+		"tocsin-registry 1 9\nukpn %s energy - 200 50\n",
+		"tocsin-registry 3 9\nukpn %s energy - 200 50\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		snprintf(text, sizeof text, bad[i], k1);
+		write_file(path, text);
+		r = NULL;
+		ck_assert_msg(tn_registry_cache_load(path, &r) == TN_ECORRUPT, "case %zu", i);
+		ck_assert_ptr_null(r);
+	}
+}
+END_TEST
+
 START_TEST(cache_refuses_nonsense)
 {
 	char path[128], key[41], text[256];
@@ -175,8 +235,31 @@ START_TEST(console_cache_round_trip)
 	ck_assert_int_eq(tn_registry_cache_load(path, &back), 0);
 	ck_assert_str_eq(back->entries[0].name, "desk1");
 	ck_assert_uint_eq(back->entries[0].sectors, 0);
+	ck_assert(!back->entries[0].planner);
 	tn_registry_free(r);
 	tn_registry_free(back);
+
+	/* A planner's key (schema/006) keeps its role through the cache; a
+	 * seventh field that is not "planner" is refused. */
+	char k2[41];
+	new_key(k2);
+	snprintf(text, sizeof text,
+		 "tocsin-registry 2 4\ndesk1 %s - - -1 -1\nplan1 %s - - -1 -1 planner\n", k, k2);
+	write_file(path, text);
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), 0);
+	ck_assert(!tn_registry_find(r, k)->planner);
+	ck_assert(tn_registry_find(r, k2)->planner);
+	ck_assert_int_eq(tn_registry_cache_save(r, path), 0);
+	ck_assert_int_eq(tn_registry_cache_load(path, &back), 0);
+	ck_assert(!tn_registry_find(back, k)->planner);
+	ck_assert(tn_registry_find(back, k2)->planner);
+	tn_registry_free(r);
+	tn_registry_free(back);
+	snprintf(text, sizeof text, "tocsin-registry 2 4\nplan1 %s - - -1 -1 admin\n", k2);
+	write_file(path, text);
+	r = NULL;
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), TN_ECORRUPT);
+	ck_assert_ptr_null(r);
 }
 END_TEST
 
@@ -199,6 +282,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, find_and_scopes);
 	tcase_add_test(tc, cache_round_trip);
+	tcase_add_test(tc, cache_rate_limits);
 	tcase_add_test(tc, cache_refuses_nonsense);
 	tcase_add_test(tc, empty_refuses_everyone);
 	tcase_add_test(tc, console_cache_round_trip);
