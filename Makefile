@@ -134,7 +134,7 @@ endif
 # alerts, correlator, drills, store). TSan is the slowest of the sanitizers and
 # the other suites are single-threaded; `make check-san` runs everything.
 TSAN_UNITS := journal outbox sdk store
-TSAN_IT    := ingest alerts correlate drills drill_server durability outbox
+TSAN_IT    := ingest alerts correlate drills drill_server durability outbox metrics
 
 tsan-programs:
 	@$(MAKE) --no-print-directory SAN=thread test-programs UNIT_SUITES="$(TSAN_UNITS)"
