@@ -12,10 +12,14 @@
  * seq) and the console registry watcher; the correlator (which goes on from that seq) and the assets
  * watcher; the store; the registry watcher. The metrics endpoint (metrics.listen)
  * starts first, so that /readyz says what start-up waits for, and stops first. The main thread then waits for signals:
- * SIGTERM or SIGINT stop the server cleanly (every frame in flight is
- * answered once durable, the correlator journals its last revisions, the
- * alerts thread publishes what is durable, the outbox writes what it was
- * given, the store drains for a bounded time), and a journal failure stops it with exit status 1.
+ * SIGHUP reloads (the file again, each live setting handed to the thread
+ * that owns it, the rest named as needing a restart, both key registries
+ * re-read, a config.reload audit record; docs/operations.md "Reloading");
+ * SIGTERM or SIGINT stop the server cleanly within server.drain_s (every
+ * frame in flight is answered once durable, the correlator journals its last
+ * revisions, the alerts thread publishes what is durable, the outbox writes
+ * what it was given, the store drains what time is left; a watchdog ends a
+ * drain that hangs), and a journal failure stops it with exit status 1.
  */
 #include <ck_pr.h>
 #include <errno.h>
