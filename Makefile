@@ -58,7 +58,8 @@ BENCHES    := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS ?= second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp
 
-.PHONY: all deps check unit integration demo bench fuzz pg-start pg-stop pg-status clean
+.PHONY: all deps check check-san check-tsan tsan-programs test-programs unit integration demo \
+	bench fuzz pg-start pg-stop pg-status clean
 .DEFAULT_GOAL := all
 # Keep intermediate objects (examples, benches) so a second make does nothing.
 .SECONDARY:
@@ -107,11 +108,47 @@ check: deps
 	@$(MAKE) --no-print-directory pg-start
 	@$(MAKE) --no-print-directory unit integration
 
-unit: $(UNITS)
-	@scripts/run-units.sh $(UNITS)
+# A subset: `make unit UNIT_SUITES="journal store"`, `make integration
+# IT_MODULES="ingest alerts"` (the file names without test_ and .c / .py).
+UNIT_SUITES ?=
+IT_MODULES  ?=
+RUN_UNITS   := $(if $(UNIT_SUITES),$(patsubst %,$(BUILD)/tests/test_%,$(UNIT_SUITES)),$(UNITS))
+
+# What `unit` and `integration` run (a parallel make can build them first).
+test-programs: $(RUN_UNITS) $(TOCSIND) $(TOCSIN) $(EXAMPLES)
+
+unit: $(RUN_UNITS)
+	@scripts/run-units.sh $(RUN_UNITS)
 
 integration: $(TOCSIND) $(TOCSIN) $(EXAMPLES)
+ifeq ($(IT_MODULES),)
 	TOCSIN_BUILD=$(BUILD) $(PYTHON) -m unittest discover -s tests/integration -p 'test_*.py' -v
+else
+	TOCSIN_BUILD=$(BUILD) PYTHONPATH=tests/integration $(PYTHON) -m unittest -v \
+		$(patsubst %,test_%,$(IT_MODULES))
+endif
+
+# ---- sanitizers (docs/security.md, "Sanitizers") -------------------------------
+# What CI (.ci/run) runs under ThreadSanitizer: the unit suites that start
+# threads and the integration modules of the threaded server paths (ingest,
+# alerts, correlator, drills, store). TSan is the slowest of the sanitizers and
+# the other suites are single-threaded; `make check-san` runs everything.
+TSAN_UNITS := journal outbox sdk store
+TSAN_IT    := ingest alerts correlate drills drill_server durability outbox metrics
+
+tsan-programs:
+	@$(MAKE) --no-print-directory SAN=thread test-programs UNIT_SUITES="$(TSAN_UNITS)"
+
+check-tsan: deps
+	@$(MAKE) --no-print-directory tsan-programs
+	@$(MAKE) --no-print-directory pg-start
+	@$(MAKE) --no-print-directory SAN=thread unit UNIT_SUITES="$(TSAN_UNITS)"
+	@$(MAKE) --no-print-directory SAN=thread integration IT_MODULES="$(TSAN_IT)"
+
+# Every unit and integration test under ASan + UBSan, then under TSan.
+check-san: deps
+	@$(MAKE) --no-print-directory check SAN=address,undefined
+	@$(MAKE) --no-print-directory check SAN=thread
 
 demo: deps
 	@$(MAKE) --no-print-directory all

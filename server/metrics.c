@@ -50,7 +50,8 @@ struct tn_metrics {
 	int64_t start_real_s;
 	int64_t start_mono_us;
 
-	/* The monitor thread's (sole writer) counters. */
+	/* The monitor thread's (sole writer) counters. mon[] is set by the main
+	 * thread after the HTTP thread started, which reads it (ck_pr both ways). */
 	void *mon[MON_N];
 	pthread_t mon_thread;
 	bool mon_started;
@@ -222,12 +223,12 @@ static void render_connections(struct tn_metrics *m, struct tn_mbuf *b)
 		"TCP connections open on the ingest endpoint (authenticated or not yet)",
 		"TCP connections open on the alerts endpoint (one per console subscriber)"};
 	for (int k = 0; k < MON_N; k++) {
-		if (!m->mon[k])
+		if (!ck_pr_load_ptr(&m->mon[k]))
 			continue;
 		uint64_t a = ck_pr_load_64(&m->accepted[k]), d = ck_pr_load_64(&m->disconnected[k]);
 		gauge(b, name[k], help[k], a > d ? (double)(a - d) : 0);
 	}
-	if (m->mon[MON_ADAPTERS]) {
+	if (ck_pr_load_ptr(&m->mon[MON_ADAPTERS])) {
 		tn_mfmt_family(b, "tocsin_adapter_handshakes_total", "counter",
 			       "CURVE handshakes on the ingest endpoint, by result");
 		struct tn_mlabel ok = L("result", "succeeded"), bad = L("result", "failed");
@@ -651,10 +652,19 @@ static void *pair_connect(void *ctx, const char *ep)
 int tn_metrics_monitor(struct tn_metrics *m, void *adapters_ctx, const char *adapters_ep,
 		       void *consoles_ctx, const char *consoles_ep)
 {
-	if (adapters_ctx && !(m->mon[MON_ADAPTERS] = pair_connect(adapters_ctx, adapters_ep)))
-		return TN_EZMQ;
-	if (consoles_ctx && !(m->mon[MON_CONSOLES] = pair_connect(consoles_ctx, consoles_ep)))
-		return TN_EZMQ;
+	void *s;
+
+	/* The HTTP thread renders the connection gauges once their socket is set. */
+	if (adapters_ctx) {
+		if (!(s = pair_connect(adapters_ctx, adapters_ep)))
+			return TN_EZMQ;
+		ck_pr_store_ptr(&m->mon[MON_ADAPTERS], s);
+	}
+	if (consoles_ctx) {
+		if (!(s = pair_connect(consoles_ctx, consoles_ep)))
+			return TN_EZMQ;
+		ck_pr_store_ptr(&m->mon[MON_CONSOLES], s);
+	}
 	if (pthread_create(&m->mon_thread, NULL, monitor_main, m) != 0)
 		return TN_ENOMEM;
 	m->mon_started = true;

@@ -334,7 +334,9 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 		r->entries[r->n - 1].planner = got == want + 1;
 	}
 	fclose(f);
-	qsort(r->entries, r->n, sizeof *r->entries, cmp_entry);
+	/* a cache of no keys has no entries array: qsort's pointer must not be NULL */
+	if (r->n > 1)
+		qsort(r->entries, r->n, sizeof *r->entries, cmp_entry);
 	*out = r;
 	return 0;
 fail:

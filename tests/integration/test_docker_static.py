@@ -193,6 +193,13 @@ class DockerfileTest(unittest.TestCase):
         self.assertEqual(seen, {"deps", "make", "install"})
 
     def test_runtime_packages_are_what_the_binaries_link(self):
+        if os.path.basename(BUILD).startswith("build-"):
+            # build-address-undefined etc.: the sanitizers' runtimes (libasan8, libubsan1,
+            # libtsan2) are linked, and gcc drops --as-needed under -fsanitize, so libck0
+            # (used through its headers only) is NEEDED too; the image builds without SAN,
+            # and the plain `make check` compares that build
+            self.skipTest("%s is a sanitized build, not what docker/Dockerfile builds"
+                          % os.path.basename(BUILD))
         _, instrs = stage("runtime")
         listed = [apt_packages(a) for i, a in instrs if i == "RUN" and apt_packages(a)]
         self.assertEqual(len(listed), 1, "one apt-get install in the runtime stage")

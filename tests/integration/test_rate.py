@@ -380,6 +380,11 @@ class FloodTest(RateCase):
         return s[min(len(s) - 1, int(len(s) * 0.99))]
 
     def test_flooder_cannot_push_steady_adapter_past_its_budget(self):
+        if "thread" in os.path.basename(harness.BUILD).split("-")[1:]:
+            # a latency budget: under TSan every access is checked, tocsind is several times
+            # slower and one of the steady adapter's acks took over 10 s; the plain make check
+            # (and the ASan + UBSan one) keep the budget
+            self.skipTest("a latency budget, not kept under ThreadSanitizer")
         # With the default limits (5000 events/s, burst 10000, 64 frames in flight per key).
         lat_on, fl_on = self.measure()
         p99_on = self.p99(lat_on)
