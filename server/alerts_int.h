@@ -186,6 +186,11 @@ struct tn__alerts_job {
 	uint32_t rev;
 	char operator_[TN__ALERT_OPERATOR_MAX + 1];
 	char console[65];            /* the console's registered name */
+	/* SINCE: the clearance of the key that asked, and the official-sensitive
+	 * set its alerts are redacted by (a reference the alerts thread holds
+	 * for the job; NULL: none loaded, or not needed) */
+	enum tn_sensitivity clearance;
+	struct tn__sensset *sens;
 	char action[32];             /* AUDIT */
 	char subject[128], origin[64], reason[128];
 	/* results */
