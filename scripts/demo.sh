@@ -18,9 +18,15 @@ control_port=$((port + 2))
 endpoint="tcp://127.0.0.1:$port"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 sock="$top/var/pg/run"
-DB="host=$sock port=5439 user=tocsin dbname=tocsin_demo"
+# One database role per job (docs/security.md): the cluster's superuser makes
+# the database and applies the schema, tocsin_admin is the operator's CLI,
+# tocsin_server is tocsind, tocsin_console reads. Passwords come from the
+# files scripts/pg.sh made (var/pg/pass, 0600), never a command line.
+DB_SUPER=$("$top/scripts/pg.sh" conninfo super tocsin_demo)
+DB=$("$top/scripts/pg.sh" conninfo admin tocsin_demo)
+DB_READ=$("$top/scripts/pg.sh" conninfo console tocsin_demo)
 city="$top/tests/data/demo-city"
-psql() { "$pgbin/psql" -X -q "$DB" "$@"; }
+psql() { "$pgbin/psql" -X -q "$DB_READ" "$@"; }
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -29,9 +35,10 @@ mkdir -p "$demo"
 cd "$demo"
 
 say "a fresh database, migrated"
-"$pgbin/dropdb" -h "$sock" -p 5439 -U tocsin --if-exists tocsin_demo
-"$pgbin/createdb" -h "$sock" -p 5439 -U tocsin tocsin_demo
-"$B/tocsin" --db "$DB" --schema "$top/schema" db migrate
+"$pgbin/psql" -X -q "$("$top/scripts/pg.sh" conninfo super postgres)" \
+	-c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS tocsin_demo WITH (FORCE)" \
+	-c "CREATE DATABASE tocsin_demo"
+"$B/tocsin" --db "$DB_SUPER" --schema "$top/schema" db migrate
 
 say "the asset registry: Aldermoor, a small city (tests/data/demo-city)"
 "$B/tocsin" --db "$DB" assets import "$city/assets.csv" "$city/dependencies.csv"
@@ -56,7 +63,8 @@ server_key = server.key
 [journal]
 dir = journal
 [store]
-conninfo = $DB
+# tocsind's own role; its password file is given by PGPASSFILE below
+conninfo = host=$sock port=5439 dbname=tocsin_demo user=tocsin_server
 [correlator]
 tick_ms = 200
 lateness_s = 5
@@ -80,7 +88,7 @@ INI
 "$B/tocsind" --config tocsind.ini --check-config
 
 say "tocsind starts (log: var/demo/tocsind.log)"
-"$B/tocsind" --config tocsind.ini 2>tocsind.log &
+PGPASSFILE="$top/var/pg/pass/tocsin_server" "$B/tocsind" --config tocsind.ini 2>tocsind.log &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 1 100); do
@@ -219,13 +227,13 @@ say "stored in PostgreSQL: $(psql -tAc "SELECT count(*) FROM events") events, $(
 
 say "rejected input, kept for inspection"
 psql -c "SELECT adapter, code, item, event_id, msg FROM rejected ORDER BY journal_offset"
-say "the audit trail"
-psql -c "SELECT to_char(at, 'HH24:MI:SS') AS at, actor, action, subject, origin FROM audit ORDER BY seq"
+say "the audit trail (tocsin audit, as tocsin_admin: consoles may not read it)"
+"$B/tocsin" --db "$DB" audit --limit 40 | cut -c 1-150 | sed 's/^/  /'
 
 say "a drill: the last two hours recorded, replayed offline as an exercise, compared with a second feed to the community hospital, and reported"
-"$B/tocsin" --db "$DB" record --from "$(t -7200)" --to "$(t 60)" -o drill.jsonl
-"$B/tocsin" --db "$DB" replay drill.jsonl --drill demo --heartbeat-timeout 0 --json >drill.run.jsonl
-"$B/tocsin" --db "$DB" replay drill.jsonl --drill demo --heartbeat-timeout 0 --json \
+"$B/tocsin" --db "$DB_READ" record --from "$(t -7200)" --to "$(t 60)" -o drill.jsonl
+"$B/tocsin" --db "$DB_READ" replay drill.jsonl --drill demo --heartbeat-timeout 0 --json >drill.run.jsonl
+"$B/tocsin" --db "$DB_READ" replay drill.jsonl --drill demo --heartbeat-timeout 0 --json \
 	--without 'SUB-ALD-SEC-035>HOSP-ALD-COMM-E' >drill.b.jsonl
 "$B/tocsin" drill diff drill.run.jsonl drill.b.jsonl | sed 's/^/  /'
 "$B/tocsin" report drill.run.jsonl --scenario drill.jsonl --assets "$city/assets.csv" \

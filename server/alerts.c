@@ -35,6 +35,7 @@
 #define JOBS 64                 /* database jobs in flight */
 #define AUDIT_RESERVE 16        /* jobs only requests may take: audits never starve them */
 #define POLL_S 0.005            /* journal poll period */
+#define PUB_LINGER_MS 500       /* at stop, at most, for the last alerts to leave */
 #define READ_BURST 4096         /* journal records per poll */
 #define CONTROL_MAX (64u << 10) /* bytes of a control request */
 #define OPEN_MAX (1u << 20)     /* open incidents tracked */
@@ -104,6 +105,7 @@ struct tn_alerts {
 	struct tn__ring sens_ring;
 	struct tn_assets_watch *assets;
 	msgpack_zone red_zone;
+	struct tn__ring settings_ring; /* main -> here: int[5] deadlines (reload) */
 	struct tn__desk *desk; /* drills (alerts_drill.c); NULL: none */
 
 	struct tn__alerts_job *jobs[JOBS]; /* free ones */
@@ -1266,6 +1268,23 @@ static void swap_registry(struct tn_alerts *a)
 	a->consoles = newest;
 }
 
+/* New escalation deadlines (a reload): the newest wins. */
+static void swap_settings(struct tn_alerts *a)
+{
+	int *d, *newest = NULL;
+	while ((d = tn__ring_pop(&a->settings_ring)) != NULL) {
+		free(newest);
+		newest = d;
+	}
+	if (!newest)
+		return;
+	memcpy(a->o.escalate_s, newest, sizeof a->o.escalate_s);
+	a->escalating = false;
+	for (int p = 0; p < 5; p++)
+		a->escalating |= a->o.escalate_s[p] > 0;
+	free(newest);
+}
+
 /* ---- the loop ------------------------------------------------------------------ */
 
 /* ZMQ_FD is edge-triggered: read every socket until EAGAIN. */
@@ -1274,6 +1293,7 @@ static void pump(struct tn_alerts *a)
 	bool progress = true;
 	swap_registry(a);
 	swap_sens(a);
+	swap_settings(a);
 	while (progress) {
 		progress = false;
 		while (zap_serve(a))
@@ -1430,7 +1450,8 @@ int tn_alerts_start(const struct tn_alerts_opts *o, struct tn_alerts **out, char
 	snprintf(err, errlen, "out of memory");
 	if (!msgpack_zone_init(&a->zone, 8192) || !msgpack_zone_init(&a->req_zone, 4096) ||
 	    !msgpack_zone_init(&a->red_zone, 8192) || tn__ring_init(&a->sens_ring, 4) != 0 ||
-	    tn__ring_init(&a->registry_ring, 4) != 0 || tn__ring_init(&a->to_pg, JOBS) != 0 ||
+	    tn__ring_init(&a->registry_ring, 4) != 0 || tn__ring_init(&a->settings_ring, 4) != 0 ||
+	    tn__ring_init(&a->to_pg, JOBS) != 0 ||
 	    tn__ring_init(&a->from_pg, JOBS) != 0 ||
 	    !(a->recent = calloc(o->recent, sizeof *a->recent)))
 		goto fail;
@@ -1556,6 +1577,20 @@ static bool publish_graph(void *ud, struct tn_graph *g)
 	return true;
 }
 
+int tn_alerts_publish_escalation(struct tn_alerts *a, const int escalate_s[5])
+{
+	int *d = malloc(5 * sizeof *d);
+	if (!d)
+		return TN_ENOMEM;
+	memcpy(d, escalate_s, 5 * sizeof *d);
+	if (!tn__ring_push(&a->settings_ring, d)) {
+		free(d);
+		return TN_EFULL;
+	}
+	ev_async_send(a->loop, &a->wake);
+	return 0;
+}
+
 bool tn_alerts_publish_registry(void *ud, struct tn_registry *r)
 {
 	struct tn_alerts *a = ud;
@@ -1635,9 +1670,14 @@ void tn_alerts_stop(struct tn_alerts *a, int drain_ms)
 	}
 	/* the watcher first: its callback wakes this thread's loop */
 	tn_assets_watch_stop(a->assets);
-	for (int c = 0; c < CLEARANCES; c++)
-		if (a->pub[c])
+	/* goodbye to consoles: what was published leaves, for a bounded time */
+	int64_t left_ms = (a->deadline_ns - mono_ns()) / 1000000;
+	int linger = left_ms < 0 ? 0 : left_ms > PUB_LINGER_MS ? PUB_LINGER_MS : (int)left_ms;
+	for (int c = CLEARANCES - 1; c >= 0; c--)
+		if (a->pub[c]) {
+			zmq_setsockopt(a->pub[c], ZMQ_LINGER, &linger, sizeof linger);
 			zmq_close(a->pub[c]);
+		}
 	if (a->ctl)
 		zmq_close(a->ctl);
 	if (a->zap)
@@ -1675,6 +1715,10 @@ void tn_alerts_stop(struct tn_alerts *a, int drain_ms)
 	while (a->registry_ring.buf && (r = tn__ring_pop(&a->registry_ring)) != NULL)
 		tn_registry_free(r);
 	tn__ring_destroy(&a->registry_ring);
+	int *d;
+	while (a->settings_ring.buf && (d = tn__ring_pop(&a->settings_ring)) != NULL)
+		free(d);
+	tn__ring_destroy(&a->settings_ring);
 	tn__ring_destroy(&a->to_pg);
 	tn__ring_destroy(&a->from_pg);
 	tn_registry_free(a->consoles);

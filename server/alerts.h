@@ -146,6 +146,14 @@ struct tn_alerts;
 int tn_alerts_start(const struct tn_alerts_opts *o, struct tn_alerts **out, char *err,
 		    size_t errlen);
 
+/*
+ * tn_alerts_publish_escalation - new acknowledgement deadlines (a reload;
+ * escalate_s as in tn_alerts_opts, copied), taken by the thread at its next
+ * pass and used from the next TICK on. Through a ring of 4 and the thread's
+ * ev_async. Returns 0, TN_EFULL (three not yet taken; nothing handed over),
+ * TN_ENOMEM. Main thread, between start and stop.
+ */
+int tn_alerts_publish_escalation(struct tn_alerts *a, const int escalate_s[5]);
 /* Hand over a new console registry (ownership passes when it returns true). One thread. */
 bool tn_alerts_publish_registry(void *a, struct tn_registry *r);
 
@@ -165,8 +173,9 @@ void tn_alerts_stats(const struct tn_alerts *a, struct tn_alerts_stats *out);
 
 /*
  * tn_alerts_stop - publish what is durable (at most drain_ms), stop the
- * thread and the worker, close the sockets, free everything. Main thread;
- * NULL is fine.
+ * thread and the worker, close the sockets (the PUB lingers for what is
+ * left of drain_ms, at most 500 ms, so the last alerts reach the consoles),
+ * free everything. Main thread; NULL is fine.
  */
 void tn_alerts_stop(struct tn_alerts *a, int drain_ms);
 

@@ -67,6 +67,7 @@ static const char *const sections[] = {"server", "ingest", "journal", "store", "
 static const struct key keys[] = {
 	{"server", "log_level", K_LEVEL, FIELD(log_level), 0, 0},
 	{"server", "name", K_NAME, FIELD(name), 1, 0},
+	{"server", "drain_s", K_INT, FIELD(drain_s), 1, 3600},
 	{"ingest", "endpoint", K_ENDPOINT, FIELD(ingest_endpoint), 1, 0},
 	{"ingest", "server_key", K_PATH, FIELD(server_key), 1, 0},
 	{"ingest", "insecure", K_BOOL, FIELD(insecure), 0, 0},
@@ -144,6 +145,7 @@ void tn_config_defaults(struct tn_config *c)
 	memset(c, 0, sizeof *c);
 	c->log_level = TN_LOG_INFO;
 	snprintf(c->name, sizeof c->name, "tocsind");
+	c->drain_s = 10;
 
 	snprintf(c->ingest_endpoint, sizeof c->ingest_endpoint, "%s", TN_DEFAULT_INGEST);
 	snprintf(c->server_key, sizeof c->server_key, "server.key");
@@ -850,4 +852,94 @@ int tn_config_load(const char *path, struct tn_config *c, char *err, size_t errl
 		return p.rc;
 	*c = tmp;
 	return 0;
+}
+
+/* ---- reload ------------------------------------------------------------- */
+
+/* What a reload applies (main.c hands each to the thread that owns it). */
+static const char *const live_keys[] = {
+	"server.log_level",	    "server.drain_s",	     "ingest.rate",
+	"ingest.burst",		    "ingest.inflight_per_key", "ingest.max_future_s",
+	"registry.poll_ms",	    "store.retry_ms",	     "alerts.escalate_p1_s",
+	"alerts.escalate_p2_s",	    "alerts.escalate_p3_s",	     "alerts.escalate_p4_s",
+	"alerts.escalate_p5_s",
+};
+
+bool tn_config_live(const char *section, const char *name)
+{
+	size_t sl = strlen(section);
+	for (size_t i = 0; i < sizeof live_keys / sizeof live_keys[0]; i++)
+		if (strncmp(live_keys[i], section, sl) == 0 && live_keys[i][sl] == '.' &&
+		    strcmp(live_keys[i] + sl + 1, name) == 0)
+			return true;
+	return false;
+}
+
+/* A field's value as text, for the log and the audit record. */
+static void value_text(const struct key *k, const struct tn_config *c, char *buf, size_t len)
+{
+	const char *field = (const char *)c + k->off;
+
+	switch (k->kind) {
+	case K_LEVEL:
+		snprintf(buf, len, "%s", tn_log_level_name(*(const int *)field));
+		break;
+	case K_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)field ? "true" : "false");
+		break;
+	case K_INT:
+		snprintf(buf, len, "%d", *(const int *)field);
+		break;
+	case K_I64:
+	case K_SIZE:
+		snprintf(buf, len, "%lld", (long long)*(const int64_t *)field);
+		break;
+	case K_CONNINFO:
+		snprintf(buf, len, "(not shown)"); /* it may hold a password */
+		break;
+	default:
+		quote(field, buf, len);
+		break;
+	}
+}
+
+static bool field_differs(const struct key *k, const struct tn_config *a,
+			  const struct tn_config *b)
+{
+	const char *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
+
+	switch (k->kind) {
+	case K_NAME:
+	case K_ENDPOINT:
+	case K_PATH:
+	case K_CONNINFO:
+	case K_SENDER:
+	case K_LISTEN:
+		return strncmp(fa, fb, k->size) != 0;
+	case K_BOOL:
+		return *(const bool *)fa != *(const bool *)fb;
+	default:
+		return memcmp(fa, fb, k->size) != 0;
+	}
+}
+
+size_t tn_config_diff(const struct tn_config *was, const struct tn_config *now,
+		      struct tn_config_change *out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (!field_differs(&keys[i], was, now))
+			continue;
+		if (n < max) {
+			struct tn_config_change *ch = &out[n];
+			ch->section = keys[i].section;
+			ch->name = keys[i].name;
+			ch->live = tn_config_live(keys[i].section, keys[i].name);
+			value_text(&keys[i], was, ch->was, sizeof ch->was);
+			value_text(&keys[i], now, ch->now, sizeof ch->now);
+		}
+		n++;
+	}
+	return n;
 }

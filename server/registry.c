@@ -415,7 +415,8 @@ bool tn_registry_allows(const struct tn_adapter_entry *e, enum tn_sector sector,
 struct tn_registry_watch {
 	const char *conninfo, *cache_path;
 	enum tn_registry_kind kind;
-	int poll_ms;
+	atomic_int poll_ms; /* a reload changes it */
+	atomic_bool kick;   /* a reload: re-read now, whatever the version */
 	int64_t known;
 	tn_registry_publish_fn publish;
 	void *ud;
@@ -439,9 +440,11 @@ static void *watch_main(void *arg)
 		}
 		if (!c)
 			c = connect_db(w->conninfo, err, sizeof err);
+		bool kicked = atomic_exchange(&w->kick, false);
 		if (!w->held) {
 			struct tn_registry *r = NULL;
-			int rc = c ? load_from(c, w->kind, w->known, &r, err, sizeof err) : TN_EDB;
+			int64_t known = kicked ? INT64_MIN : w->known;
+			int rc = c ? load_from(c, w->kind, known, &r, err, sizeof err) : TN_EDB;
 			if (rc != 0) {
 				char *nl = strchr(err, '\n');
 				if (nl)
@@ -458,15 +461,17 @@ static void *watch_main(void *arg)
 			int64_t v = w->held->version;
 			size_t n = w->held->n;
 			if (w->publish(w->ud, w->held)) {
-				tn_info("key registry changed", "version=%lld kind=%s keys=%zu",
-					(long long)v,
+				tn_info(v == w->known ? "key registry re-read" : "key registry changed",
+					"version=%lld kind=%s keys=%zu", (long long)v,
 					w->kind == TN_REGISTRY_CONSOLES ? "console" : "adapter", n);
 				w->known = v;
 				w->held = NULL;
 			}
 		}
 		/* Sleep in short steps so stop is prompt. */
-		for (int slept = 0; slept < w->poll_ms && !atomic_load(&w->stop); slept += 50) {
+		for (int slept = 0; slept < atomic_load(&w->poll_ms) && !atomic_load(&w->stop) &&
+				    !atomic_load(&w->kick);
+		     slept += 50) {
 			struct timespec ts = {0, 50 * 1000000L};
 			nanosleep(&ts, NULL);
 		}
@@ -485,7 +490,8 @@ int tn_registry_watch_start(const char *conninfo, enum tn_registry_kind kind, in
 	w->conninfo = conninfo;
 	w->cache_path = cache_path;
 	w->kind = kind;
-	w->poll_ms = poll_ms > 0 ? poll_ms : 1000;
+	atomic_init(&w->poll_ms, poll_ms > 0 ? poll_ms : 1000);
+	atomic_init(&w->kick, false);
 	w->known = known;
 	w->publish = publish;
 	w->ud = ud;
@@ -496,6 +502,15 @@ int tn_registry_watch_start(const char *conninfo, enum tn_registry_kind kind, in
 	}
 	*out = w;
 	return 0;
+}
+
+void tn_registry_watch_reload(struct tn_registry_watch *w, int poll_ms)
+{
+	if (!w)
+		return;
+	if (poll_ms > 0)
+		atomic_store(&w->poll_ms, poll_ms);
+	atomic_store(&w->kick, true);
 }
 
 void tn_registry_watch_stop(struct tn_registry_watch *w)

@@ -112,6 +112,14 @@ int tn_registry_watch_start(const char *conninfo, enum tn_registry_kind kind, in
 			    const char *cache_path, int64_t known, tn_registry_publish_fn publish,
 			    void *ud, struct tn_registry_watch **out);
 
+/*
+ * tn_registry_watch_reload - a reload (SIGHUP): poll every poll_ms from now
+ * on (<= 0: unchanged) and re-read the registry at once, whatever its
+ * version, and publish it (two atomics the watcher reads between polls;
+ * the snapshot goes the usual way). NULL is fine. Main thread.
+ */
+void tn_registry_watch_reload(struct tn_registry_watch *w, int poll_ms);
+
 /* tn_registry_watch_stop - stop and join the thread, free it. NULL is fine. Main thread. */
 void tn_registry_watch_stop(struct tn_registry_watch *w);
 

@@ -29,5 +29,6 @@ int tn__cmd_record(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_drill(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_report(int argc, char **argv, const struct tn_cli *cli);
 int tn__cmd_watch(int argc, char **argv, const struct tn_cli *cli);
+int tn__cmd_audit(int argc, char **argv, const struct tn_cli *cli);
 
 #endif

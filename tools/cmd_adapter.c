@@ -210,16 +210,6 @@ static void limits_text(const char *rate, const char *burst, char *out, size_t l
 		snprintf(out, len, "%s/s burst %s", rate ? rate : "default", burst ? burst : "default");
 }
 
-/* Who did it, for the audit trail. */
-static const char *actor(void)
-{
-	const char *v = getenv("SUDO_USER");
-
-	if (!v || !*v)
-		v = getenv("USER");
-	return v && *v ? v : "cli";
-}
-
 /* Report a failed statement; an absent table means the schema is missing. */
 static void db_error(const char *what, const PGresult *r)
 {
@@ -370,7 +360,7 @@ static int add(PGconn *c, const struct kind *k, const char *name, const char *ke
 	}
 	PQclear(r);
 
-	const char *p_audit[] = {actor(), name, key, sectors, sectors ? assets : NULL, old_key,
+	const char *p_audit[] = {tn__cli_actor(), name, key, sectors, sectors ? assets : NULL, old_key,
 				 k->act_add, sectors ? NULL : clearance, rate, burst};
 	r = tx_exec(c, "cannot write the audit row",
 		    "INSERT INTO audit (actor, action, subject, origin, detail) "
@@ -433,7 +423,7 @@ static int revoke(PGconn *c, const struct kind *k, const char *name)
 	snprintf(key, sizeof key, "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
 
-	const char *p_audit[] = {actor(), name, key, k->act_revoke};
+	const char *p_audit[] = {tn__cli_actor(), name, key, k->act_revoke};
 	r = tx_exec(c, "cannot write the audit row",
 		    "INSERT INTO audit (actor, action, subject, origin, detail) "
 		    "VALUES ($1, $4, $2, 'cli', jsonb_build_object('key', $3::text))",
@@ -492,7 +482,7 @@ static int limit(PGconn *c, const char *name, bool set_rate, const char *rate, b
 	if (!r)
 		return 1;
 	PQclear(r);
-	const char *p_audit[] = {actor(), name, rate, burst, has_old_rate ? old_rate : NULL,
+	const char *p_audit[] = {tn__cli_actor(), name, rate, burst, has_old_rate ? old_rate : NULL,
 				 has_old_burst ? old_burst : NULL};
 	r = tx_exec(c, "cannot write the audit row",
 		    "INSERT INTO audit (actor, action, subject, origin, detail) "

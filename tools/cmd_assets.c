@@ -10,7 +10,8 @@
  * foreign keys in one pass each), read the generation the triggers of
  * 002_assets.sql bumped (their NOTIFY reaches a running tocsind at the
  * commit) and write the audit row. Rebuilding the keys needs the role that
- * owns the tables (the one that ran tocsin db migrate). The rows are held in
+ * owns the tables: since schema/007_roles.sql, tocsin_owner, whose role the
+ * import takes for its transaction (tocsin_admin may). The rows are held in
  * memory as COPY text between the check and the load, so what is loaded is
  * exactly what was checked.
  *
@@ -272,15 +273,6 @@ static const char *deps_word(uint64_t n)
 	return n == 1 ? "dependency" : "dependencies";
 }
 
-/* Who did it, for the audit trail. */
-static const char *actor(void)
-{
-	const char *v = getenv("SUDO_USER");
-
-	if (!v || !*v)
-		v = getenv("USER");
-	return v && *v ? v : "cli";
-}
 
 /*
  * The keys, indexes and foreign keys of the two tables (and any foreign key
@@ -331,6 +323,11 @@ static int load(PGconn *c, const struct import *im, const char *assets_path, con
 
 	if (tn__pg_run(c, "cannot begin", "BEGIN", 0, NULL) != 0)
 		return 1;
+	/* the rebuild of keys is the owner's (schema/007_roles.sql) */
+	if (tn__pg_become_owner(c, "assets import") < 0) {
+		tn__pg_rollback(c);
+		return 1;
+	}
 	/*
 	 * Exclusive: the tables are rebuilt. A reader waits for the commit, then
 	 * sees the new registry whole; the registry in a running server is not
@@ -400,7 +397,7 @@ static int load(PGconn *c, const struct import *im, const char *assets_path, con
 
 	snprintf(na, sizeof na, "%" PRIu32, im->n_assets);
 	snprintf(nd, sizeof nd, "%" PRIu32, im->n_deps);
-	const char *p_audit[] = {actor(),     na,        nd,         gen,
+	const char *p_audit[] = {tn__cli_actor(),     na,        nd,         gen,
 				 assets_path, deps_path, old_assets, old_deps};
 	r = tx_exec(c, "cannot write the audit row",
 		    "INSERT INTO audit (actor, action, subject, origin, detail) "

@@ -12,6 +12,13 @@
  * once apply each file once (the second waits, then finds it done). Hence a
  * file must not contain transaction control (BEGIN, COMMIT, ROLLBACK) nor
  * statements that cannot run in a transaction (CREATE INDEX CONCURRENTLY).
+ *
+ * Versions need not be consecutive: the files not yet recorded are applied
+ * in version order, so a gap (a file still to come from another branch) is
+ * fine, and such a file is applied when it arrives, even after a later one.
+ * Since schema/007_roles.sql each file runs as the schema's owner,
+ * tocsin_owner (SET LOCAL ROLE; tocsin_admin or a superuser may take it),
+ * and every applied file leaves an audit row (db.migrate).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -222,7 +229,11 @@ static void report_file_error(const struct mig *m, const char *sql, const PGresu
 	}
 }
 
-/* BEGIN, take the migration lock, make sure schema_migrations exists. */
+/*
+ * BEGIN, take the migration lock, become the schema's owner (after
+ * 007_roles.sql: what a migration creates is then owned by tocsin_owner and
+ * gets the default privileges), make sure schema_migrations exists.
+ */
 static int begin_locked(PGconn *c)
 {
 	const char *key[] = {LOCK_KEY};
@@ -231,6 +242,7 @@ static int begin_locked(PGconn *c)
 		return -1;
 	if (tn__pg_run(c, "cannot take the migration lock",
 		       "SELECT pg_advisory_xact_lock($1::bigint)", 1, key) != 0 ||
+	    tn__pg_become_owner(c, "db migrate") < 0 ||
 	    tn__pg_run(c, "cannot create schema_migrations",
 		       "CREATE TABLE IF NOT EXISTS schema_migrations ("
 		       " version int PRIMARY KEY,"
@@ -241,6 +253,20 @@ static int begin_locked(PGconn *c)
 		return -1;
 	}
 	return 0;
+}
+
+/* The audit row of an applied file, in its transaction (once 001 made the table). */
+static int audit_applied(PGconn *c, const struct mig *m)
+{
+	char ver[16];
+	const char *params[] = {tn__cli_actor(), m->file, ver};
+
+	snprintf(ver, sizeof ver, "%ld", m->version);
+	return tn__pg_run(c, "cannot write the audit row",
+			  "INSERT INTO audit (actor, action, subject, origin, detail) "
+			  "SELECT $1, 'db.migrate', $2, 'cli', jsonb_build_object('version', $3::int) "
+			  "WHERE to_regclass('audit') IS NOT NULL",
+			  3, params);
 }
 
 /*
@@ -300,6 +326,7 @@ static int apply_one(PGconn *c, const struct mig *m)
 	if (tn__pg_run(c, "cannot record the migration",
 		       "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2,
 		       params) != 0 ||
+	    audit_applied(c, m) != 0 ||
 	    tn__pg_run(c, "cannot commit", "COMMIT", 0, NULL) != 0)
 		goto fail;
 	free(sql);

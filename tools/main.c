@@ -50,6 +50,9 @@ static const struct verb verbs[] = {
 	{"cap", tn__cmd_cap,
 	 "cap INCIDENT [--rev N] [--stream S] [--sender S] [--public]\n"
 	 "                           print an incident revision as an OASIS CAP 1.2 alert"},
+	{"audit", tn__cmd_audit,
+	 "audit [--since T] [--until T] [--actor A] [--action X] [--limit N] [--json]\n"
+	 "                           the audit trail: who did what, when, from where"},
 	{"watch", tn__cmd_watch,
 	 "watch --key NAME.key --server-key SERVER.pub [--alerts E] [--control E] [--operator N]\n"
 	 "                           a live terminal console: open incidents, ack, explain"},

@@ -87,6 +87,10 @@ void tn__pg_report(const char *what, const PGresult *r)
 		print_trimmed("  detail: ", detail);
 	if (hint)
 		print_trimmed("  hint: ", hint);
+	else if (strcmp(tn__pg_sqlstate(r), "42501") == 0)
+		fprintf(stderr, "  hint: the database role connected may not do this; docs/security.md "
+				"says which role each command needs (tocsin_admin for the "
+				"operator's)\n");
 }
 
 const char *tn__pg_sqlstate(const PGresult *r)
@@ -101,4 +105,49 @@ void tn__pg_rollback(PGconn *c)
 		return;
 	PGresult *r = PQexec(c, "ROLLBACK");
 	PQclear(r);
+}
+
+int tn__pg_become_owner(PGconn *c, const char *what)
+{
+	PGresult *r = tn__pg_exec(
+		c,
+		"SELECT r.rolname = '" TN_PG_OWNER "' AND current_user <> r.rolname, "
+		"       r.rolname = '" TN_PG_OWNER "' AND pg_has_role(session_user, r.oid, 'MEMBER'), "
+		"       session_user "
+		"FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner "
+		"WHERE n.nspname = current_schema()",
+		0, NULL);
+	int rc;
+
+	if (!tn__pg_ok(r)) {
+		tn__pg_report("cannot read the schema's owner", r);
+		PQclear(r);
+		return -1;
+	}
+	if (PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
+		PQclear(r);
+		return 0;
+	}
+	if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
+		fprintf(stderr,
+			"tocsin: %s: changes the schema, owned by the role " TN_PG_OWNER
+			", which the role \"%s\" cannot take; connect as tocsin_admin "
+			"(docs/security.md)\n",
+			what, PQgetvalue(r, 0, 2));
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	rc = tn__pg_run(c, "cannot take the schema owner's role", "SET LOCAL ROLE " TN_PG_OWNER, 0,
+			NULL);
+	return rc == 0 ? 1 : -1;
+}
+
+const char *tn__cli_actor(void)
+{
+	const char *v = getenv("SUDO_USER");
+
+	if (!v || !*v)
+		v = getenv("USER");
+	return v && *v ? v : "cli";
 }

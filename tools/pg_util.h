@@ -42,4 +42,27 @@ const char *tn__pg_sqlstate(const PGresult *r);
 /* tn__pg_rollback - ROLLBACK, ignoring errors (the transaction is already lost). */
 void tn__pg_rollback(PGconn *c);
 
+/* The role that owns the schema once schema/007_roles.sql is applied. */
+#define TN_PG_OWNER "tocsin_owner"
+
+/*
+ * tn__pg_become_owner - in the open transaction of c, take the schema
+ * owner's role for the rest of it (SET LOCAL ROLE tocsin_owner) when
+ * 007_roles.sql has made tocsin_owner the owner of the schema: what changes
+ * the schema (`db migrate`, the key rebuild of `assets import`) is then done
+ * and owned by it. `what` names the work in messages ("db migrate").
+ * Returns 1 when the role was taken, 0 when there is nothing to take (a
+ * database before 007; already the owner), or -1 after printing why (the
+ * session's role cannot become the owner: not tocsin_admin nor a
+ * superuser; a failed query). The transaction is left to the caller.
+ */
+int tn__pg_become_owner(PGconn *c, const char *what);
+
+/*
+ * tn__cli_actor - who runs the command, for the audit trail's `actor`
+ * ($SUDO_USER, else $USER, else "cli"; the database role is recorded by
+ * PostgreSQL itself in audit.db_role). Borrowed from the environment.
+ */
+const char *tn__cli_actor(void);
+
 #endif

@@ -101,10 +101,21 @@ def lit(s):
     return "'" + str(s).replace("'", "''") + "'"
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now and never handed out before by this process: a port
+    picked ahead (a test's metrics listen) and not yet bound must not be picked again
+    for another endpoint of the same server (the kernel may offer it twice)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise AssertionError("no fresh loopback port after 100 tries")
 
 
 def now_ms():
@@ -163,8 +174,22 @@ def scenario_events(name, base_ms, tag=None):
 
 # ---- PostgreSQL -------------------------------------------------------------------
 
-def pg_conninfo(dbname):
-    return "host=%s port=%d user=tocsin dbname=%s" % (PG_SOCKET_DIR, PG_PORT, dbname)
+# The login roles of schema/007_roles.sql and the private cluster's superuser,
+# each with its password file made by scripts/pg.sh (var/pg/pass/<role>).
+PG_PASS_DIR = os.path.join(REPO, "var", "pg", "pass")
+PG_ROLES = {"super": "tocsin", "admin": "tocsin_admin", "server": "tocsin_server",
+            "console": "tocsin_console"}
+
+
+def pg_passfile(role="super"):
+    return os.path.join(PG_PASS_DIR, PG_ROLES[role])
+
+
+def pg_conninfo(dbname, role="super", passfile=True):
+    """A conninfo as `role` (super, admin, server, console); with passfile=False, the
+    password must come from elsewhere (PGPASSFILE, PGPASSWORD)."""
+    c = "host=%s port=%d user=%s dbname=%s" % (PG_SOCKET_DIR, PG_PORT, PG_ROLES[role], dbname)
+    return c + (" passfile=" + pg_passfile(role) if passfile else "")
 
 
 def pg_start():
@@ -184,7 +209,13 @@ class Database:
 
     def __init__(self, name=None):
         self.name = name or "tocsin_it_" + secrets.token_hex(6)
+        # the cluster's superuser: creates the database, runs its first migrate, and
+        # lets tests look at (and tamper with) anything
         self.conninfo = pg_conninfo(self.name)
+        # the roles of schema/007_roles.sql, as the tools and tocsind use them
+        self.admin_conninfo = pg_conninfo(self.name, "admin")
+        self.server_conninfo = pg_conninfo(self.name, "server")
+        self.console_conninfo = pg_conninfo(self.name, "console")
         self.created = False
 
     def create(self):
@@ -269,7 +300,7 @@ def keygen(directory, name):
 
 
 def adapter_add(db, name, keypair, sectors, assets=None):
-    args = ["--db", db.conninfo, "adapter", "add", name, "--key", keypair.pub_path,
+    args = ["--db", db.admin_conninfo, "adapter", "add", name, "--key", keypair.pub_path,
             "--sectors", ",".join(sectors)]
     if assets:
         args += ["--assets", ",".join(assets)]
@@ -277,21 +308,21 @@ def adapter_add(db, name, keypair, sectors, assets=None):
 
 
 def adapter_revoke(db, name):
-    tocsin("--db", db.conninfo, "adapter", "revoke", name)
+    tocsin("--db", db.admin_conninfo, "adapter", "revoke", name)
 
 
 def console_add(db, name, keypair, clearance="official-sensitive"):
     """A console key; of clearance official-sensitive unless told (the stream of
     `alerts.endpoint`, where Console connects by default), None for the command's own
     default (official)."""
-    args = ["--db", db.conninfo, "console", "add", name, "--key", keypair.pub_path]
+    args = ["--db", db.admin_conninfo, "console", "add", name, "--key", keypair.pub_path]
     if clearance:
         args += ["--clearance", clearance]
     tocsin(*args)
 
 
 def console_revoke(db, name):
-    tocsin("--db", db.conninfo, "console", "revoke", name)
+    tocsin("--db", db.admin_conninfo, "console", "revoke", name)
 
 
 # ---- tocsind ---------------------------------------------------------------------------
@@ -336,7 +367,10 @@ class TocsindProcess:
             "server": {"log_level": "info", "name": "tocsind-it"},
             "ingest": {"endpoint": self.endpoint, "server_key": server_key.key_path},
             "journal": {"dir": self.journal_dir, "segment_bytes": "1M"},
-            "store": {"conninfo": db.conninfo, "retry_ms": "200"},
+            # as tocsind is deployed: the server role, its password from PGPASSFILE
+            # (start), which keeps the line short (inih reads 200 bytes a line)
+            "store": {"conninfo": pg_conninfo(db.name, "server", passfile=False),
+                      "retry_ms": "200"},
             "registry": {"poll_ms": "200"},
             "alerts": {"endpoint": self.alerts_endpoint,
                        "endpoint_official": self.alerts_endpoints["official"],
@@ -377,9 +411,10 @@ class TocsindProcess:
             self.log_offset = lf.tell()
             lf.write("---- harness: start #%d ----\n" % (self.starts + 1))
             lf.flush()
+            env = dict(os.environ, PGPASSFILE=pg_passfile("server"))
             self.proc = subprocess.Popen([TOCSIND, "--config", self.config_path],
                                          stdin=subprocess.DEVNULL, stdout=lf, stderr=lf,
-                                         cwd=self.workdir)
+                                         cwd=self.workdir, env=env)
         _live.add(self)
         self.starts += 1
         deadline = time.monotonic() + READY_TIMEOUT_S

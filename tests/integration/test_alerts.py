@@ -32,7 +32,7 @@ class AlertsTest(IntegrationCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        tocsin("--db", cls.db.conninfo, "assets", "import",
+        tocsin("--db", cls.db.admin_conninfo, "assets", "import",
                os.path.join(CITY, "assets.csv"), os.path.join(CITY, "dependencies.csv"))
         cls.consoles = {}
         for name in ("desk1", "desk2", "desk3"):
@@ -332,7 +332,7 @@ class AlertsTest(IntegrationCase):
         self.assertTrue(set(range(first, last + 1)) <= slow_seen)
 
     def test_h_console_keys_cli(self):
-        db = ["--db", self.db.conninfo]
+        db = ["--db", self.db.admin_conninfo]
         # An adapter's key cannot be a console's, and the reverse.
         p = tocsin(*db, "console", "add", "deskX", "--key", self.keys["city"].pub_path,
                    check=False)

@@ -51,7 +51,8 @@ def assert_revision(case, root, row, earlier):
 class CapTest(DemoCityCase):
 
     def cap(self, *args, check=True):
-        return tocsin("--db", self.db.conninfo, "cap", *args, "--sender", SENDER, check=check)
+        return tocsin("--db", self.db.console_conninfo, "cap", *args, "--sender", SENDER,
+                      check=check)
 
     def fire(self):
         """The substation fire, sent once per test class, until its incident resolves."""
@@ -113,11 +114,11 @@ class CapTest(DemoCityCase):
         p = self.cap(inc["incident"], "--stream", "nowhere", check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("not found in stream nowhere", p.stderr)
-        p = tocsin("--db", self.db.conninfo, "cap", inc["incident"], "--sender", "a b",
+        p = tocsin("--db", self.db.console_conninfo, "cap", inc["incident"], "--sender", "a b",
                    check=False)
         self.assertEqual(p.returncode, 2)
         self.assertIn("--sender", p.stderr)
-        p = tocsin("--db", self.db.conninfo, "cap", check=False)
+        p = tocsin("--db", self.db.console_conninfo, "cap", check=False)
         self.assertEqual(p.returncode, 2)
 
     def test_drill_stream_is_an_exercise(self):

@@ -72,7 +72,7 @@ class ClearanceTest(IntegrationCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        tocsin("--db", cls.db.conninfo, "assets", "import",
+        tocsin("--db", cls.db.admin_conninfo, "assets", "import",
                os.path.join(CITY, "assets.csv"), os.path.join(CITY, "dependencies.csv"))
         cls.desks = {}
         for c in CLEARANCES:
@@ -80,7 +80,7 @@ class ClearanceTest(IntegrationCase):
             cls.desks[c] = keygen(cls.keydir, name)
             console_add(cls.db, name, cls.desks[c], clearance=c)
         cls.planner_key = keygen(cls.keydir, "planner1")
-        tocsin("--db", cls.db.conninfo, "planner", "add", "planner1", "--key",
+        tocsin("--db", cls.db.admin_conninfo, "planner", "add", "planner1", "--key",
                cls.planner_key.pub_path, "--clearance", "public")
         cls.server.start()
         cls.sent = 0

@@ -18,7 +18,7 @@ class DemoCityCase(IntegrationCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        tocsin("--db", cls.db.conninfo, "assets", "import",
+        tocsin("--db", cls.db.admin_conninfo, "assets", "import",
                os.path.join(CITY, "assets.csv"), os.path.join(CITY, "dependencies.csv"))
         cls.server.start()
 
@@ -78,7 +78,7 @@ class CorrelateTest(DemoCityCase):
 
     def test_new_registry_taken_live(self):
         self.server.ensure_running()
-        tocsin("--db", self.db.conninfo, "assets", "import",
+        tocsin("--db", self.db.admin_conninfo, "assets", "import",
                os.path.join(CITY, "assets.csv"), os.path.join(CITY, "dependencies.csv"))
         wait_until(lambda: "asset graph swapped in" in self.server.log(), 15, 0.1,
                    lambda: self.server.log_tail())

@@ -459,7 +459,8 @@ class RecordTest(DemoCityCase):
         out = os.path.join(self.tmp, "fire.jsonl")
         frm = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base / 1000 - 60))
         to = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
-        p = tocsin("record", "--db", self.db.conninfo, "--from", frm, "--to", to, "-o", out)
+        p = tocsin("record", "--db", self.db.console_conninfo, "--from", frm, "--to", to,
+                   "-o", out)
         self.assertIn("tocsin: record: %d events from" % len(events), p.stderr)
         with open(out) as f:
             rec = [json.loads(l) for l in f]
@@ -474,7 +475,7 @@ class RecordTest(DemoCityCase):
             self.assertRegex(r["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
         # an empty range: an empty file, and it says so
         empty = os.path.join(self.tmp, "empty.jsonl")
-        p = tocsin("record", "--db", self.db.conninfo, "--from", "2000-01-01T00:00:00Z",
+        p = tocsin("record", "--db", self.db.console_conninfo, "--from", "2000-01-01T00:00:00Z",
                    "--to", "2000-01-02T00:00:00Z", "-o", empty)
         self.assertIn("0 events", p.stderr)
         self.assertEqual(os.path.getsize(empty), 0)
@@ -486,7 +487,7 @@ class RecordTest(DemoCityCase):
 
         # Replayed offline over the registry in PostgreSQL: the incidents the live
         # server stored, same ids (they derive from the root events), same members.
-        p = subprocess.run([TOCSIN, "replay", "--offline", "--db", self.db.conninfo, out,
+        p = subprocess.run([TOCSIN, "replay", "--offline", "--db", self.db.console_conninfo, out,
                             "--json", "--heartbeat-timeout", "600", "--drill", "live-copy"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
@@ -533,7 +534,8 @@ class JournalTest(DemoCityCase):
         self.assertGreater(len(ticks), 10)
         self.assertEqual(len(lines) - len(ticks), len(events))
 
-        p = subprocess.run([TOCSIN, "--config", cfg, "replay", out, "--db", self.db.conninfo,
+        p = subprocess.run([TOCSIN, "--config", cfg, "replay", out, "--db",
+                            self.db.console_conninfo,
                             "--drill", "live", "--json"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr.decode())

@@ -278,7 +278,7 @@ class InstallTest(unittest.TestCase):
                  "tcp://127.0.0.1:7451": "tcp://127.0.0.1:%d" % free_port(),
                  "tcp://127.0.0.1:7452": "tcp://127.0.0.1:%d" % free_port(),
                  "/var/lib/tocsin/journal": os.path.join(work, "journal"),
-                 "host=/run/postgresql dbname=tocsin user=tocsin": db.conninfo}
+                 "host=/run/postgresql dbname=tocsin user=tocsin_server": db.conninfo}
         for old, new in subst.items():
             self.assertIn(old, conf)
             conf = conf.replace(old, new)

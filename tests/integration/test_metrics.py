@@ -352,6 +352,9 @@ class MetricsTest(IntegrationCase):
     def test_health_and_errors(self):
         status, _, body = http("GET", self.base + "/healthz")
         self.assertEqual((status, body), (200, "ok\n"))
+        # the store connects to PostgreSQL on its own thread, a moment after start
+        wait_until(lambda: json.loads(http("GET", self.base + "/readyz")[2])["postgres"]
+                   == "up", 15, 0.1, "the store to connect")
         status, headers, body = http("GET", self.base + "/readyz")
         self.assertEqual(status, 200, body)
         self.assertEqual(json.loads(body), {"ready": True, "journal": "ok", "zap": "ok",

@@ -114,7 +114,7 @@ class OutboxTest(DemoCityCase):
         for r in fire:
             with open(os.path.join(self.outbox, names[r["seq"]])) as f:
                 body = f.read()
-            printed = tocsin("--db", self.db.conninfo, "cap", r["incident"], "--rev",
+            printed = tocsin("--db", self.db.console_conninfo, "cap", r["incident"], "--rev",
                              str(r["rev"]), "--sender", SENDER).stdout
             self.assertEqual(body, printed, names[r["seq"]])
         last = ET.parse(os.path.join(self.outbox, names[fire[-1]["seq"]])).getroot()

@@ -3,8 +3,8 @@
  *
  * The run creates its own database, tocsin_store_test_<pid>, on the cluster
  * named by TOCSIN_TEST_PG (a conninfo without dbname; default
- * "host=$PWD/var/pg/run port=5439 user=tocsin", the private cluster of
- * `scripts/pg.sh start`), applies schema/NNN_*.sql to it (TOCSIN_SCHEMA_DIR, or
+ * "host=$PWD/var/pg/run port=5439 user=tocsin passfile=$PWD/var/pg/pass/tocsin",
+ * the private cluster of `scripts/pg.sh start`), applies schema/NNN_*.sql to it (TOCSIN_SCHEMA_DIR, or
  * ./schema) and drops it at the end. Each test writes its own journal in a
  * mkdtemp directory and starts from empty tables. Every wait is bounded.
  */
@@ -36,9 +36,9 @@
 #define WAIT_MS 20000                     /* bound of every wait for the store */
 #define MAXREC  60000
 
-static char base_conninfo[PATH_MAX + 128];
+static char base_conninfo[2 * PATH_MAX + 128];
 static char db_name[64];
-static char conninfo[PATH_MAX + 256];
+static char conninfo[2 * PATH_MAX + 256];
 static const char *schema_dir = "schema";
 
 static char tmp[64];
@@ -108,7 +108,7 @@ static char *read_file(const char *path)
 static void db_create(void)
 {
 	const char *env = getenv("TOCSIN_TEST_PG");
-	char admin[PATH_MAX + 256], cwd[PATH_MAX], sql[160], pattern[PATH_MAX + 16];
+	char admin[2 * PATH_MAX + 256], cwd[PATH_MAX], sql[160], pattern[PATH_MAX + 16];
 	PGconn *c;
 	glob_t g;
 
@@ -120,7 +120,8 @@ static void db_create(void)
 		if (!getcwd(cwd, sizeof cwd))
 			die("getcwd", "failed");
 		snprintf(base_conninfo, sizeof base_conninfo,
-			 "host=%s/var/pg/run port=5439 user=tocsin", cwd);
+			 "host=%s/var/pg/run port=5439 user=tocsin passfile=%s/var/pg/pass/tocsin",
+			 cwd, cwd);
 	}
 	snprintf(db_name, sizeof db_name, "tocsin_store_test_%d", (int)getpid());
 	snprintf(admin, sizeof admin, "%s dbname=postgres", base_conninfo);
@@ -158,7 +159,7 @@ static void db_create(void)
 
 static void db_drop(void)
 {
-	char admin[PATH_MAX + 256], sql[160];
+	char admin[2 * PATH_MAX + 256], sql[160];
 	PGconn *c;
 
 	snprintf(admin, sizeof admin, "%s dbname=postgres", base_conninfo);
@@ -185,9 +186,12 @@ static void setup(void)
 	ck_pr_store_64(&durable, 0);
 	db = PQconnectdb(conninfo);
 	ck_assert_int_eq(PQstatus(db), CONNECTION_OK);
-	exec_or_die(db, "TRUNCATE events, rejected, audit, incident_revisions, incidents, "
+	/* as the owner: the audit table is append-only for everyone else (007_roles.sql) */
+	exec_or_die(db, "SET ROLE tocsin_owner; "
+			"TRUNCATE events, rejected, audit, incident_revisions, incidents, "
 			"incident_members RESTART IDENTITY; "
-			"UPDATE store_progress SET journal_offset = 0 WHERE stream = 'journal'");
+			"UPDATE store_progress SET journal_offset = 0 WHERE stream = 'journal'; "
+			"RESET ROLE");
 }
 
 static void teardown(void)
