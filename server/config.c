@@ -101,6 +101,8 @@ static const struct key keys[] = {
 	{"alerts", "enabled", K_BOOL, FIELD(alerts), 0, 0},
 	{"alerts", "endpoint", K_ENDPOINT, FIELD(alerts_endpoint), 1, 0},
 	{"alerts", "control_endpoint", K_ENDPOINT, FIELD(control_endpoint), 1, 0},
+	{"alerts", "endpoint_official", K_ENDPOINT, FIELD(alerts_endpoint_official), 0, 0},
+	{"alerts", "endpoint_public", K_ENDPOINT, FIELD(alerts_endpoint_public), 0, 0},
 	{"alerts", "recent", K_INT, FIELD(alerts_recent), 1, 10000000},
 	{"alerts", "since_max", K_INT, FIELD(since_max), 1, 100000},
 	{"alerts", "sndhwm", K_INT, FIELD(alerts_sndhwm), 1, 1000000},
@@ -184,6 +186,10 @@ void tn_config_defaults(struct tn_config *c)
 	c->alerts = true;
 	snprintf(c->alerts_endpoint, sizeof c->alerts_endpoint, "%s", TN_DEFAULT_ALERTS);
 	snprintf(c->control_endpoint, sizeof c->control_endpoint, "%s", TN_DEFAULT_CONTROL);
+	snprintf(c->alerts_endpoint_official, sizeof c->alerts_endpoint_official, "%s",
+		 TN_DEFAULT_ALERTS_OFFICIAL);
+	snprintf(c->alerts_endpoint_public, sizeof c->alerts_endpoint_public, "%s",
+		 TN_DEFAULT_ALERTS_PUBLIC);
 	c->alerts_recent = 10000;
 	c->since_max = 1000;
 	c->alerts_sndhwm = 10000;
@@ -317,8 +323,8 @@ static void expected(const struct key *k, char *buf, size_t len)
 	case K_ENDPOINT:
 		snprintf(buf, len,
 			 "a ZeroMQ endpoint tcp://HOST:PORT, ipc://PATH or inproc://NAME of at "
-			 "most %zu bytes",
-			 k->size - 1);
+			 "most %zu bytes%s",
+			 k->size - 1, k->min ? "" : " (empty: off)");
 		break;
 	case K_PATH:
 		snprintf(buf, len, "a path of %s%zu bytes%s", k->min ? "1-" : "at most ",
@@ -495,7 +501,7 @@ static bool set_value(const struct key *k, const char *v, struct tn_config *c)
 			return false;
 		if (k->kind == K_NAME && !name_ok(v))
 			return false;
-		if (k->kind == K_ENDPOINT && !endpoint_ok(v))
+		if (k->kind == K_ENDPOINT && len > 0 && !endpoint_ok(v))
 			return false;
 		if (k->kind == K_CONNINFO) {
 			char *perr = NULL;
@@ -727,9 +733,11 @@ static void cross_checks(struct parse *p)
 	}
 	/* Plain text is for loopback only, on the consoles' endpoints too. */
 	const char *const eps[][2] = {{"endpoint", c->alerts_endpoint},
-				      {"control_endpoint", c->control_endpoint}};
-	for (size_t k = 0; c->insecure && c->alerts && k < 2; k++) {
-		if (tn_config_is_loopback(eps[k][1]))
+				      {"control_endpoint", c->control_endpoint},
+				      {"endpoint_official", c->alerts_endpoint_official},
+				      {"endpoint_public", c->alerts_endpoint_public}};
+	for (size_t k = 0; c->insecure && c->alerts && k < 4; k++) {
+		if (!eps[k][1][0] || tn_config_is_loopback(eps[k][1]))
 			continue;
 		char q[92];
 		int i = key_index("ingest", "insecure");

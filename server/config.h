@@ -70,6 +70,9 @@ struct tn_config {
 	bool alerts;                    /* enabled = true (needs the correlator) */
 	char alerts_endpoint[TN_CONFIG_STR];  /* endpoint = tcp://127.0.0.1:7451 (PUB) */
 	char control_endpoint[TN_CONFIG_STR]; /* control_endpoint = tcp://127.0.0.1:7452 (ROUTER) */
+	/* the lower clearances' PUBs (docs/control-rooms.md, "Need to know"); empty: off */
+	char alerts_endpoint_official[TN_CONFIG_STR]; /* endpoint_official = tcp://127.0.0.1:7453 */
+	char alerts_endpoint_public[TN_CONFIG_STR];   /* endpoint_public = tcp://127.0.0.1:7454 */
 	int alerts_recent;              /* recent = 10000: alerts in memory for `since` */
 	int since_max;                  /* since_max = 1000: alerts per `since` reply */
 	int alerts_sndhwm;              /* sndhwm = 10000: per console, PUB and control */

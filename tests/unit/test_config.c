@@ -88,6 +88,8 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_int_eq(a->alerts, b->alerts);
 	ck_assert_str_eq(a->alerts_endpoint, b->alerts_endpoint);
 	ck_assert_str_eq(a->control_endpoint, b->control_endpoint);
+	ck_assert_str_eq(a->alerts_endpoint_official, b->alerts_endpoint_official);
+	ck_assert_str_eq(a->alerts_endpoint_public, b->alerts_endpoint_public);
 	ck_assert_int_eq(a->alerts_recent, b->alerts_recent);
 	ck_assert_int_eq(a->since_max, b->since_max);
 	ck_assert_int_eq(a->alerts_sndhwm, b->alerts_sndhwm);
@@ -473,6 +475,24 @@ START_TEST(cross_checks)
 	ck_assert_int_eq(load("[ingest]\ninsecure = yes\n[alerts]\nenabled = false\n"
 			      "endpoint = tcp://10.0.0.1:7451\n"),
 			 0);
+	/* the lower clearances' streams: the same rule; empty is off, not an error */
+	expect_error("[ingest]\ninsecure = yes\n[alerts]\nendpoint_public = tcp://10.0.0.1:7454\n",
+		     "2: ingest.insecure: expected false unless alerts.endpoint_public is loopback "
+		     "too, got \"yes\" with endpoint \"tcp://10.0.0.1:7454\"");
+	ck_assert_int_eq(load("[ingest]\ninsecure = yes\n[alerts]\nendpoint_official =\n"
+			      "endpoint_public =\n"),
+			 0);
+	ck_assert_str_eq(cfg.alerts_endpoint_official, "");
+	ck_assert_str_eq(cfg.alerts_endpoint_public, "");
+	ck_assert_int_eq(load("[server]\n"), 0);
+	ck_assert_str_eq(cfg.alerts_endpoint_official, "tcp://127.0.0.1:7453");
+	ck_assert_str_eq(cfg.alerts_endpoint_public, "tcp://127.0.0.1:7454");
+	expect_error("[alerts]\nendpoint_official = 7453\n",
+		     "2: alerts.endpoint_official: expected a ZeroMQ endpoint tcp://HOST:PORT, "
+		     "ipc://PATH or inproc://NAME of at most 511 bytes (empty: off), got \"7453\"");
+	expect_error("[alerts]\nendpoint =\n",
+		     "2: alerts.endpoint: expected a ZeroMQ endpoint tcp://HOST:PORT, "
+		     "ipc://PATH or inproc://NAME of at most 511 bytes, got \"\"");
 	/* escalation deadlines: 0 (never) to a day */
 	expect_error("[alerts]\nescalate_p1_s = -1\n",
 		     "2: alerts.escalate_p1_s: expected an integer between 0 and 86400, got \"-1\"");
@@ -648,7 +668,7 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 52);
+	ck_assert_int_eq(keys, 54);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);
