@@ -2,18 +2,25 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static enum tn_log_level min_level = TN_LOG_INFO;
+/* Atomic: a reload (SIGHUP) sets it while every thread logs. */
+static atomic_int min_level = TN_LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void tn_log_set_level(enum tn_log_level level)
 {
-	min_level = level;
+	atomic_store_explicit(&min_level, (int)level, memory_order_relaxed);
+}
+
+const char *tn_log_level_name(int level)
+{
+	return level >= 0 && level < 4 ? level_names[level] : "?";
 }
 
 int tn_log_level_parse(const char *s)
@@ -68,7 +75,7 @@ static void vlog(enum tn_log_level level, uint64_t suppressed, const char *msg, 
 	size_t n;
 	bool cut = false;
 
-	if (level < min_level)
+	if ((int)level < atomic_load_explicit(&min_level, memory_order_relaxed))
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);

@@ -14,8 +14,11 @@
 
 enum tn_log_level { TN_LOG_DEBUG, TN_LOG_INFO, TN_LOG_WARN, TN_LOG_ERROR };
 
-/* Records below this level are dropped. Set once at start-up (main thread). */
+/* Records below this level are dropped. Any thread (a reload sets it while
+ * others log). */
 void tn_log_set_level(enum tn_log_level level);
+/* "debug", "info", "warn", "error" ("?" for anything else). Static. Pure. */
+const char *tn_log_level_name(int level);
 /* Parse "debug", "info", "warn", "error"; returns the level or -1. */
 int tn_log_level_parse(const char *s);
 

@@ -45,6 +45,6 @@ add_adapter water --sectors water
 add_adapter netco --sectors communications
 add_adapter transport --sectors transport
 add_adapter health --sectors health,emergency-services
-live console desk1 || tocsin console add desk1 --key desk1.pub
+live console desk1 || tocsin console add desk1 --key desk1.pub --clearance official-sensitive
 tocsin adapter list
 tocsin console list

@@ -54,7 +54,7 @@ done
 "$B/tocsin" --db "$DB" adapter add transport --key transport.pub --sectors transport
 "$B/tocsin" --db "$DB" adapter add health --key health.pub --sectors health,emergency-services
 say "a control room's console key (it may subscribe and acknowledge, never report)"
-"$B/tocsin" --db "$DB" console add desk1 --key desk1.pub
+"$B/tocsin" --db "$DB" console add desk1 --key desk1.pub --clearance official-sensitive
 
 cat >tocsind.ini <<INI
 [ingest]
@@ -77,6 +77,10 @@ poll_ms = 500
 [alerts]
 endpoint = tcp://127.0.0.1:$alerts_port
 control_endpoint = tcp://127.0.0.1:$control_port
+# the demo's console holds official-sensitive (alerts.endpoint); the lower
+# clearances' streams are off here (docs/control-rooms.md, "Need to know")
+endpoint_official =
+endpoint_public =
 # every live revision also as an OASIS CAP 1.2 file, for other agencies
 cap_outbox = outbox
 cap_sender = tocsin@aldermoor.example

@@ -17,6 +17,8 @@
 #include <zmq.h>
 
 #include "alerts_int.h"
+#include "assets_pg.h"
+#include "assets_watch.h"
 #include "correlate.h"
 #include "journal.h"
 #include "log.h"
@@ -27,11 +29,13 @@
 #include "zap.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define ZAP_DOMAIN "console"
+#define ZAP_DOMAIN "console" /* the control ROUTER's; each PUB's is its clearance's name */
+#define CLEARANCES TN_SENS__COUNT
 #define STREAM "live"
 #define JOBS 64                 /* database jobs in flight */
 #define AUDIT_RESERVE 16        /* jobs only requests may take: audits never starve them */
 #define POLL_S 0.005            /* journal poll period */
+#define PUB_LINGER_MS 500       /* at stop, at most, for the last alerts to leave */
 #define READ_BURST 4096         /* journal records per poll */
 #define CONTROL_MAX (64u << 10) /* bytes of a control request */
 #define OPEN_MAX (1u << 20)     /* open incidents tracked */
@@ -68,7 +72,8 @@ struct tn_alerts {
 	char secret[TN_KEY_Z85_LEN + 1];
 	bool insecure;
 
-	void *ctx, *zap, *pub, *ctl;
+	void *ctx, *zap, *ctl;
+	void *pub[CLEARANCES];     /* by clearance (enum tn_sensitivity); NULL: none */
 	struct ev_loop *loop;
 	ev_io zap_io, ctl_io;
 	ev_timer poll;
@@ -92,6 +97,15 @@ struct tn_alerts {
 
 	struct tn_registry *consoles;
 	struct tn__ring registry_ring;
+	/* need to know: the official-sensitive ids (NULL: none loaded, every
+	 * asset counts), a serial per set taken (alert bodies redacted by an
+	 * older one are made again), the watcher that builds them */
+	struct tn__sensset *sens;
+	uint64_t sens_serial;
+	struct tn__ring sens_ring;
+	struct tn_assets_watch *assets;
+	msgpack_zone red_zone;
+	struct tn__ring settings_ring; /* main -> here: int[5] deadlines (reload) */
 	struct tn__desk *desk; /* drills (alerts_drill.c); NULL: none */
 
 	struct tn__alerts_job *jobs[JOBS]; /* free ones */
@@ -125,11 +139,21 @@ static struct tn__alerts_job *job_get(struct tn_alerts *a, bool request)
 	j->reply.len = 0;
 	j->n_env = 0;
 	j->rc = 0;
+	j->clearance = TN_SENS_PUBLIC; /* set by whoever serves a console's request */
+	j->sens = NULL;
 	return j;
+}
+
+static void sens_unref(struct tn__sensset *s)
+{
+	if (s && --s->refs == 0)
+		tn__sensset_free(s);
 }
 
 static void job_put(struct tn_alerts *a, struct tn__alerts_job *j)
 {
+	sens_unref(j->sens);
+	j->sens = NULL;
 	free(j->acked);
 	j->acked = NULL;
 	j->n_acked = 0;
@@ -137,6 +161,7 @@ static void job_put(struct tn_alerts *a, struct tn__alerts_job *j)
 }
 
 static void send_reply(struct tn_alerts *a, const struct tn__alerts_job *j);
+static bool publish_graph(void *ud, struct tn_graph *g);
 
 /* The drill desk's host callbacks (alerts_int.h). */
 static void desk_reply(void *host, struct tn__alerts_job *j)
@@ -276,15 +301,60 @@ static void open_update(struct tn_alerts *a, struct tn__alert *al, int64_t updat
 
 /* ---- the journal ------------------------------------------------------------ */
 
-static void publish(struct tn_alerts *a, const struct tn__alert *al)
+/*
+ * The body of `al` for a console of `clearance`: the alert's own for
+ * official-sensitive, else its redaction, made when first needed and kept
+ * with the alert (the official one made again when the set of
+ * official-sensitive ids has changed since). False (counted) when it cannot
+ * be made: the caller sends nothing rather than more than it may.
+ */
+static bool body_for(struct tn_alerts *a, struct tn__alert *al, enum tn_sensitivity clearance,
+		     const unsigned char **body, size_t *len)
+{
+	if (clearance >= TN_SENS_OFFICIAL_SENSITIVE) {
+		*body = al->body;
+		*len = al->body_len;
+		return true;
+	}
+	struct tn__bytes *r = &al->red[clearance == TN_SENS_OFFICIAL];
+	bool stale = clearance == TN_SENS_OFFICIAL ? al->red_serial != a->sens_serial : !r->len;
+	if (stale || !r->len) {
+		if (tn__alert_redact(al->body, al->body_len, clearance, a->sens, &a->red_zone, r) !=
+		    0) {
+			r->len = 0;
+			STAT_INC(a, redact_failed);
+			tn_log_limited(&a->log_bad, 1, TN_LOG_ERROR, "alert not redacted: not sent",
+				       "seq=%" PRIu64 " clearance=%s", al->seq,
+				       tn_sensitivity_name(clearance));
+			return false;
+		}
+		if (clearance == TN_SENS_OFFICIAL)
+			al->red_serial = a->sens_serial;
+	}
+	*body = (const unsigned char *)r->data;
+	*len = r->len;
+	return true;
+}
+
+static void publish(struct tn_alerts *a, struct tn__alert *al)
 {
 	/* PUB never blocks: a subscriber past its high-water mark loses this
-	 * one (it sees the seq gap and asks `since`), the others do not wait. */
-	if (zmq_send(a->pub, al->data, al->topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-	    zmq_send(a->pub, al->body, al->body_len, ZMQ_DONTWAIT) < 0) {
-		tn_log_limited(&a->log_bad, 1, TN_LOG_WARN, "alert not published",
-			       "seq=%" PRIu64 " error=\"%s\"", al->seq, zmq_strerror(errno));
-		return;
+	 * one (it sees the seq gap and asks `since`), the others do not wait.
+	 * Each clearance's PUB gets the body it may have. */
+	for (int c = CLEARANCES - 1; c >= 0; c--) {
+		const unsigned char *body;
+		size_t len;
+		if (!a->pub[c] || !body_for(a, al, (enum tn_sensitivity)c, &body, &len))
+			continue;
+		if (zmq_send(a->pub[c], al->data, al->topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+		    zmq_send(a->pub[c], body, len, ZMQ_DONTWAIT) < 0) {
+			tn_log_limited(&a->log_bad, 1, TN_LOG_WARN, "alert not published",
+				       "seq=%" PRIu64 " clearance=%s error=\"%s\"", al->seq,
+				       tn_sensitivity_name((enum tn_sensitivity)c),
+				       zmq_strerror(errno));
+			if (c == TN_SENS_OFFICIAL_SENSITIVE)
+				return;
+		}
 	}
 	STAT_INC(a, published);
 	/* topics are live/... or drill/... (alerts_int.h) */
@@ -446,8 +516,11 @@ static void audit(struct tn_alerts *a, const char *action, const char *subject,
 	(void)tn__ring_push(&a->to_pg, j); /* holds every job */
 }
 
-/* escalation/live/P<n>/<area>: {incident, rev, priority, level, since, at, alert} */
-static void publish_escalation(struct tn_alerts *a, const struct open_inc *oi)
+/* escalation/live/P<n>/<area>: {incident, rev, priority, level, since, at,
+ * alert} on one PUB, with the alert's body as that PUB's clearance has it.
+ * False when it was not sent (logged). */
+static bool send_escalation(struct tn_alerts *a, const struct open_inc *oi, void *pub,
+			    const unsigned char *body, size_t len)
 {
 	const struct tn__alert *al = oi->latest;
 	char topic[TN__ALERT_TOPIC_MAX + 16];
@@ -471,13 +544,29 @@ static void publish_escalation(struct tn_alerts *a, const struct open_inc *oi)
 	pack_str(&pk, "at", 2);
 	pack_time(&pk, a->clock_us);
 	pack_str(&pk, "alert", 5);
-	msgpack_pack_str_body(&pk, al->body, al->body_len); /* raw: a packed map */
+	msgpack_pack_str_body(&pk, body, len); /* raw: a packed map */
 	if (n < 0 || (size_t)n >= sizeof topic || !b->len ||
-	    zmq_send(a->pub, topic, (size_t)n, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-	    zmq_send(a->pub, b->data, b->len, ZMQ_DONTWAIT) < 0) {
+	    zmq_send(pub, topic, (size_t)n, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_send(pub, b->data, b->len, ZMQ_DONTWAIT) < 0) {
 		tn_log_limited(&a->log_bad, 1, TN_LOG_WARN, "escalation not published",
 			       "incident=%s error=\"%s\"", oi->incident, zmq_strerror(errno));
-		return;
+		return false;
+	}
+	return true;
+}
+
+/* An escalation on each clearance's PUB. */
+static void publish_escalation(struct tn_alerts *a, const struct open_inc *oi)
+{
+	struct tn__alert *al = oi->latest;
+	for (int c = CLEARANCES - 1; c >= 0; c--) {
+		const unsigned char *body;
+		size_t len;
+		if (!a->pub[c] || !body_for(a, al, (enum tn_sensitivity)c, &body, &len))
+			continue;
+		if (!send_escalation(a, oi, a->pub[c], body, len) &&
+		    c == TN_SENS_OFFICIAL_SENSITIVE)
+			return;
 	}
 	STAT_INC(a, escalations);
 	tn_info("alert escalated", "incident=%s level=%u priority=%u rev=%u", oi->incident,
@@ -590,19 +679,31 @@ static bool zap_serve(struct tn_alerts *a)
 		return false;
 	if (r.n == 0)
 		return true; /* malformed: answered */
-	if (strcmp(r.domain, ZAP_DOMAIN) != 0) {
+	/* the control ROUTER's domain, or a PUB's: its clearance's name */
+	int stream = tn_sensitivity_parse(r.domain, strlen(r.domain));
+	const struct tn_adapter_entry *e = r.key[0] ? tn_registry_find(a->consoles, r.key) : NULL;
+	char because[96];
+	if (strcmp(r.domain, ZAP_DOMAIN) != 0 && stream < 0) {
 		why = "not a console endpoint";
 	} else if (a->insecure && strcmp(r.mechanism, "NULL") == 0) {
 		STAT_INC(a, zap_accepted);
 		tn__zap_reply(a->zap, &r, "200", "OK", "insecure");
 		goto out;
 	} else if (!a->insecure && r.key[0]) {
-		if (tn_registry_find(a->consoles, r.key)) {
+		if (e && (stream < 0 || e->clearance == (enum tn_sensitivity)stream)) {
 			STAT_INC(a, zap_accepted);
 			tn__zap_reply(a->zap, &r, "200", "OK", r.key);
 			goto out;
 		}
 		why = "not a registered console key, or revoked";
+		if (e) {
+			/* registered, but this stream is another clearance's */
+			STAT_INC(a, zap_wrong_clearance);
+			snprintf(because, sizeof because,
+				 "clearance %s: not admitted to the %s alert stream",
+				 tn_sensitivity_name(e->clearance), r.domain);
+			why = because;
+		}
 	}
 	STAT_INC(a, zap_refused);
 	tn_log_limited(&a->log_zap, 10, TN_LOG_WARN, "console refused at handshake",
@@ -648,10 +749,18 @@ static void fail(struct tn_alerts *a, struct tn__alerts_job *j, const char *op, 
 	send_reply(a, j);
 }
 
-static const struct tn__alert *recent_get(const struct tn_alerts *a, uint64_t seq)
+static struct tn__alert *recent_get(const struct tn_alerts *a, uint64_t seq)
 {
-	const struct tn__alert *al = a->recent[seq % a->o.recent];
+	struct tn__alert *al = a->recent[seq % a->o.recent];
 	return al && al->seq == seq ? al : NULL;
+}
+
+/* A `since` for the worker: the set the official redaction needs, kept alive for the job. */
+static void job_sens(struct tn_alerts *a, struct tn__alerts_job *j)
+{
+	j->sens = j->clearance == TN_SENS_OFFICIAL ? a->sens : NULL;
+	if (j->sens)
+		j->sens->refs++;
 }
 
 /* `since` on a drill's stream: from PostgreSQL (a drill's alerts are not
@@ -666,6 +775,7 @@ static void op_since_drill(struct tn_alerts *a, struct tn__alerts_job *j, const 
 		return;
 	}
 	j->kind = TN__JOB_SINCE;
+	job_sens(a, j);
 	snprintf(j->stream, sizeof j->stream, "%s", drill);
 	j->seq = seq;
 	j->limit = a->o.since_max;
@@ -691,6 +801,7 @@ static void op_since(struct tn_alerts *a, struct tn__alerts_job *j, uint64_t seq
 	if (!in_memory) {
 		/* older than memory: the worker reads them up to the oldest held */
 		j->kind = TN__JOB_SINCE;
+		job_sens(a, j);
 		snprintf(j->stream, sizeof j->stream, "%s", STREAM);
 		j->seq = seq;
 		j->limit = a->o.since_max;
@@ -701,12 +812,22 @@ static void op_since(struct tn_alerts *a, struct tn__alerts_job *j, uint64_t seq
 	}
 	j->reply.len = 0;
 	msgpack_packer_init(&pk, &j->reply, tn__bytes_write);
+	for (uint64_t s = seq + 1; s <= end; s++) {
+		const unsigned char *body;
+		size_t len;
+		if (!body_for(a, recent_get(a, s), j->clearance, &body, &len)) {
+			fail(a, j, "since", TN_EUNAVAILABLE, "out of memory; retry later");
+			return;
+		}
+	}
 	tn__alerts_reply_head(&pk, j, true, "since", 4);
 	pack_str(&pk, "alerts", 6);
 	msgpack_pack_array(&pk, (size_t)(end - seq));
 	for (uint64_t s = seq + 1; s <= end; s++) {
-		const struct tn__alert *al = recent_get(a, s);
-		msgpack_pack_str_body(&pk, al->body, al->body_len); /* raw: a packed map */
+		const unsigned char *body;
+		size_t len;
+		(void)body_for(a, recent_get(a, s), j->clearance, &body, &len); /* made above */
+		msgpack_pack_str_body(&pk, body, len); /* raw: a packed map */
 	}
 	pack_str(&pk, "last", 4);
 	msgpack_pack_uint64(&pk, a->last_seq);
@@ -757,6 +878,15 @@ static void op_snapshot(struct tn_alerts *a, struct tn__alerts_job *j)
 		c.n = SNAPSHOT_MAX; /* a reply stays a few tens of MiB at most */
 		STAT_INC(a, snapshots_truncated);
 	}
+	for (size_t i = 0; i < c.n; i++) {
+		const unsigned char *body;
+		size_t len;
+		if (!body_for(a, c.v[i]->latest, j->clearance, &body, &len)) {
+			free(c.v);
+			fail(a, j, "snapshot", TN_EUNAVAILABLE, "out of memory; retry later");
+			return;
+		}
+	}
 	j->reply.len = 0;
 	msgpack_packer_init(&pk, &j->reply, tn__bytes_write);
 	tn__alerts_reply_head(&pk, j, true, "snapshot", 5);
@@ -766,8 +896,12 @@ static void op_snapshot(struct tn_alerts *a, struct tn__alerts_job *j)
 	msgpack_pack_uint64(&pk, open);
 	pack_str(&pk, "incidents", 9);
 	msgpack_pack_array(&pk, c.n);
-	for (size_t i = 0; i < c.n; i++)
-		msgpack_pack_str_body(&pk, c.v[i]->latest->body, c.v[i]->latest->body_len);
+	for (size_t i = 0; i < c.n; i++) {
+		const unsigned char *body;
+		size_t len;
+		(void)body_for(a, c.v[i]->latest, j->clearance, &body, &len); /* made above */
+		msgpack_pack_str_body(&pk, body, len);
+	}
 	size_t n_acked = 0;
 	for (size_t i = 0; i < c.n; i++)
 		n_acked += c.v[i]->acked > 0;
@@ -1054,6 +1188,8 @@ static bool control_one(struct tn_alerts *a)
 		fail(a, j, NULL, TN_EDECODE, "request over %u bytes", CONTROL_MAX);
 	} else {
 		snprintf(j->console, sizeof j->console, "%s", e ? e->name : "insecure");
+		/* without keys (insecure, loopback only) everything, as on the PUB */
+		j->clearance = e ? e->clearance : TN_SENS_OFFICIAL_SENSITIVE;
 		/* without keys (insecure, loopback only) anyone may run a drill */
 		request(a, j, zmq_msg_data(&m), zmq_msg_size(&m), e ? e->planner : a->insecure,
 			&queued);
@@ -1103,6 +1239,22 @@ static void jobs_done(struct tn_alerts *a)
 	}
 }
 
+/* The newest set of official-sensitive ids from the assets watcher. */
+static void swap_sens(struct tn_alerts *a)
+{
+	struct tn__sensset *s, *newest = NULL;
+	while ((s = tn__ring_pop(&a->sens_ring)) != NULL) {
+		sens_unref(newest);
+		newest = s;
+	}
+	if (!newest)
+		return;
+	sens_unref(a->sens); /* jobs in flight keep theirs */
+	a->sens = newest;
+	a->sens_serial++;    /* official bodies are made again, by this set */
+	tn_info("alerts: official-sensitive assets loaded", "assets=%zu", newest->n);
+}
+
 static void swap_registry(struct tn_alerts *a)
 {
 	struct tn_registry *r, *newest = NULL;
@@ -1116,6 +1268,23 @@ static void swap_registry(struct tn_alerts *a)
 	a->consoles = newest;
 }
 
+/* New escalation deadlines (a reload): the newest wins. */
+static void swap_settings(struct tn_alerts *a)
+{
+	int *d, *newest = NULL;
+	while ((d = tn__ring_pop(&a->settings_ring)) != NULL) {
+		free(newest);
+		newest = d;
+	}
+	if (!newest)
+		return;
+	memcpy(a->o.escalate_s, newest, sizeof a->o.escalate_s);
+	a->escalating = false;
+	for (int p = 0; p < 5; p++)
+		a->escalating |= a->o.escalate_s[p] > 0;
+	free(newest);
+}
+
 /* ---- the loop ------------------------------------------------------------------ */
 
 /* ZMQ_FD is edge-triggered: read every socket until EAGAIN. */
@@ -1123,6 +1292,8 @@ static void pump(struct tn_alerts *a)
 {
 	bool progress = true;
 	swap_registry(a);
+	swap_sens(a);
+	swap_settings(a);
 	while (progress) {
 		progress = false;
 		while (zap_serve(a))
@@ -1187,12 +1358,12 @@ static int setopt_int(void *s, int opt, int v)
 	return zmq_setsockopt(s, opt, &v, sizeof v);
 }
 
-static int console_socket(struct tn_alerts *a, int type, const char *endpoint, int64_t maxmsg,
-			  void **out, char *err, size_t errlen)
+static int console_socket(struct tn_alerts *a, int type, const char *endpoint,
+			  const char *domain, int64_t maxmsg, void **out, char *err, size_t errlen)
 {
 	void *s = zmq_socket(a->ctx, type);
 	*out = s;
-	if (!s || zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN, strlen(ZAP_DOMAIN)) != 0 ||
+	if (!s || zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) != 0 ||
 	    (!a->insecure && (setopt_int(s, ZMQ_CURVE_SERVER, 1) != 0 ||
 			      zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, a->secret,
 					     TN_KEY_Z85_LEN) != 0)) ||
@@ -1278,7 +1449,9 @@ int tn_alerts_start(const struct tn_alerts_opts *o, struct tn_alerts **out, char
 	atomic_init(&a->stop, 0);
 	snprintf(err, errlen, "out of memory");
 	if (!msgpack_zone_init(&a->zone, 8192) || !msgpack_zone_init(&a->req_zone, 4096) ||
-	    tn__ring_init(&a->registry_ring, 4) != 0 || tn__ring_init(&a->to_pg, JOBS) != 0 ||
+	    !msgpack_zone_init(&a->red_zone, 8192) || tn__ring_init(&a->sens_ring, 4) != 0 ||
+	    tn__ring_init(&a->registry_ring, 4) != 0 || tn__ring_init(&a->settings_ring, 4) != 0 ||
+	    tn__ring_init(&a->to_pg, JOBS) != 0 ||
 	    tn__ring_init(&a->from_pg, JOBS) != 0 ||
 	    !(a->recent = calloc(o->recent, sizeof *a->recent)))
 		goto fail;
@@ -1329,11 +1502,19 @@ int tn_alerts_start(const struct tn_alerts_opts *o, struct tn_alerts **out, char
 		goto fail;
 	}
 	/* Subscriptions are a few bytes; requests are small maps. CURVE adds 33. */
-	if ((rc = console_socket(a, ZMQ_PUB, o->pub_endpoint, 1024 + 33, &a->pub, err, errlen)) ||
-	    (rc = console_socket(a, ZMQ_ROUTER, o->control_endpoint, CONTROL_MAX + 33, &a->ctl,
-				 err, errlen)))
+	const char *pubs[CLEARANCES] = {[TN_SENS_PUBLIC] = o->pub_public_endpoint,
+					[TN_SENS_OFFICIAL] = o->pub_official_endpoint,
+					[TN_SENS_OFFICIAL_SENSITIVE] = o->pub_endpoint};
+	for (int c = CLEARANCES - 1; c >= 0; c--)
+		if (pubs[c] && pubs[c][0] &&
+		    (rc = console_socket(a, ZMQ_PUB, pubs[c],
+					 tn_sensitivity_name((enum tn_sensitivity)c), 1024 + 33,
+					 &a->pub[c], err, errlen)))
+			goto fail;
+	if ((rc = console_socket(a, ZMQ_ROUTER, o->control_endpoint, ZAP_DOMAIN, CONTROL_MAX + 33,
+				 &a->ctl, err, errlen)))
 		goto fail;
-	if (o->monitor && zmq_socket_monitor(a->pub, o->monitor,
+	if (o->monitor && zmq_socket_monitor(a->pub[TN_SENS_OFFICIAL_SENSITIVE], o->monitor,
 					     ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
 		snprintf(err, errlen, "cannot monitor the pub socket: %s", zmq_strerror(errno));
 		goto fail;
@@ -1343,19 +1524,71 @@ int tn_alerts_start(const struct tn_alerts_opts *o, struct tn_alerts **out, char
 	ev_timer_init(&a->poll, on_poll, POLL_S, POLL_S);
 	a->poll.data = a;
 	ev_timer_start(a->loop, &a->poll);
+	if (o->conninfo) {
+		/* the official-sensitive ids, before the first alert: until they
+		 * are known every asset counts as one (nothing explained) */
+		struct tn_graph *g = NULL;
+		int64_t generation = -1;
+		char why[512];
+		if (tn_assets_load_pg(o->conninfo, &g, &generation, why, sizeof why) != 0 ||
+		    tn__sensset_from_graph(g, &a->sens) != 0)
+			tn_warn("alerts: asset registry not loaded: official consoles get no "
+				"explanations until it is",
+				"error=\"%s\"", tn_logq(why));
+		tn_graph_free(g);
+		a->sens_serial = 1;
+		if ((rc = tn_assets_watch_start(o->conninfo, o->assets_poll_ms, generation,
+						publish_graph, a, &a->assets)) != 0) {
+			snprintf(err, errlen, "cannot start the alerts' assets watcher");
+			goto fail;
+		}
+	}
 	if (pthread_create(&a->thread, NULL, alerts_main, a) != 0) {
 		rc = TN_ENOMEM;
 		snprintf(err, errlen, "cannot start the alerts thread");
 		goto fail;
 	}
 	a->started = true;
-	tn_info("alerts listening", "pub=%s control=%s recent=%u", o->pub_endpoint,
-		o->control_endpoint, o->recent);
+	tn_info("alerts listening",
+		"pub=%s pub_official=%s pub_public=%s control=%s recent=%u official_sensitive=%s",
+		o->pub_endpoint, a->pub[TN_SENS_OFFICIAL] ? o->pub_official_endpoint : "-",
+		a->pub[TN_SENS_PUBLIC] ? o->pub_public_endpoint : "-", o->control_endpoint,
+		o->recent, a->sens ? "loaded" : "unknown");
 	*out = a;
 	return 0;
 fail:
 	tn_alerts_stop(a, 0);
 	return rc;
+}
+
+/* The assets watcher's callback (its thread): the set of a new graph. */
+static bool publish_graph(void *ud, struct tn_graph *g)
+{
+	struct tn_alerts *a = ud;
+	struct tn__sensset *s;
+	if (tn__sensset_from_graph(g, &s) != 0)
+		return false; /* offered again */
+	if (!tn__ring_push(&a->sens_ring, s)) {
+		tn__sensset_free(s);
+		return false;
+	}
+	tn_graph_free(g);
+	ev_async_send(a->loop, &a->wake);
+	return true;
+}
+
+int tn_alerts_publish_escalation(struct tn_alerts *a, const int escalate_s[5])
+{
+	int *d = malloc(5 * sizeof *d);
+	if (!d)
+		return TN_ENOMEM;
+	memcpy(d, escalate_s, 5 * sizeof *d);
+	if (!tn__ring_push(&a->settings_ring, d)) {
+		free(d);
+		return TN_EFULL;
+	}
+	ev_async_send(a->loop, &a->wake);
+	return 0;
 }
 
 bool tn_alerts_publish_registry(void *ud, struct tn_registry *r)
@@ -1382,6 +1615,8 @@ void tn_alerts_stats(const struct tn_alerts *a, struct tn_alerts_stats *out)
 	out->zap_accepted = ck_pr_load_64(&s->zap_accepted);
 	out->zap_refused = ck_pr_load_64(&s->zap_refused);
 	out->audit_dropped = ck_pr_load_64(&s->audit_dropped);
+	out->zap_wrong_clearance = ck_pr_load_64(&s->zap_wrong_clearance);
+	out->redact_failed = ck_pr_load_64(&s->redact_failed);
 	out->open_full = ck_pr_load_64(&s->open_full);
 	out->escalations = ck_pr_load_64(&s->escalations);
 	out->snapshots_truncated = ck_pr_load_64(&s->snapshots_truncated);
@@ -1419,10 +1654,11 @@ void tn_alerts_stop(struct tn_alerts *a, int drain_ms)
 			"last_seq=%" PRIu64 " published=%" PRIu64 " escalations=%" PRIu64
 			" requests=%" PRIu64 " bad_requests=%" PRIu64 " replies_dropped=%" PRIu64
 			" jobs_busy=%" PRIu64 " audit_dropped=%" PRIu64 " seq_gaps=%" PRIu64
-			" undecodable=%" PRIu64 " zap_refused=%" PRIu64,
+			" undecodable=%" PRIu64 " zap_refused=%" PRIu64
+			" zap_wrong_clearance=%" PRIu64 " redact_failed=%" PRIu64,
 			st.last_seq, st.published, st.escalations, st.requests, st.bad_requests,
 			st.replies_dropped, st.jobs_busy, st.audit_dropped, st.seq_gaps,
-			st.undecodable, st.zap_refused);
+			st.undecodable, st.zap_refused, st.zap_wrong_clearance, st.redact_failed);
 	}
 	/* The worker before the jobs: one may still be in its hands. */
 	tn__alerts_pg_stop(a->pg);
@@ -1432,8 +1668,16 @@ void tn_alerts_stop(struct tn_alerts *a, int drain_ms)
 		tn__desk_committed(a->desk);
 		tn__desk_free(a->desk);
 	}
-	if (a->pub)
-		zmq_close(a->pub);
+	/* the watcher first: its callback wakes this thread's loop */
+	tn_assets_watch_stop(a->assets);
+	/* goodbye to consoles: what was published leaves, for a bounded time */
+	int64_t left_ms = (a->deadline_ns - mono_ns()) / 1000000;
+	int linger = left_ms < 0 ? 0 : left_ms > PUB_LINGER_MS ? PUB_LINGER_MS : (int)left_ms;
+	for (int c = CLEARANCES - 1; c >= 0; c--)
+		if (a->pub[c]) {
+			zmq_setsockopt(a->pub[c], ZMQ_LINGER, &linger, sizeof linger);
+			zmq_close(a->pub[c]);
+		}
 	if (a->ctl)
 		zmq_close(a->ctl);
 	if (a->zap)
@@ -1471,9 +1715,19 @@ void tn_alerts_stop(struct tn_alerts *a, int drain_ms)
 	while (a->registry_ring.buf && (r = tn__ring_pop(&a->registry_ring)) != NULL)
 		tn_registry_free(r);
 	tn__ring_destroy(&a->registry_ring);
+	int *d;
+	while (a->settings_ring.buf && (d = tn__ring_pop(&a->settings_ring)) != NULL)
+		free(d);
+	tn__ring_destroy(&a->settings_ring);
 	tn__ring_destroy(&a->to_pg);
 	tn__ring_destroy(&a->from_pg);
 	tn_registry_free(a->consoles);
+	struct tn__sensset *ss;
+	while (a->sens_ring.buf && (ss = tn__ring_pop(&a->sens_ring)) != NULL)
+		tn__sensset_free(ss);
+	tn__ring_destroy(&a->sens_ring);
+	sens_unref(a->sens); /* after the jobs, which held references */
+	msgpack_zone_destroy(&a->red_zone);
 	msgpack_zone_destroy(&a->zone);
 	msgpack_zone_destroy(&a->req_zone);
 	free(a);

@@ -22,6 +22,17 @@
  * with its own ZAP handler, which admits the keys of the console registry
  * (kind 'console') on the ZAP domain "console", and nothing else; adapter
  * keys are in another registry, served by the ingest thread's handler.
+ *
+ * Need to know: there is a PUB per clearance, each with the ZAP domain of
+ * its clearance's name ("official-sensitive", "official", "public"), where
+ * the handler admits only the keys of exactly that clearance. The first has
+ * every alert whole; the others get each body redacted for them
+ * (alerts_int.h, tn__alert_redact), and so does every alert a control reply
+ * carries (`since`, `snapshot`), for the clearance of the key that asked.
+ * The official redaction needs the registry's official-sensitive asset ids:
+ * the thread keeps its own assets watcher, whose callback turns each new
+ * graph into the set and hands it over through a ring. Until a set has
+ * come, every asset counts as official-sensitive.
  * Every control request is checked again against the current registry, so
  * a revoked console is refused at once; its PUB connection stays until it
  * disconnects (a PUB socket cannot refuse per message).
@@ -40,7 +51,7 @@
  *
  * Thread contract: start/stop/stats from the main thread;
  * tn_alerts_publish_registry from one other thread (the console registry
- * watcher).
+ * watcher); the assets watcher's callback from the watcher's own thread.
  */
 #ifndef TN_ALERTS_H
 #define TN_ALERTS_H
@@ -59,11 +70,17 @@
 struct tn_alerts_opts {
 	const char *journal_dir;      /* borrowed; must outlive the thread */
 	const uint64_t *durable;      /* the committer's durable offset (ck_pr) */
-	const char *pub_endpoint;     /* alerts PUB (copied at bind) */
+	const char *pub_endpoint;     /* alerts PUB, official-sensitive: every alert whole */
+	/* the lower clearances' PUBs (docs/control-rooms.md, "Need to know"):
+	 * NULL or "": none */
+	const char *pub_official_endpoint, *pub_public_endpoint;
 	const char *control_endpoint; /* control ROUTER */
 	const char *server_secret;    /* Z85 secret key (copied); NULL: plain text, no ZAP keys */
 	const char *conninfo;         /* borrowed; must outlive the thread */
 	struct tn_registry *consoles; /* initial console keys; ownership passes (even on error) */
+	/* how often the thread's assets watcher looks for a new registry (the
+	 * official-sensitive asset ids the official stream is redacted by) */
+	int assets_poll_ms;
 	unsigned recent;              /* alerts kept in memory for `since` (>= 1) */
 	unsigned since_max;           /* alerts per `since` reply (>= 1) */
 	int sndhwm;                   /* PUB and ROUTER send high-water marks */
@@ -103,6 +120,8 @@ struct tn_alerts_stats {
 	uint64_t replies_dropped;        /* a console's queue was full or it had gone */
 	uint64_t jobs_busy;              /* requests refused: every database job in flight */
 	uint64_t zap_accepted, zap_refused, audit_dropped;
+	uint64_t zap_wrong_clearance;    /* of zap_refused: a key of another clearance */
+	uint64_t redact_failed;          /* a lower clearance's body not made (memory): not sent */
 	uint64_t open_full;              /* open incidents not tracked (table full) */
 	uint64_t escalations;            /* escalations published */
 	uint64_t snapshots_truncated;    /* snapshots limited to the 10000 most urgent */
@@ -127,6 +146,14 @@ struct tn_alerts;
 int tn_alerts_start(const struct tn_alerts_opts *o, struct tn_alerts **out, char *err,
 		    size_t errlen);
 
+/*
+ * tn_alerts_publish_escalation - new acknowledgement deadlines (a reload;
+ * escalate_s as in tn_alerts_opts, copied), taken by the thread at its next
+ * pass and used from the next TICK on. Through a ring of 4 and the thread's
+ * ev_async. Returns 0, TN_EFULL (three not yet taken; nothing handed over),
+ * TN_ENOMEM. Main thread, between start and stop.
+ */
+int tn_alerts_publish_escalation(struct tn_alerts *a, const int escalate_s[5]);
 /* Hand over a new console registry (ownership passes when it returns true). One thread. */
 bool tn_alerts_publish_registry(void *a, struct tn_registry *r);
 
@@ -146,8 +173,9 @@ void tn_alerts_stats(const struct tn_alerts *a, struct tn_alerts_stats *out);
 
 /*
  * tn_alerts_stop - publish what is durable (at most drain_ms), stop the
- * thread and the worker, close the sockets, free everything. Main thread;
- * NULL is fine.
+ * thread and the worker, close the sockets (the PUB lingers for what is
+ * left of drain_ms, at most 500 ms, so the last alerts reach the consoles),
+ * free everything. Main thread; NULL is fine.
  */
 void tn_alerts_stop(struct tn_alerts *a, int drain_ms);
 

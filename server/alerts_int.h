@@ -17,6 +17,7 @@
 #include "alerts.h"
 #include "ring.h"
 #include "tocsin/correlator.h"
+#include "tocsin/graph.h"
 
 #define TN__ALERT_TOPIC_MAX 192   /* "drill/<name>/P<n>/<area>" */
 #define TN__ALERT_ENVELOPE_MAX 4  /* routing frames kept of a control request */
@@ -37,6 +38,11 @@ struct tn__alert {
 	char incident[TN_INCIDENT_ID_LEN + 1];
 	size_t topic_len, body_len;
 	unsigned char *body;       /* points after topic in data */
+	/* the body for lower clearances (tn__alert_redact), made when first
+	 * needed: [0] public, [1] official, judged by the official-sensitive
+	 * set of serial red_serial (the alerts thread's; 0: not made) */
+	struct tn__bytes red[2];
+	uint64_t red_serial;
 	char data[];               /* topic (NUL-terminated), then the body */
 };
 
@@ -73,6 +79,56 @@ int tn__alert_pack_json(msgpack_packer *pk, const char *json, size_t len);
 
 /* Drop one reference; frees at zero. NULL is fine. Alerts thread. */
 void tn__alert_unref(struct tn__alert *a);
+
+/* ---- need to know (alerts_redact.c) ----------------------------------------- */
+
+/*
+ * The official-sensitive asset ids of one asset registry, sorted (strcmp):
+ * immutable once built. Built in the assets watcher's thread and handed to
+ * the alerts thread through a ring; from then on `refs` is counted by the
+ * alerts thread alone (the thread's current set, and each job that carries
+ * it to the PostgreSQL worker, which only reads it until the job comes back).
+ */
+struct tn__sensset {
+	unsigned refs;
+	size_t n;
+	char **ids;  /* n ids, into text */
+	char *text;
+};
+
+/*
+ * tn__sensset_from_graph - the set of g's official-sensitive assets (g
+ * borrowed; it may be freed once this returns). Returns 0 and *out (refs 1;
+ * the caller's: tn__sensset_free), or TN_ENOMEM. Pure; any thread.
+ */
+int tn__sensset_from_graph(const struct tn_graph *g, struct tn__sensset **out);
+
+/* Whether the `len` bytes at id (not NUL-terminated) are in s. Pure; any thread. */
+bool tn__sensset_has(const struct tn__sensset *s, const char *id, size_t len);
+
+/* Free s now, whatever refs says. NULL is fine. */
+void tn__sensset_free(struct tn__sensset *s);
+
+/*
+ * tn__alert_redact - the alert body `body` (len bytes, a packed map, as
+ * sent; borrowed) for a console of `clearance`, into *out (reset first; the
+ * caller's), unpacking into `zone` (cleared first):
+ * - official-sensitive: the same map;
+ * - official: the body's documented keys; no `explain` entry whose member
+ *   or path names an official-sensitive asset of `sens`, no `via` of an
+ *   at_risk entry whose asset or via is one. sens NULL (the registry not
+ *   loaded): every asset counts as official-sensitive;
+ * - public: seq, incident, rev, msg, status, priority, cause, confidence,
+ *   sectors, area, opened, updated, at_risk_count, merged_into; a title
+ *   naming the root's sector and the area; root {sector, time}; affected
+ *   [{sector, state, time}]; at_risk [{sector, eta, eta_latest, outcome}];
+ *   no explain. Each value kept must be of the body's vocabulary (a sector,
+ *   a state, a time, an incident id, an area code, ...), else it is left out.
+ * Unknown keys are left out of both lower bodies. Returns 0, TN_ECORRUPT
+ * (not one map), TN_ENOMEM (*out then empty). Pure; any thread.
+ */
+int tn__alert_redact(const unsigned char *body, size_t len, enum tn_sensitivity clearance,
+		     const struct tn__sensset *sens, msgpack_zone *zone, struct tn__bytes *out);
 
 /* ---- the clock and escalation (alerts_clock.c) ---------------------------- */
 
@@ -130,6 +186,11 @@ struct tn__alerts_job {
 	uint32_t rev;
 	char operator_[TN__ALERT_OPERATOR_MAX + 1];
 	char console[65];            /* the console's registered name */
+	/* SINCE: the clearance of the key that asked, and the official-sensitive
+	 * set its alerts are redacted by (a reference the alerts thread holds
+	 * for the job; NULL: none loaded, or not needed) */
+	enum tn_sensitivity clearance;
+	struct tn__sensset *sens;
 	char action[32];             /* AUDIT */
 	char subject[128], origin[64], reason[128];
 	/* results */

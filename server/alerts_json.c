@@ -127,6 +127,8 @@ int tn__alert_from_row(const char *stream, size_t stream_len, const char *msg, s
 		return TN_ENOMEM;
 	}
 	a->refs = 1;
+	a->red[0] = a->red[1] = (struct tn__bytes){0};
+	a->red_serial = 0;
 	a->seq = seq;
 	a->rev = 0;
 	a->priority = (uint8_t)priority;
@@ -159,8 +161,11 @@ int tn__alert_from_change(const char *stream, size_t stream_len, const char *msg
 
 void tn__alert_unref(struct tn__alert *a)
 {
-	if (a && --a->refs == 0)
+	if (a && --a->refs == 0) {
+		free(a->red[0].data);
+		free(a->red[1].data);
 		free(a);
+	}
 }
 
 void tn__alerts_reply_head(msgpack_packer *pk, const struct tn__alerts_job *j, bool ok,

@@ -21,6 +21,9 @@ struct tn__alerts_pg {
 	void (*wake)(void *ud);
 	void *ud;
 	PGconn *c;
+	/* redaction of `since` replies for lower clearances (alerts_redact.c) */
+	msgpack_zone zone;
+	struct tn__bytes red;
 	atomic_int stop;
 	pthread_t thread;
 	struct tn_log_slot log_db;
@@ -156,6 +159,21 @@ static void since(struct tn__alerts_pg *w, struct tn__alerts_job *j)
 		}
 		n_lost += seq > expect;
 		expect = seq + 1;
+		if (j->clearance < TN_SENS_OFFICIAL_SENSITIVE) {
+			/* what the requester may have, never more: no body, no reply */
+			rc = tn__alert_redact(a->body, a->body_len, j->clearance, j->sens, &w->zone,
+					      &w->red);
+			tn__alert_unref(a);
+			if (rc != 0) {
+				PQclear(r);
+				j->rc = rc;
+				tn__alerts_reply_error(j, "since", TN_EUNAVAILABLE,
+						       "an alert cannot be redacted; retry later");
+				return;
+			}
+			msgpack_pack_str_body(&pk, w->red.data, w->red.len);
+			continue;
+		}
 		msgpack_pack_str_body(&pk, a->body, a->body_len); /* raw: a packed map */
 		tn__alert_unref(a);
 	}
@@ -337,6 +355,10 @@ int tn__alerts_pg_start(const char *conninfo, struct tn__ring *in, struct tn__ri
 	struct tn__alerts_pg *w = calloc(1, sizeof *w);
 	if (!w)
 		return TN_ENOMEM;
+	if (!msgpack_zone_init(&w->zone, 8192)) {
+		free(w);
+		return TN_ENOMEM;
+	}
 	w->conninfo = conninfo;
 	w->in = in;
 	w->out = out;
@@ -344,6 +366,7 @@ int tn__alerts_pg_start(const char *conninfo, struct tn__ring *in, struct tn__ri
 	w->ud = ud;
 	atomic_init(&w->stop, 0);
 	if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+		msgpack_zone_destroy(&w->zone);
 		free(w);
 		return TN_ENOMEM;
 	}
@@ -357,6 +380,8 @@ void tn__alerts_pg_stop(struct tn__alerts_pg *w)
 		return;
 	atomic_store(&w->stop, 1);
 	pthread_join(w->thread, NULL);
+	msgpack_zone_destroy(&w->zone);
+	free(w->red.data);
 	free(w);
 }
 

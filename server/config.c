@@ -67,6 +67,7 @@ static const char *const sections[] = {"server", "ingest", "journal", "store", "
 static const struct key keys[] = {
 	{"server", "log_level", K_LEVEL, FIELD(log_level), 0, 0},
 	{"server", "name", K_NAME, FIELD(name), 1, 0},
+	{"server", "drain_s", K_INT, FIELD(drain_s), 1, 3600},
 	{"ingest", "endpoint", K_ENDPOINT, FIELD(ingest_endpoint), 1, 0},
 	{"ingest", "server_key", K_PATH, FIELD(server_key), 1, 0},
 	{"ingest", "insecure", K_BOOL, FIELD(insecure), 0, 0},
@@ -100,6 +101,8 @@ static const struct key keys[] = {
 	{"alerts", "enabled", K_BOOL, FIELD(alerts), 0, 0},
 	{"alerts", "endpoint", K_ENDPOINT, FIELD(alerts_endpoint), 1, 0},
 	{"alerts", "control_endpoint", K_ENDPOINT, FIELD(control_endpoint), 1, 0},
+	{"alerts", "endpoint_official", K_ENDPOINT, FIELD(alerts_endpoint_official), 0, 0},
+	{"alerts", "endpoint_public", K_ENDPOINT, FIELD(alerts_endpoint_public), 0, 0},
 	{"alerts", "recent", K_INT, FIELD(alerts_recent), 1, 10000000},
 	{"alerts", "since_max", K_INT, FIELD(since_max), 1, 100000},
 	{"alerts", "sndhwm", K_INT, FIELD(alerts_sndhwm), 1, 1000000},
@@ -142,6 +145,7 @@ void tn_config_defaults(struct tn_config *c)
 	memset(c, 0, sizeof *c);
 	c->log_level = TN_LOG_INFO;
 	snprintf(c->name, sizeof c->name, "tocsind");
+	c->drain_s = 10;
 
 	snprintf(c->ingest_endpoint, sizeof c->ingest_endpoint, "%s", TN_DEFAULT_INGEST);
 	snprintf(c->server_key, sizeof c->server_key, "server.key");
@@ -182,6 +186,10 @@ void tn_config_defaults(struct tn_config *c)
 	c->alerts = true;
 	snprintf(c->alerts_endpoint, sizeof c->alerts_endpoint, "%s", TN_DEFAULT_ALERTS);
 	snprintf(c->control_endpoint, sizeof c->control_endpoint, "%s", TN_DEFAULT_CONTROL);
+	snprintf(c->alerts_endpoint_official, sizeof c->alerts_endpoint_official, "%s",
+		 TN_DEFAULT_ALERTS_OFFICIAL);
+	snprintf(c->alerts_endpoint_public, sizeof c->alerts_endpoint_public, "%s",
+		 TN_DEFAULT_ALERTS_PUBLIC);
 	c->alerts_recent = 10000;
 	c->since_max = 1000;
 	c->alerts_sndhwm = 10000;
@@ -315,8 +323,8 @@ static void expected(const struct key *k, char *buf, size_t len)
 	case K_ENDPOINT:
 		snprintf(buf, len,
 			 "a ZeroMQ endpoint tcp://HOST:PORT, ipc://PATH or inproc://NAME of at "
-			 "most %zu bytes",
-			 k->size - 1);
+			 "most %zu bytes%s",
+			 k->size - 1, k->min ? "" : " (empty: off)");
 		break;
 	case K_PATH:
 		snprintf(buf, len, "a path of %s%zu bytes%s", k->min ? "1-" : "at most ",
@@ -493,7 +501,7 @@ static bool set_value(const struct key *k, const char *v, struct tn_config *c)
 			return false;
 		if (k->kind == K_NAME && !name_ok(v))
 			return false;
-		if (k->kind == K_ENDPOINT && !endpoint_ok(v))
+		if (k->kind == K_ENDPOINT && len > 0 && !endpoint_ok(v))
 			return false;
 		if (k->kind == K_CONNINFO) {
 			char *perr = NULL;
@@ -725,9 +733,11 @@ static void cross_checks(struct parse *p)
 	}
 	/* Plain text is for loopback only, on the consoles' endpoints too. */
 	const char *const eps[][2] = {{"endpoint", c->alerts_endpoint},
-				      {"control_endpoint", c->control_endpoint}};
-	for (size_t k = 0; c->insecure && c->alerts && k < 2; k++) {
-		if (tn_config_is_loopback(eps[k][1]))
+				      {"control_endpoint", c->control_endpoint},
+				      {"endpoint_official", c->alerts_endpoint_official},
+				      {"endpoint_public", c->alerts_endpoint_public}};
+	for (size_t k = 0; c->insecure && c->alerts && k < 4; k++) {
+		if (!eps[k][1][0] || tn_config_is_loopback(eps[k][1]))
 			continue;
 		char q[92];
 		int i = key_index("ingest", "insecure");
@@ -842,4 +852,94 @@ int tn_config_load(const char *path, struct tn_config *c, char *err, size_t errl
 		return p.rc;
 	*c = tmp;
 	return 0;
+}
+
+/* ---- reload ------------------------------------------------------------- */
+
+/* What a reload applies (main.c hands each to the thread that owns it). */
+static const char *const live_keys[] = {
+	"server.log_level",	    "server.drain_s",	     "ingest.rate",
+	"ingest.burst",		    "ingest.inflight_per_key", "ingest.max_future_s",
+	"registry.poll_ms",	    "store.retry_ms",	     "alerts.escalate_p1_s",
+	"alerts.escalate_p2_s",	    "alerts.escalate_p3_s",	     "alerts.escalate_p4_s",
+	"alerts.escalate_p5_s",
+};
+
+bool tn_config_live(const char *section, const char *name)
+{
+	size_t sl = strlen(section);
+	for (size_t i = 0; i < sizeof live_keys / sizeof live_keys[0]; i++)
+		if (strncmp(live_keys[i], section, sl) == 0 && live_keys[i][sl] == '.' &&
+		    strcmp(live_keys[i] + sl + 1, name) == 0)
+			return true;
+	return false;
+}
+
+/* A field's value as text, for the log and the audit record. */
+static void value_text(const struct key *k, const struct tn_config *c, char *buf, size_t len)
+{
+	const char *field = (const char *)c + k->off;
+
+	switch (k->kind) {
+	case K_LEVEL:
+		snprintf(buf, len, "%s", tn_log_level_name(*(const int *)field));
+		break;
+	case K_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)field ? "true" : "false");
+		break;
+	case K_INT:
+		snprintf(buf, len, "%d", *(const int *)field);
+		break;
+	case K_I64:
+	case K_SIZE:
+		snprintf(buf, len, "%lld", (long long)*(const int64_t *)field);
+		break;
+	case K_CONNINFO:
+		snprintf(buf, len, "(not shown)"); /* it may hold a password */
+		break;
+	default:
+		quote(field, buf, len);
+		break;
+	}
+}
+
+static bool field_differs(const struct key *k, const struct tn_config *a,
+			  const struct tn_config *b)
+{
+	const char *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
+
+	switch (k->kind) {
+	case K_NAME:
+	case K_ENDPOINT:
+	case K_PATH:
+	case K_CONNINFO:
+	case K_SENDER:
+	case K_LISTEN:
+		return strncmp(fa, fb, k->size) != 0;
+	case K_BOOL:
+		return *(const bool *)fa != *(const bool *)fb;
+	default:
+		return memcmp(fa, fb, k->size) != 0;
+	}
+}
+
+size_t tn_config_diff(const struct tn_config *was, const struct tn_config *now,
+		      struct tn_config_change *out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (!field_differs(&keys[i], was, now))
+			continue;
+		if (n < max) {
+			struct tn_config_change *ch = &out[n];
+			ch->section = keys[i].section;
+			ch->name = keys[i].name;
+			ch->live = tn_config_live(keys[i].section, keys[i].name);
+			value_text(&keys[i], was, ch->was, sizeof ch->was);
+			value_text(&keys[i], now, ch->now, sizeof ch->now);
+		}
+		n++;
+	}
+	return n;
 }

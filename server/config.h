@@ -25,6 +25,7 @@ struct tn_config {
 	/* [server] */
 	int log_level;                  /* log_level = debug|info|warn|error */
 	char name[64];                  /* name = tocsind; shown in logs and audit */
+	int drain_s;                    /* drain_s = 10: SIGTERM's bound on the drain (main.c) */
 
 	/* [ingest] */
 	char ingest_endpoint[TN_CONFIG_STR]; /* endpoint = tcp://127.0.0.1:7450 */
@@ -69,6 +70,9 @@ struct tn_config {
 	bool alerts;                    /* enabled = true (needs the correlator) */
 	char alerts_endpoint[TN_CONFIG_STR];  /* endpoint = tcp://127.0.0.1:7451 (PUB) */
 	char control_endpoint[TN_CONFIG_STR]; /* control_endpoint = tcp://127.0.0.1:7452 (ROUTER) */
+	/* the lower clearances' PUBs (docs/control-rooms.md, "Need to know"); empty: off */
+	char alerts_endpoint_official[TN_CONFIG_STR]; /* endpoint_official = tcp://127.0.0.1:7453 */
+	char alerts_endpoint_public[TN_CONFIG_STR];   /* endpoint_public = tcp://127.0.0.1:7454 */
 	int alerts_recent;              /* recent = 10000: alerts in memory for `since` */
 	int since_max;                  /* since_max = 1000: alerts per `since` reply */
 	int alerts_sndhwm;              /* sndhwm = 10000: per console, PUB and control */
@@ -101,6 +105,29 @@ void tn_config_defaults(struct tn_config *c);
  * Main thread.
  */
 int tn_config_load(const char *path, struct tn_config *c, char *err, size_t errlen);
+
+/*
+ * Reload (SIGHUP, docs/operations.md "Reloading"): the keys that can change
+ * while the server runs, each applied by the thread that owns it; every
+ * other key needs a restart.
+ */
+struct tn_config_change {
+	const char *section, *name; /* static strings of the key table */
+	bool live;                  /* tn_config_live */
+	char was[96], now[96];      /* the values as text ("(not shown)" for a conninfo) */
+};
+
+/* tn_config_live - whether section.name may change on a reload. Pure. */
+bool tn_config_live(const char *section, const char *name);
+
+/*
+ * tn_config_diff - the keys whose values differ between `was` and `now`
+ * (both borrowed), in the order of the key table: at most `max` of them
+ * into out[] (the caller's). Returns how many differ (it may exceed max).
+ * Pure.
+ */
+size_t tn_config_diff(const struct tn_config *was, const struct tn_config *now,
+		      struct tn_config_change *out, size_t max);
 
 /* tn_config_is_loopback - whether a ZeroMQ endpoint names only this host
  * (tcp://127.x.x.x, tcp://[::1], tcp://localhost, ipc://, inproc://). Pure. */

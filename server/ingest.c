@@ -46,6 +46,9 @@ struct tn_ingest {
 	struct tn_registry *reg;
 	struct tn_rate_table rates; /* parallel to reg->entries (ratelimit.h) */
 	struct tn__ring registry_ring; /* watcher -> ingest */
+	struct tn_ingest_settings live; /* what a reload may change (tn_ingest_reload) */
+	struct tn__ring reload_ring;   /* main -> ingest: struct reload */
+	struct reload *reload_held;    /* applied; its audit record waits for a free frame */
 	struct tn_dedup *dedup;
 	struct tn_wire_decoder *dec;
 
@@ -63,6 +66,15 @@ struct tn_ingest {
 };
 
 #define STAT_INC(g, field) ck_pr_inc_64(&(g)->st.field)
+
+/* A reload handed over by tn_ingest_reload. */
+struct reload {
+	bool has_settings;
+	struct tn_ingest_settings settings;
+	char action[48], subject[128];
+	size_t detail_len;   /* 0: no audit record */
+	unsigned char detail[]; /* a packed MessagePack map */
+};
 
 static int64_t now_us(void)
 {
@@ -193,9 +205,14 @@ static void submit(struct tn_ingest *g, struct tn__frame *f)
 
 /* ---- audit ----------------------------------------------------------------- */
 
-/* Journal an audit record (the store writes it to `audit`). */
-static void audit(struct tn_ingest *g, const char *action, const char *subject,
-		  const char *origin, const char *reason)
+/*
+ * Journal an audit record (the store writes it to `audit`): its detail is
+ * {"reason": reason}, or the packed map `detail` (detail_len bytes) when
+ * given, or nil. Returns false when no frame was free (counted).
+ */
+static bool audit_with(struct tn_ingest *g, const char *action, const char *subject,
+		       const char *origin, const char *reason, const void *detail,
+		       size_t detail_len)
 {
 	msgpack_packer pk;
 	struct tn__frame *f = pool_get(g, true);
@@ -204,13 +221,13 @@ static void audit(struct tn_ingest *g, const char *action, const char *subject,
 		/* a peer's handshakes can bring this on: rate-limited */
 		tn_log_limited(&g->log_zap, 10, TN_LOG_WARN, "audit record dropped: no free frame",
 			       "action=%s", action);
-		return;
+		return false;
 	}
 	f->recv_us = now_us();
 	struct tn__rec *r = rec_begin(f, TN_JREC_AUDIT, &pk);
 	if (!r) {
 		pool_put(g, f);
-		return;
+		return false;
 	}
 	msgpack_pack_array(&pk, 6);
 	msgpack_pack_int64(&pk, f->recv_us);
@@ -218,7 +235,9 @@ static void audit(struct tn_ingest *g, const char *action, const char *subject,
 	pack_str(&pk, action);
 	pack_str(&pk, subject);
 	pack_str(&pk, origin);
-	if (reason) {
+	if (detail_len) {
+		tn__bytes_write(&f->recbuf, (const char *)detail, detail_len);
+	} else if (reason) {
 		msgpack_pack_map(&pk, 1);
 		pack_str(&pk, "reason");
 		pack_str(&pk, reason);
@@ -227,6 +246,13 @@ static void audit(struct tn_ingest *g, const char *action, const char *subject,
 	}
 	rec_end(f, r);
 	submit(g, f);
+	return true;
+}
+
+static void audit(struct tn_ingest *g, const char *action, const char *subject,
+		  const char *origin, const char *reason)
+{
+	(void)audit_with(g, action, subject, origin, reason, NULL, 0);
 }
 
 /* ---- fair share (ratelimit.h, docs/security.md) ---------------------------- */
@@ -251,8 +277,8 @@ static int rates_rebuild(struct tn_ingest *g)
 			lim[i].rate = g->reg->entries[i].rate;
 			lim[i].burst = g->reg->entries[i].burst;
 		}
-		rc = tn_rate_table_build(&g->rates, keys, lim, n, (uint32_t)g->cfg->rate,
-					 (uint32_t)g->cfg->burst, mono_us(), &t);
+		rc = tn_rate_table_build(&g->rates, keys, lim, n, (uint32_t)g->live.rate,
+					 (uint32_t)g->live.burst, mono_us(), &t);
 	}
 	free(keys);
 	free(lim);
@@ -339,7 +365,7 @@ static bool rate_gate(struct tn_ingest *g, struct tn__frame *f, const struct tn_
 {
 	char msg[TN_WIRE_MSG_MAX];
 	const struct tn_rate_bucket *b = &p->bucket;
-	uint32_t cap = (uint32_t)g->cfg->inflight_per_key;
+	uint32_t cap = (uint32_t)g->live.inflight_per_key;
 	uint32_t avail;
 
 	if (need > b->burst)
@@ -537,7 +563,7 @@ static void process_frame(struct tn_ingest *g, struct tn__frame *f, zmq_msg_t *b
 
 	struct tn_wire_limits lim = {
 		.now_us = f->recv_us,
-		.max_future_us = g->cfg->max_future_s * 1000000,
+		.max_future_us = g->live.max_future_s * 1000000,
 		.horizon_us = g->cfg->horizon_s * 1000000,
 	};
 	struct tn_wire_frame wf;
@@ -775,6 +801,35 @@ static bool handle_done(struct tn_ingest *g)
 	return any;
 }
 
+/*
+ * Apply the reloads handed over (the newest settings win), then journal the
+ * audit record of each; one that finds no free frame is held, and tried
+ * again at the next pass (a frame comes back with every reply).
+ */
+static void handle_reload(struct tn_ingest *g)
+{
+	for (;;) {
+		struct reload *r = g->reload_held;
+		if (!r && !(r = tn__ring_pop(&g->reload_ring)))
+			return;
+		g->reload_held = NULL;
+		if (r->has_settings) {
+			bool rates = r->settings.rate != g->live.rate ||
+				     r->settings.burst != g->live.burst;
+			g->live = r->settings;
+			if (rates && !g->insecure)
+				rates_rebuild(g); /* buckets keep their level (ratelimit.h) */
+			r->has_settings = false;
+		}
+		if (r->detail_len && !audit_with(g, r->action, r->subject, NULL, NULL, r->detail,
+						 r->detail_len)) {
+			g->reload_held = r;
+			return;
+		}
+		free(r);
+	}
+}
+
 static bool handle_registry(struct tn_ingest *g)
 {
 	struct tn_registry *r, *newest = NULL;
@@ -808,6 +863,7 @@ static void pump(struct tn_ingest *g)
 {
 	for (;;) {
 		bool progress = false;
+		handle_reload(g);
 		handle_registry(g);
 		while (zap_one(g))
 			progress = true;
@@ -862,7 +918,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	int64_t s = now_us() / 1000000;
-	tn_dedup_expire(g->dedup, s - g->cfg->horizon_s - g->cfg->max_future_s);
+	tn_dedup_expire(g->dedup, s - g->cfg->horizon_s - g->live.max_future_s);
 	ck_pr_store_64(&g->st.loop_clock_s, mono_s());
 	pump(g);
 }
@@ -897,6 +953,10 @@ int tn_ingest_open(const struct tn_config *cfg, const char *server_secret,
 	g->insecure = cfg->insecure;
 	g->reg = registry;
 	g->dedup = dedup;
+	g->live = (struct tn_ingest_settings){.rate = cfg->rate,
+					      .burst = cfg->burst,
+					      .inflight_per_key = cfg->inflight_per_key,
+					      .max_future_s = cfg->max_future_s};
 	tn__adapter_table_init(&g->adapters);
 	msgpack_sbuffer_init(&g->reply);
 	if (rates_rebuild(g) != 0) {
@@ -911,7 +971,8 @@ int tn_ingest_open(const struct tn_config *cfg, const char *server_secret,
 	g->pool = calloc(g->pool_size, sizeof *g->pool);
 	if (!g->pool || tn__ring_init(&g->to_commit, (unsigned)g->pool_size) != 0 ||
 	    tn__ring_init(&g->from_commit, (unsigned)g->pool_size) != 0 ||
-	    tn__ring_init(&g->registry_ring, 4) != 0 || tn_wire_decoder_new(&g->dec) != 0) {
+	    tn__ring_init(&g->registry_ring, 4) != 0 || tn__ring_init(&g->reload_ring, 4) != 0 ||
+	    tn_wire_decoder_new(&g->dec) != 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -992,6 +1053,7 @@ fail:
 	tn__ring_destroy(&g->to_commit);
 	tn__ring_destroy(&g->from_commit);
 	tn__ring_destroy(&g->registry_ring);
+	tn__ring_destroy(&g->reload_ring);
 	tn_wire_decoder_free(g->dec);
 	msgpack_sbuffer_destroy(&g->reply);
 	tn_rate_table_free(&g->rates);
@@ -1072,6 +1134,30 @@ bool tn_ingest_publish_registry(void *ud, struct tn_registry *r)
 	return true;
 }
 
+int tn_ingest_reload(struct tn_ingest *g, const struct tn_ingest_settings *s,
+		     const char *action, const char *subject, const void *detail,
+		     size_t detail_len)
+{
+	struct reload *r = malloc(sizeof *r + detail_len);
+	if (!r)
+		return TN_ENOMEM;
+	r->has_settings = s != NULL;
+	if (s)
+		r->settings = *s;
+	snprintf(r->action, sizeof r->action, "%s", action ? action : "");
+	snprintf(r->subject, sizeof r->subject, "%s", subject ? subject : "");
+	r->detail_len = detail ? detail_len : 0;
+	if (r->detail_len)
+		memcpy(r->detail, detail, detail_len);
+	if (!tn__ring_push(&g->reload_ring, r)) {
+		free(r);
+		return TN_EFULL;
+	}
+	if (g->loop)
+		ev_async_send(g->loop, &g->registry_async);
+	return 0;
+}
+
 void tn_ingest_stats(const struct tn_ingest *g, struct tn_ingest_stats *out)
 {
 	const uint64_t *src = (const uint64_t *)&g->st;
@@ -1120,7 +1206,7 @@ void tn_ingest_quiesce(struct tn_ingest *g)
 	g->running = false;
 }
 
-void tn_ingest_stop(struct tn_ingest *g)
+void tn_ingest_stop(struct tn_ingest *g, int linger_ms)
 {
 	if (!g)
 		return;
@@ -1142,6 +1228,9 @@ void tn_ingest_stop(struct tn_ingest *g)
 	struct tn__frame *f;
 	while ((f = tn__ring_pop(&g->from_commit)) != NULL)
 		pool_put(g, f);
+	/* The last replies are queued: let them out, for a bounded time. */
+	if (linger_ms > 0)
+		zmq_setsockopt(g->router, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
 	zmq_close(g->router);
 	zmq_close(g->zap);
 	zmq_ctx_term(g->ctx);
@@ -1151,9 +1240,14 @@ void tn_ingest_stop(struct tn_ingest *g)
 		tn__frame_free(g->pool[i]);
 	free(g->pool);
 	struct tn_registry *r;
+	struct reload *r2;
 	while ((r = tn__ring_pop(&g->registry_ring)) != NULL)
 		tn_registry_free(r);
 	tn_registry_free(g->reg);
+	free(g->reload_held);
+	while (g->reload_ring.buf && (r2 = tn__ring_pop(&g->reload_ring)) != NULL)
+		free(r2);
+	tn__ring_destroy(&g->reload_ring);
 	tn_rate_table_free(&g->rates);
 	tn_dedup_free(g->dedup);
 	tn__ring_destroy(&g->to_commit);

@@ -115,6 +115,27 @@ void tn_ingest_wake_committer(void *ud);
  */
 void tn_ingest_quiesce(struct tn_ingest *g);
 
+/* The settings a reload may change (config.h, tn_config_live). */
+struct tn_ingest_settings {
+	int rate, burst;       /* ingest.rate, ingest.burst: the default bucket */
+	int inflight_per_key;  /* ingest.inflight_per_key */
+	int64_t max_future_s;  /* ingest.max_future_s */
+};
+
+/*
+ * tn_ingest_reload - hand the ingest thread a reload (SIGHUP): new settings
+ * `s` (copied; NULL: unchanged), applied between two frames (a changed rate
+ * or burst rebuilds the buckets, which keep their level), then an audit
+ * record journaled with `action`, `subject` (copied) and `detail`, a packed
+ * MessagePack map of detail_len bytes (copied; NULL: no record). Through a
+ * ring of 4 and the thread's ev_async: nothing is locked. Returns 0,
+ * TN_EFULL (four reloads not yet taken: nothing was handed over; try again
+ * later), TN_ENOMEM. Main thread, between tn_ingest_run and tn_ingest_stop.
+ */
+int tn_ingest_reload(struct tn_ingest *g, const struct tn_ingest_settings *s,
+		     const char *action, const char *subject, const void *detail,
+		     size_t detail_len);
+
 /* Hand over a new registry snapshot (registry watcher thread). See registry.h. */
 bool tn_ingest_publish_registry(void *g, struct tn_registry *r);
 
@@ -137,8 +158,9 @@ int tn_ingest_monitor(struct tn_ingest *g, const char *endpoint, void **ctx);
 
 /*
  * tn_ingest_stop - quiesce (if not yet), stop the committer, close the
- * sockets, free it. Main thread; NULL is fine.
+ * sockets (the ROUTER's queued replies get up to linger_ms to leave; 0:
+ * dropped), free it. Main thread; NULL is fine.
  */
-void tn_ingest_stop(struct tn_ingest *g);
+void tn_ingest_stop(struct tn_ingest *g, int linger_ms);
 
 #endif

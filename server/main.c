@@ -12,10 +12,14 @@
  * seq) and the console registry watcher; the correlator (which goes on from that seq) and the assets
  * watcher; the store; the registry watcher. The metrics endpoint (metrics.listen)
  * starts first, so that /readyz says what start-up waits for, and stops first. The main thread then waits for signals:
- * SIGTERM or SIGINT stop the server cleanly (every frame in flight is
- * answered once durable, the correlator journals its last revisions, the
- * alerts thread publishes what is durable, the outbox writes what it was
- * given, the store drains for a bounded time), and a journal failure stops it with exit status 1.
+ * SIGHUP reloads (the file again, each live setting handed to the thread
+ * that owns it, the rest named as needing a restart, both key registries
+ * re-read, a config.reload audit record; docs/operations.md "Reloading");
+ * SIGTERM or SIGINT stop the server cleanly within server.drain_s (every
+ * frame in flight is answered once durable, the correlator journals its last
+ * revisions, the alerts thread publishes what is durable, the outbox writes
+ * what it was given, the store drains what time is left; a watchdog ends a
+ * drain that hangs), and a journal failure stops it with exit status 1.
  */
 #include <ck_pr.h>
 #include <errno.h>
@@ -47,7 +51,10 @@
 #include "tocsin/error.h"
 #include "wire.h"
 
-#define STORE_DRAIN_MS 5000
+/* Past the drain's bound (server.drain_s), the watchdog's grace before it
+ * ends the process whatever is still running (main.c, "the drain"). */
+#define DRAIN_GRACE_MS 2000
+#define RELOAD_CHANGES_MAX 96 /* more keys than the file has */
 
 static atomic_int fatal;
 static pthread_t main_thread;
@@ -158,6 +165,18 @@ static int rebuild_dedup(const struct tn_config *cfg, struct tn_dedup *d)
 	return 0;
 }
 
+/* What the configuration leaves to the server: the registry cache's path. */
+static int derive(struct tn_config *c, char *err, size_t errlen)
+{
+	if (!c->registry_cache[0] &&
+	    snprintf(c->registry_cache, sizeof c->registry_cache, "%s/registry.cache",
+		     c->journal_dir) >= (int)sizeof c->registry_cache) {
+		snprintf(err, errlen, "journal.dir too long for the registry cache path");
+		return TN_ECONFIG;
+	}
+	return 0;
+}
+
 /* The keys of `kind` from PostgreSQL, else from the cache file (*loaded
  * true either way), else none. */
 static struct tn_registry *initial_registry(const struct tn_config *cfg,
@@ -231,6 +250,197 @@ static int start_drills(const struct tn_config *cfg, const struct tn_correlate_o
 	return 0;
 }
 
+/* ---- reload (SIGHUP) ------------------------------------------------------- */
+
+/* The parts a reload reaches (NULL: not running). */
+struct live_parts {
+	struct tn_ingest *ingest;
+	struct tn_alerts *alerts;
+	struct tn_store *store;
+	struct tn_registry_watch *adapters, *consoles;
+};
+
+static void pack_s(msgpack_packer *pk, const char *s)
+{
+	size_t n = strlen(s);
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+/* {"KEY": [was, now], ...} of the changes whose `live` is `live`. */
+static void pack_changes(msgpack_packer *pk, const struct tn_config_change *ch, size_t n,
+			 bool live)
+{
+	uint32_t k = 0;
+	char key[64];
+	for (size_t i = 0; i < n; i++)
+		k += ch[i].live == live;
+	msgpack_pack_map(pk, k);
+	for (size_t i = 0; i < n; i++) {
+		if (ch[i].live != live)
+			continue;
+		snprintf(key, sizeof key, "%s.%s", ch[i].section, ch[i].name);
+		pack_s(pk, key);
+		msgpack_pack_array(pk, 2);
+		pack_s(pk, ch[i].was);
+		pack_s(pk, ch[i].now);
+	}
+}
+
+/* The audit record of a reload, through the ingest thread (the journal's
+ * writer). An ingest busy with four reloads already: said in the log. */
+static void reload_audit(const struct live_parts *p, const struct tn_ingest_settings *set,
+			 const msgpack_sbuffer *detail)
+{
+	int rc = tn_ingest_reload(p->ingest, set, "config.reload", "configuration", detail->data,
+				  detail->size);
+	if (rc != 0)
+		tn_warn("reload not handed to ingest; send SIGHUP again", "error=\"%s\"",
+			tn_strerror(rc));
+}
+
+/*
+ * SIGHUP: read the file again. A file that does not load is refused whole
+ * (the message --check-config gives) and the running configuration kept.
+ * Otherwise each key that may change live goes to the thread that owns it
+ * by that thread's own hand-over (log level and store retry: an atomic;
+ * registry poll: the watchers' atomics; ingest limits and escalation
+ * deadlines: a ring and an ev_async), every other change is named in the
+ * log as needing a restart and kept at its running value, and both key
+ * registries are re-read at once. Either way an audit record `config.reload`
+ * says what happened. `eff` is the configuration in force (main thread's).
+ */
+static void reload(const char *path, struct tn_config *eff, const struct live_parts *p)
+{
+	static struct tn_config next; /* large: not on the stack */
+	static struct tn_config_change ch[RELOAD_CHANGES_MAX];
+	char err[1024];
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (tn_config_load(path, &next, err, sizeof err) != 0 ||
+	    derive(&next, err, sizeof err) != 0) {
+		tn_error("reload refused; the running configuration is kept", "error=\"%s\"",
+			 tn_logq(err));
+		msgpack_pack_map(&pk, 3);
+		pack_s(&pk, "result");
+		pack_s(&pk, "refused");
+		pack_s(&pk, "file");
+		pack_s(&pk, path);
+		pack_s(&pk, "error");
+		pack_s(&pk, err);
+		reload_audit(p, NULL, &sb);
+		msgpack_sbuffer_destroy(&sb);
+		return;
+	}
+	size_t n = tn_config_diff(eff, &next, ch, RELOAD_CHANGES_MAX);
+	if (n > RELOAD_CHANGES_MAX)
+		n = RELOAD_CHANGES_MAX; /* cannot be: one entry per key */
+	size_t restart = 0;
+	for (size_t i = 0; i < n; i++) {
+		char key[64];
+		snprintf(key, sizeof key, "%s.%s", ch[i].section, ch[i].name);
+		if (ch[i].live) {
+			tn_info("setting changed", "key=%s was=\"%s\" now=\"%s\"", key,
+				tn_logq(ch[i].was), tn_logq(ch[i].now));
+		} else {
+			restart++;
+			tn_warn("setting needs a restart; the running value is kept",
+				"key=%s running=\"%s\" file=\"%s\"", key, tn_logq(ch[i].was),
+				tn_logq(ch[i].now));
+		}
+	}
+
+	tn_log_set_level(next.log_level);
+	eff->log_level = next.log_level;
+	eff->drain_s = next.drain_s;
+	eff->registry_poll_ms = next.registry_poll_ms;
+	tn_registry_watch_reload(p->adapters, next.registry_poll_ms);
+	tn_registry_watch_reload(p->consoles, next.registry_poll_ms);
+	eff->store_retry_ms = next.store_retry_ms;
+	tn_store_set_retry(p->store, next.store_retry_ms);
+	bool esc_ok = true;
+	if (p->alerts && memcmp(eff->escalate_s, next.escalate_s, sizeof eff->escalate_s) != 0) {
+		int rc = tn_alerts_publish_escalation(p->alerts, next.escalate_s);
+		if (rc != 0) {
+			esc_ok = false;
+			tn_warn("escalation deadlines not handed to alerts; send SIGHUP again",
+				"error=\"%s\"", tn_strerror(rc));
+		}
+	}
+	if (esc_ok)
+		memcpy(eff->escalate_s, next.escalate_s, sizeof eff->escalate_s);
+
+	struct tn_ingest_settings set = {.rate = next.rate,
+					 .burst = next.burst,
+					 .inflight_per_key = next.inflight_per_key,
+					 .max_future_s = next.max_future_s};
+	msgpack_pack_map(&pk, 5);
+	pack_s(&pk, "result");
+	pack_s(&pk, esc_ok ? "applied" : "partly applied");
+	pack_s(&pk, "file");
+	pack_s(&pk, path);
+	pack_s(&pk, "changed");
+	pack_changes(&pk, ch, n, true);
+	pack_s(&pk, "needs_restart");
+	pack_changes(&pk, ch, n, false);
+	pack_s(&pk, "registries");
+	pack_s(&pk, "re-read");
+	if (tn_ingest_reload(p->ingest, &set, "config.reload", "configuration", sb.data,
+			     sb.size) == 0) {
+		eff->rate = next.rate;
+		eff->burst = next.burst;
+		eff->inflight_per_key = next.inflight_per_key;
+		eff->max_future_s = next.max_future_s;
+	} else {
+		tn_warn("ingest settings not handed over; send SIGHUP again", NULL);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	tn_info("configuration reloaded", "file=\"%s\" changed=%zu needs_restart=%zu",
+		tn_logq(path), n - restart, restart);
+}
+
+/* ---- the drain (SIGTERM) ---------------------------------------------------- */
+
+static atomic_int drained;
+static int64_t drain_deadline_ms; /* CLOCK_MONOTONIC; set before the watchdog starts */
+
+static int drain_left_ms(void)
+{
+	int64_t left = drain_deadline_ms - mono_ms();
+	return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+static int min_ms(int a, int b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * Every step of the drain has a budget out of server.drain_s; a part stuck
+ * past all of them (a journal fsync that never returns, a thread that does
+ * not answer) would hold the process for ever. This thread ends it then:
+ * what was acknowledged is in the journal either way.
+ */
+static void *drain_watchdog(void *arg)
+{
+	(void)arg;
+	while (mono_ms() < drain_deadline_ms + DRAIN_GRACE_MS) {
+		if (atomic_load(&drained))
+			return NULL;
+		struct timespec ts = {0, 20 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	if (atomic_load(&drained))
+		return NULL;
+	tn_error("drain did not finish within its bound; exiting without the rest (what was "
+		 "acknowledged is in the journal)",
+		 "grace_ms=%d", DRAIN_GRACE_MS);
+	_exit(1);
+}
+
 int main(int argc, char **argv)
 {
 	static struct tn_config cfg;
@@ -265,10 +475,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tocsind: %s\n", err);
 		return 1;
 	}
-	if (!cfg.registry_cache[0] &&
-	    snprintf(cfg.registry_cache, sizeof cfg.registry_cache, "%s/registry.cache",
-		     cfg.journal_dir) >= (int)sizeof cfg.registry_cache) {
-		fprintf(stderr, "tocsind: journal.dir too long for the registry cache path\n");
+	if (derive(&cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "tocsind: %s\n", err);
 		return 1;
 	}
 	if (!cfg.insecure &&
@@ -470,6 +678,9 @@ int main(int argc, char **argv)
 			.journal_dir = cfg.journal_dir,
 			.durable = &durable,
 			.pub_endpoint = cfg.alerts_endpoint,
+			.pub_official_endpoint = cfg.alerts_endpoint_official,
+			.pub_public_endpoint = cfg.alerts_endpoint_public,
+			.assets_poll_ms = cfg.registry_poll_ms,
 			.control_endpoint = cfg.control_endpoint,
 			.server_secret = cfg.insecure ? NULL : secret,
 			.conninfo = cfg.conninfo,
@@ -587,19 +798,41 @@ int main(int argc, char **argv)
 	tn_info("tocsind ready", "ingest=%s journal=%s pid=%ld", cfg.ingest_endpoint,
 		cfg.journal_dir, (long)getpid());
 
+	/* The configuration in force: `cfg` as the threads were given it (they
+	 * borrow it, so it never changes), with what reloads changed since. */
+	static struct tn_config eff;
+	eff = cfg;
+	struct live_parts lp = {.ingest = ingest,
+				.alerts = alerts,
+				.store = s,
+				.adapters = watch,
+				.consoles = console_watch};
 	for (;;) {
 		int sig;
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			tn_info("sighup ignored: live reload is not implemented yet", NULL);
+			tn_info("reloading", "signal=SIGHUP file=\"%s\"", tn_logq(config_path));
+			reload(config_path, &eff, &lp);
 			continue;
 		}
-		tn_info("stopping", "signal=%s fatal=%d", sig == SIGINT ? "SIGINT" : "SIGTERM",
-			atomic_load(&fatal));
+		tn_info("stopping", "signal=%s fatal=%d drain_s=%d",
+			sig == SIGINT ? "SIGINT" : "SIGTERM", atomic_load(&fatal), eff.drain_s);
 		break;
 	}
 
+	/*
+	 * The drain, within server.drain_s: each step gets a share of what is
+	 * left, the store what remains at the end, and the watchdog ends the
+	 * process DRAIN_GRACE_MS past the bound if a step hangs.
+	 */
+	int64_t drain_t0 = mono_ms();
+	drain_deadline_ms = drain_t0 + (int64_t)eff.drain_s * 1000;
+	pthread_t watchdog;
+	if (pthread_create(&watchdog, NULL, drain_watchdog, NULL) != 0)
+		tn_warn("cannot start the drain watchdog", NULL);
+	else
+		pthread_detach(watchdog);
 	/* Before the parts it reads, and the ZeroMQ contexts it monitors. */
 	tn_metrics_stop(metrics);
 	tn_registry_watch_stop(watch);
@@ -611,17 +844,21 @@ int main(int argc, char **argv)
 	tn_ingest_quiesce(ingest);
 	tn_assets_watch_stop(assets);
 	tn_assets_watch_stop(drill_assets);
-	tn_correlate_stop(corr, 2000);
-	tn_correlate_stop(drills, 2000);
-	tn_ingest_stop(ingest);
-	tn_alerts_stop(alerts, 1000);
+	tn_correlate_stop(corr, min_ms(2000, drain_left_ms() / 4));
+	tn_correlate_stop(drills, min_ms(1000, drain_left_ms() / 8));
+	tn_ingest_stop(ingest, min_ms(500, drain_left_ms() / 8)); /* the last acks leave */
+	tn_alerts_stop(alerts, min_ms(1000, drain_left_ms() / 4)); /* goodbye to consoles */
 	tn_outbox_stop(outbox); /* what the alerts thread queued, written */
 	ck_pr_store_ptr(&store, NULL);
-	rc = tn_store_stop(s, STORE_DRAIN_MS);
+	/* the store's own grace (store.h) comes on top of what it is given */
+	int store_ms = drain_left_ms() > 300 ? drain_left_ms() - 300 : 0;
+	rc = tn_store_stop(s, store_ms);
 	if (rc != 0)
 		tn_warn("store did not drain in time; the rest stays in the journal", "ms=%d",
-			STORE_DRAIN_MS);
+			store_ms);
 	tn_journal_close(journal);
-	tn_info("stopped", NULL);
+	atomic_store(&drained, 1);
+	tn_info("stopped", "drain_ms=%lld stored=%s", (long long)(mono_ms() - drain_t0),
+		rc == 0 ? "all" : "partly");
 	return atomic_load(&fatal) ? 1 : 0;
 }

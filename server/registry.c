@@ -137,6 +137,22 @@ static int fill_entry(struct tn_adapter_entry *e, const char *name, const char *
 	return parse_prefixes(prefixes, e);
 }
 
+/*
+ * A row's clearance: "" or "-" (an adapter's; none) is public, the lowest;
+ * any other word must be a level (the table's CHECK says so): a word this
+ * server does not know is an error, never a level it guesses.
+ */
+static int parse_clearance(const char *s, struct tn_adapter_entry *e, char *err, size_t errlen)
+{
+	int c = !*s || strcmp(s, "-") == 0 ? TN_SENS_PUBLIC : tn_sensitivity_parse(s, strlen(s));
+	if (c < 0) {
+		snprintf(err, errlen, "key \"%.64s\": unknown clearance \"%.32s\"", e->name, s);
+		return TN_ECORRUPT;
+	}
+	e->clearance = (enum tn_sensitivity)c;
+	return 0;
+}
+
 static PGconn *connect_db(const char *conninfo, char *err, size_t errlen)
 {
 	const char *keys[] = {"dbname", "connect_timeout", NULL};
@@ -181,7 +197,8 @@ static int load_from(PGconn *c, enum tn_registry_kind kind, int64_t known,
 	const char *kinds = kind == TN_REGISTRY_CONSOLES ? "{console,planner}" : "{adapter}";
 	res = PQexecParams(c, "SELECT name, public_key, array_to_string(sectors, ','), "
 			      "array_to_string(asset_prefixes, ','), coalesce(rate_per_s, -1), "
-			      "coalesce(rate_burst, -1), kind = 'planner' FROM adapters "
+			      "coalesce(rate_burst, -1), kind = 'planner', coalesce(clearance, '') "
+			      "FROM adapters "
 			      "WHERE revoked_at IS NULL AND kind = ANY($1::text[]) "
 			      "ORDER BY public_key",
 			   1, NULL, &kinds, NULL, NULL, 0);
@@ -201,6 +218,9 @@ static int load_from(PGconn *c, enum tn_registry_kind kind, int64_t known,
 		if (rc != 0)
 			goto out;
 		r->entries[i].planner = PQgetvalue(res, (int)i, 6)[0] == 't';
+		if ((rc = parse_clearance(PQgetvalue(res, (int)i, 7), &r->entries[i], err,
+					  errlen)) != 0)
+			goto out;
 	}
 	qsort(r->entries, r->n, sizeof *r->entries, cmp_entry);
 	rc = 0;
@@ -245,7 +265,7 @@ int tn_registry_cache_save(const struct tn_registry *r, const char *path)
 			close(fd);
 		return TN_EIO;
 	}
-	fprintf(f, "tocsin-registry 2 %lld\n", (long long)r->version);
+	fprintf(f, "tocsin-registry 3 %lld\n", (long long)r->version);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct tn_adapter_entry *e = &r->entries[i];
 		fprintf(f, "%s %s ", e->name, e->key);
@@ -262,10 +282,9 @@ int tn_registry_cache_save(const struct tn_registry *r, const char *path)
 			fputc('-', f);
 		for (size_t p = 0; p < e->n_prefixes; p++)
 			fprintf(f, "%s%s", p ? "," : "", e->prefixes[p]);
-		fprintf(f, " %ld %ld", (long)e->rate, (long)e->burst);
-		if (e->planner)
-			fputs(" planner", f); /* a seventh field: adapters and consoles have none */
-		fputc('\n', f);
+		/* format 3: the role ("-" or "planner") and the clearance, always */
+		fprintf(f, " %ld %ld %s %s\n", (long)e->rate, (long)e->burst,
+			e->planner ? "planner" : "-", tn_sensitivity_name(e->clearance));
 	}
 	if (fflush(f) != 0 || fsync(fd) != 0) {
 		fclose(f);
@@ -294,7 +313,7 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 		return errno == ENOENT ? TN_ENOTFOUND : TN_EIO;
 	if (!fgets(line, sizeof line, f) ||
 	    sscanf(line, "tocsin-registry %d %lld", &format, &version) != 2 ||
-	    (format != 1 && format != 2)) {
+	    format < 1 || format > 3) {
 		fclose(f);
 		return TN_ECORRUPT;
 	}
@@ -305,15 +324,32 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 	r->version = version;
 	while (fgets(line, sizeof line, f)) {
 		char name[128], key[128], sectors[1024], prefixes[6144], rate[24] = "-",
-			burst[24] = "-", role[16] = "";
-		int want = format == 1 ? 4 : 6;
-		int got = format == 1 ? sscanf(line, "%127s %127s %1023s %6143s %15s", name, key,
-					       sectors, prefixes, role)
-				      : sscanf(line, "%127s %127s %1023s %6143s %23s %23s %15s", name,
-					       key, sectors, prefixes, rate, burst, role);
-		if (got != want && !(got == want + 1 && strcmp(role, "planner") == 0)) {
-			rc = TN_ECORRUPT;
-			goto fail;
+			burst[24] = "-", role[16] = "", clearance[32] = "-", extra[2];
+		int want = format == 1 ? 4 : 6, got;
+		bool planner;
+		if (format == 1)
+			got = sscanf(line, "%127s %127s %1023s %6143s %15s", name, key, sectors,
+				     prefixes, role);
+		else if (format == 2)
+			got = sscanf(line, "%127s %127s %1023s %6143s %23s %23s %15s", name, key,
+				     sectors, prefixes, rate, burst, role);
+		else
+			got = sscanf(line, "%127s %127s %1023s %6143s %23s %23s %15s %31s %1s",
+				     name, key, sectors, prefixes, rate, burst, role, clearance,
+				     extra);
+		if (format == 3) {
+			/* exactly eight fields; the role "-" or "planner" */
+			if (got != 8 || (strcmp(role, "-") != 0 && strcmp(role, "planner") != 0)) {
+				rc = TN_ECORRUPT;
+				goto fail;
+			}
+			planner = strcmp(role, "planner") == 0;
+		} else {
+			if (got != want && !(got == want + 1 && strcmp(role, "planner") == 0)) {
+				rc = TN_ECORRUPT;
+				goto fail;
+			}
+			planner = got == want + 1;
 		}
 		if (r->n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
@@ -331,7 +367,10 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 				strcmp(prefixes, "-") == 0 ? "" : prefixes, rate, burst, err, sizeof err);
 		if (rc != 0)
 			goto fail;
-		r->entries[r->n - 1].planner = got == want + 1;
+		r->entries[r->n - 1].planner = planner;
+		/* formats 1 and 2 say no clearance: "-", public */
+		if ((rc = parse_clearance(clearance, &r->entries[r->n - 1], err, sizeof err)) != 0)
+			goto fail;
 	}
 	fclose(f);
 	/* a cache of no keys has no entries array: qsort's pointer must not be NULL */
@@ -378,7 +417,8 @@ bool tn_registry_allows(const struct tn_adapter_entry *e, enum tn_sector sector,
 struct tn_registry_watch {
 	const char *conninfo, *cache_path;
 	enum tn_registry_kind kind;
-	int poll_ms;
+	atomic_int poll_ms; /* a reload changes it */
+	atomic_bool kick;   /* a reload: re-read now, whatever the version */
 	int64_t known;
 	tn_registry_publish_fn publish;
 	void *ud;
@@ -402,9 +442,11 @@ static void *watch_main(void *arg)
 		}
 		if (!c)
 			c = connect_db(w->conninfo, err, sizeof err);
+		bool kicked = atomic_exchange(&w->kick, false);
 		if (!w->held) {
 			struct tn_registry *r = NULL;
-			int rc = c ? load_from(c, w->kind, w->known, &r, err, sizeof err) : TN_EDB;
+			int64_t known = kicked ? INT64_MIN : w->known;
+			int rc = c ? load_from(c, w->kind, known, &r, err, sizeof err) : TN_EDB;
 			if (rc != 0) {
 				char *nl = strchr(err, '\n');
 				if (nl)
@@ -421,15 +463,17 @@ static void *watch_main(void *arg)
 			int64_t v = w->held->version;
 			size_t n = w->held->n;
 			if (w->publish(w->ud, w->held)) {
-				tn_info("key registry changed", "version=%lld kind=%s keys=%zu",
-					(long long)v,
+				tn_info(v == w->known ? "key registry re-read" : "key registry changed",
+					"version=%lld kind=%s keys=%zu", (long long)v,
 					w->kind == TN_REGISTRY_CONSOLES ? "console" : "adapter", n);
 				w->known = v;
 				w->held = NULL;
 			}
 		}
 		/* Sleep in short steps so stop is prompt. */
-		for (int slept = 0; slept < w->poll_ms && !atomic_load(&w->stop); slept += 50) {
+		for (int slept = 0; slept < atomic_load(&w->poll_ms) && !atomic_load(&w->stop) &&
+				    !atomic_load(&w->kick);
+		     slept += 50) {
 			struct timespec ts = {0, 50 * 1000000L};
 			nanosleep(&ts, NULL);
 		}
@@ -448,7 +492,8 @@ int tn_registry_watch_start(const char *conninfo, enum tn_registry_kind kind, in
 	w->conninfo = conninfo;
 	w->cache_path = cache_path;
 	w->kind = kind;
-	w->poll_ms = poll_ms > 0 ? poll_ms : 1000;
+	atomic_init(&w->poll_ms, poll_ms > 0 ? poll_ms : 1000);
+	atomic_init(&w->kick, false);
 	w->known = known;
 	w->publish = publish;
 	w->ud = ud;
@@ -459,6 +504,15 @@ int tn_registry_watch_start(const char *conninfo, enum tn_registry_kind kind, in
 	}
 	*out = w;
 	return 0;
+}
+
+void tn_registry_watch_reload(struct tn_registry_watch *w, int poll_ms)
+{
+	if (!w)
+		return;
+	if (poll_ms > 0)
+		atomic_store(&w->poll_ms, poll_ms);
+	atomic_store(&w->kick, true);
 }
 
 void tn_registry_watch_stop(struct tn_registry_watch *w)

@@ -10,9 +10,12 @@
  * handed over, so there is nothing to lock and nothing to reclaim late.
  *
  * Every snapshot is also written to a cache file, so tocsind can start and
- * authenticate adapters while PostgreSQL is down. The file's format 2 has
- * the rate and burst of each key; format 1 (before them) still loads, every
- * key at the server's default limits.
+ * authenticate adapters while PostgreSQL is down. The file's format 3 has
+ * each key's role (planner or not) and clearance; format 2 (rate and burst,
+ * an optional seventh field "planner") and format 1 (before rate limits:
+ * every key at the server's default limits) still load, every key with
+ * clearance public: a cache that does not say a clearance never grants more
+ * than the least (docs/control-rooms.md, "Need to know").
  *
  * Console keys (`tocsin console add`, schema/005_alerts.sql) are rows of the
  * same table with kind 'console' and no sectors. A snapshot holds one kind
@@ -28,6 +31,7 @@
 
 #include "keys.h"
 #include "tocsin/event.h"
+#include "tocsin/graph.h"
 
 struct tn_adapter_entry {
 	char name[65];
@@ -38,6 +42,11 @@ struct tn_adapter_entry {
 	bool planner;                 /* console registry: a planner's key (runs drills) */
 	int32_t rate, burst;          /* its own rate limit (events/s, 0: none) and burst;
 					 -1: the server's default (schema/008_rate.sql) */
+	/* console registry: the key's clearance (adapters.clearance), which
+	 * alert stream it is admitted to and what control replies it gets; the
+	 * levels are the assets' sensitivities. Adapters: TN_SENS_PUBLIC
+	 * (never consulted). Unknown (an old cache): TN_SENS_PUBLIC. */
+	enum tn_sensitivity clearance;
 };
 
 enum tn_registry_kind {
@@ -102,6 +111,14 @@ typedef bool (*tn_registry_publish_fn)(void *ud, struct tn_registry *r);
 int tn_registry_watch_start(const char *conninfo, enum tn_registry_kind kind, int poll_ms,
 			    const char *cache_path, int64_t known, tn_registry_publish_fn publish,
 			    void *ud, struct tn_registry_watch **out);
+
+/*
+ * tn_registry_watch_reload - a reload (SIGHUP): poll every poll_ms from now
+ * on (<= 0: unchanged) and re-read the registry at once, whatever its
+ * version, and publish it (two atomics the watcher reads between polls;
+ * the snapshot goes the usual way). NULL is fine. Main thread.
+ */
+void tn_registry_watch_reload(struct tn_registry_watch *w, int poll_ms);
 
 /* tn_registry_watch_stop - stop and join the thread, free it. NULL is fine. Main thread. */
 void tn_registry_watch_stop(struct tn_registry_watch *w);

@@ -186,6 +186,12 @@ static void consume_wake(struct tn_store *s)
 	(void)n;
 }
 
+/* store.retry_ms: a reload may change it (tn_store_set_retry). */
+static int retry_ms(struct tn_store *s)
+{
+	return ck_pr_load_int(&s->o.retry_ms);
+}
+
 /* Sleep up to ms; a stop request ends it, and so does the drain deadline. */
 static void wait_ms(struct tn_store *s, int ms)
 {
@@ -630,9 +636,9 @@ static void abandon(struct tn_store *s, int err, const char *what)
 	if (err == TN_EDB || !usable)
 		pg_drop(s);
 	if (err == TN_EDB || err == TN_EEXIST || err == TN_ENOMEM)
-		wait_ms(s, s->o.retry_ms);
+		wait_ms(s, retry_ms(s));
 	else
-		wait_ms(s, s->o.retry_ms > JOURNAL_RETRY_MIN_MS ? s->o.retry_ms
+		wait_ms(s, retry_ms(s) > JOURNAL_RETRY_MIN_MS ? retry_ms(s)
 								: JOURNAL_RETRY_MIN_MS);
 }
 
@@ -873,10 +879,10 @@ static void *store_main(void *arg)
 				add64(&s->failures, 1);
 				tn_log_limited(&s->log_pg, 1, TN_LOG_WARN,
 					       "cannot connect to postgresql; retrying",
-					       "retry_ms=%d error=\"%s\"", s->o.retry_ms,
+					       "retry_ms=%d error=\"%s\"", retry_ms(s),
 					       tn_logq(s->err_msg));
 				if (rc != TN_ETIMEDOUT || !past_deadline(s))
-					wait_ms(s, s->o.retry_ms);
+					wait_ms(s, retry_ms(s));
 				continue;
 			}
 			tn_info("store connected to postgresql", NULL);
@@ -887,8 +893,8 @@ static void *store_main(void *arg)
 				abandon(s, rc, "progress");
 			} else if (rc) {
 				add64(&s->journal_errors, 1);
-				wait_ms(s, s->o.retry_ms > JOURNAL_RETRY_MIN_MS
-						   ? s->o.retry_ms
+				wait_ms(s, retry_ms(s) > JOURNAL_RETRY_MIN_MS
+						   ? retry_ms(s)
 						   : JOURNAL_RETRY_MIN_MS);
 			}
 			continue;
@@ -972,6 +978,12 @@ void tn_store_stats(const struct tn_store *s, struct tn_store_stats *out)
 		.stored_clock_us = (int64_t)ck_pr_load_64(&s->stored_clock_us),
 	};
 	out->batch_hist = h;
+}
+
+void tn_store_set_retry(struct tn_store *s, int retry_ms)
+{
+	if (s && retry_ms >= 0)
+		ck_pr_store_int(&s->o.retry_ms, retry_ms);
 }
 
 int tn_store_stop(struct tn_store *s, int drain_ms)

@@ -85,6 +85,10 @@ uint64_t tn_store_committed(const struct tn_store *s);
 
 void tn_store_stats(const struct tn_store *s, struct tn_store_stats *out);
 
+/* tn_store_set_retry - store.retry_ms from now on (a reload; an atomic the
+ * thread reads at each wait). NULL is fine. Main thread. */
+void tn_store_set_retry(struct tn_store *s, int retry_ms);
+
 /*
  * tn_store_stop - store what is durable (waiting at most drain_ms for it),
  * stop the thread and free the store. Returns 0 when everything durable was

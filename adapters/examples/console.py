@@ -13,7 +13,9 @@ escalation, and with --ack-p1 acknowledges every new P1 alert as --operator.
 With --seconds it stops after that long (for scripts such as `make demo`),
 otherwise on Ctrl-C. `--key desk1` reads desk1.key and desk1.pub (from
 `tocsin keygen desk1`, registered with `tocsin console add desk1 --key
-desk1.pub`).
+desk1.pub`). --alerts is the stream of the key's clearance: 7451 for
+official-sensitive, 7453 official, 7454 public by default (docs/control-rooms.md,
+"Need to know"); the server refuses a key on another clearance's stream.
 
 Output lines:
     open   P1 INC-... rev 3: <title>           (from the snapshot)
@@ -124,7 +126,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--server-key", required=True, help="the server's public key file")
     p.add_argument("--key", required=True, help="PREFIX of PREFIX.key and PREFIX.pub")
-    p.add_argument("--alerts", default="tcp://127.0.0.1:7451")
+    p.add_argument("--alerts", default="tcp://127.0.0.1:7451",
+                   help="the stream of the key's clearance (7451 official-sensitive, "
+                   "7453 official, 7454 public)")
     p.add_argument("--control", default="tcp://127.0.0.1:7452")
     p.add_argument("--operator", default="duty officer")
     p.add_argument("--ack-p1", action="store_true", help="acknowledge every new P1 alert")

@@ -28,6 +28,8 @@
 #define TN_DEFAULT_INGEST "tcp://127.0.0.1:7450"
 #define TN_DEFAULT_ALERTS "tcp://127.0.0.1:7451"
 #define TN_DEFAULT_CONTROL "tcp://127.0.0.1:7452"
+#define TN_DEFAULT_ALERTS_OFFICIAL "tcp://127.0.0.1:7453" /* the official clearance's stream */
+#define TN_DEFAULT_ALERTS_PUBLIC "tcp://127.0.0.1:7454"   /* the public clearance's */
 
 /* X(enum, wire name) */
 #define TN_EVENT_TYPES(X)                                                    \

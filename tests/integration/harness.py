@@ -311,7 +311,10 @@ def adapter_revoke(db, name):
     tocsin("--db", db.admin_conninfo, "adapter", "revoke", name)
 
 
-def console_add(db, name, keypair, clearance=None):
+def console_add(db, name, keypair, clearance="official-sensitive"):
+    """A console key; of clearance official-sensitive unless told (the stream of
+    `alerts.endpoint`, where Console connects by default), None for the command's own
+    default (official)."""
     args = ["--db", db.admin_conninfo, "console", "add", name, "--key", keypair.pub_path]
     if clearance:
         args += ["--clearance", clearance]
@@ -348,6 +351,12 @@ class TocsindProcess:
         # the consoles' endpoints too, so that servers never share a port
         self.alerts_endpoint = "tcp://127.0.0.1:%d" % free_port()
         self.control_endpoint = "tcp://127.0.0.1:%d" % free_port()
+        # the lower clearances' streams (docs/control-rooms.md, "Need to know")
+        self.alerts_endpoints = {
+            "official-sensitive": self.alerts_endpoint,
+            "official": "tcp://127.0.0.1:%d" % free_port(),
+            "public": "tcp://127.0.0.1:%d" % free_port(),
+        }
         self.config_path = os.path.join(workdir, "tocsind.ini")
         self.journal_dir = os.path.join(workdir, "journal")
         self.log_path = os.path.join(workdir, "tocsind.log")
@@ -364,6 +373,8 @@ class TocsindProcess:
                       "retry_ms": "200"},
             "registry": {"poll_ms": "200"},
             "alerts": {"endpoint": self.alerts_endpoint,
+                       "endpoint_official": self.alerts_endpoints["official"],
+                       "endpoint_public": self.alerts_endpoints["public"],
                        "control_endpoint": self.control_endpoint},
         }
         for k, v in (options or {}).items():
@@ -550,9 +561,12 @@ class Console:
     """A control-room console: a SUB on the alerts endpoint and a DEALER on the control
     endpoint, both with CURVE and the console's key (docs/control-rooms.md)."""
 
-    def __init__(self, server, keypair, topics=("live/",), timeout=10.0):
+    def __init__(self, server, keypair, topics=("live/",), timeout=10.0,
+                 clearance="official-sensitive"):
+        """`clearance`: which of the server's alert streams the SUB connects to."""
         self.server, self.keypair, self.timeout = server, keypair, timeout
         self.topics = topics
+        self.clearance = clearance
         self.sub = self.ctl = None
         self.connect()
 
@@ -568,7 +582,7 @@ class Console:
         self._curve(self.sub)
         for t in self.topics:
             self.sub.setsockopt(zmq.SUBSCRIBE, t.encode())
-        self.sub.connect(self.server.alerts_endpoint)
+        self.sub.connect(self.server.alerts_endpoints[self.clearance])
         self.connect_control()
 
     def connect_control(self):

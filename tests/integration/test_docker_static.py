@@ -242,7 +242,9 @@ class DockerfileTest(unittest.TestCase):
                          "the HEALTHCHECK asks a port the mounted configuration listens on")
         exposed = {int(p) for a in (a for i, a in instrs if i == "EXPOSE") for p in a.split()}
         want = {port_of(conf["ingest"]["endpoint"]), port_of(conf["alerts"]["endpoint"]),
-                port_of(conf["alerts"]["control_endpoint"]), int(m.group(1))}
+                port_of(conf["alerts"]["control_endpoint"]),
+                port_of(conf["alerts"]["endpoint_official"]),
+                port_of(conf["alerts"]["endpoint_public"]), int(m.group(1))}
         self.assertEqual(exposed, want)
         cmd = [a for i, a in instrs if i == "CMD"][-1]
         self.assertEqual(cmd, '["--config", "/etc/tocsin/tocsind.conf"]')
@@ -311,7 +313,7 @@ class ComposeTest(unittest.TestCase):
     def test_endpoints_match_the_configuration(self):
         conf = tocsind_conf()
         ports = {p.split(":")[-1] for p in self.services["tocsind"]["ports"]}
-        self.assertEqual(ports, {"7450", "7451", "7452", "9464"})
+        self.assertEqual(ports, {"7450", "7451", "7452", "7453", "7454", "9464"})
         for p in self.services["tocsind"]["ports"]:
             self.assertTrue(p.startswith("127.0.0.1:"), "published on the host's loopback")
         self.assertEqual(self.services["adapters"]["environment"]["TOCSIN_ENDPOINT"],

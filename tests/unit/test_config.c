@@ -77,6 +77,7 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 {
 	ck_assert_int_eq(a->log_level, b->log_level);
 	ck_assert_str_eq(a->name, b->name);
+	ck_assert_int_eq(a->drain_s, b->drain_s);
 	ck_assert_str_eq(a->ingest_endpoint, b->ingest_endpoint);
 	ck_assert_str_eq(a->server_key, b->server_key);
 	ck_assert_int_eq(a->insecure, b->insecure);
@@ -87,6 +88,8 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_int_eq(a->alerts, b->alerts);
 	ck_assert_str_eq(a->alerts_endpoint, b->alerts_endpoint);
 	ck_assert_str_eq(a->control_endpoint, b->control_endpoint);
+	ck_assert_str_eq(a->alerts_endpoint_official, b->alerts_endpoint_official);
+	ck_assert_str_eq(a->alerts_endpoint_public, b->alerts_endpoint_public);
 	ck_assert_int_eq(a->alerts_recent, b->alerts_recent);
 	ck_assert_int_eq(a->since_max, b->since_max);
 	ck_assert_int_eq(a->alerts_sndhwm, b->alerts_sndhwm);
@@ -178,6 +181,7 @@ START_TEST(every_key_parsed)
 	ck_assert_int_eq(load("[server]\n"
 			      "log_level = debug\n"
 			      "name = city-east_1.a\n"
+			      "drain_s = 42\n"
 			      "[ingest]\n"
 			      "endpoint = tcp://[::1]:9000\n"
 			      "server_key = /etc/tocsin/server.key\n"
@@ -209,6 +213,7 @@ START_TEST(every_key_parsed)
 			 0);
 	ck_assert_int_eq(cfg.log_level, TN_LOG_DEBUG);
 	ck_assert_str_eq(cfg.name, "city-east_1.a");
+	ck_assert_int_eq(cfg.drain_s, 42);
 	ck_assert_str_eq(cfg.ingest_endpoint, "tcp://[::1]:9000");
 	ck_assert_str_eq(cfg.server_key, "/etc/tocsin/server.key");
 	ck_assert(cfg.insecure);
@@ -321,6 +326,7 @@ START_TEST(bad_values)
 		{"server", "log_level", "loud", "one of debug, info, warn, error"},
 		{"server", "name", "", "1-63 characters of A-Z a-z 0-9 . _ -"},
 		{"server", "name", "a b", "1-63 characters of A-Z a-z 0-9 . _ -"},
+		{"server", "drain_s", "0", "an integer between 1 and 3600"},
 		{"ingest", "endpoint", "127.0.0.1:7450",
 		 "a ZeroMQ endpoint tcp://HOST:PORT, ipc://PATH or inproc://NAME of at most 511 "
 		 "bytes"},
@@ -433,7 +439,7 @@ START_TEST(unknown_section_and_key)
 	expect_error("[store]\nbatch = 10\nretry = 5\n",
 		     "3: store.retry: unknown key; expected one of conninfo, batch, retry_ms");
 	expect_error("[server]\nendpoint = tcp://127.0.0.1:1\n",
-		     "2: server.endpoint: unknown key; expected one of log_level, name");
+		     "2: server.endpoint: unknown key; expected one of log_level, name, drain_s");
 	expect_error("\nlog_level = info\n[server]\n",
 		     "2: log_level: expected a [section] before the first key");
 }
@@ -469,6 +475,24 @@ START_TEST(cross_checks)
 	ck_assert_int_eq(load("[ingest]\ninsecure = yes\n[alerts]\nenabled = false\n"
 			      "endpoint = tcp://10.0.0.1:7451\n"),
 			 0);
+	/* the lower clearances' streams: the same rule; empty is off, not an error */
+	expect_error("[ingest]\ninsecure = yes\n[alerts]\nendpoint_public = tcp://10.0.0.1:7454\n",
+		     "2: ingest.insecure: expected false unless alerts.endpoint_public is loopback "
+		     "too, got \"yes\" with endpoint \"tcp://10.0.0.1:7454\"");
+	ck_assert_int_eq(load("[ingest]\ninsecure = yes\n[alerts]\nendpoint_official =\n"
+			      "endpoint_public =\n"),
+			 0);
+	ck_assert_str_eq(cfg.alerts_endpoint_official, "");
+	ck_assert_str_eq(cfg.alerts_endpoint_public, "");
+	ck_assert_int_eq(load("[server]\n"), 0);
+	ck_assert_str_eq(cfg.alerts_endpoint_official, "tcp://127.0.0.1:7453");
+	ck_assert_str_eq(cfg.alerts_endpoint_public, "tcp://127.0.0.1:7454");
+	expect_error("[alerts]\nendpoint_official = 7453\n",
+		     "2: alerts.endpoint_official: expected a ZeroMQ endpoint tcp://HOST:PORT, "
+		     "ipc://PATH or inproc://NAME of at most 511 bytes (empty: off), got \"7453\"");
+	expect_error("[alerts]\nendpoint =\n",
+		     "2: alerts.endpoint: expected a ZeroMQ endpoint tcp://HOST:PORT, "
+		     "ipc://PATH or inproc://NAME of at most 511 bytes, got \"\"");
 	/* escalation deadlines: 0 (never) to a day */
 	expect_error("[alerts]\nescalate_p1_s = -1\n",
 		     "2: alerts.escalate_p1_s: expected an integer between 0 and 86400, got \"-1\"");
@@ -644,10 +668,66 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 51);
+	ck_assert_int_eq(keys, 54);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);
+}
+END_TEST
+
+/* A reload's view: what differs, as text, and whether it may change live. */
+START_TEST(diff_for_reload)
+{
+	struct tn_config a, b;
+	struct tn_config_change ch[8];
+
+	tn_config_defaults(&a);
+	b = a;
+	ck_assert_uint_eq(tn_config_diff(&a, &b, ch, 8), 0);
+	/* a longer value left behind after the NUL is not a difference */
+	snprintf(b.name, sizeof b.name, "a-much-longer-name");
+	snprintf(b.name, sizeof b.name, "tocsind");
+	ck_assert_uint_eq(tn_config_diff(&a, &b, ch, 8), 0);
+
+	ck_assert_int_eq(load("[server]\nlog_level = debug\ndrain_s = 3\n"
+			      "[ingest]\nrate = 7\nendpoint = tcp://127.0.0.1:9999\n"
+			      "[store]\nconninfo = dbname=secret password=hunter2\n"
+			      "[alerts]\nescalate_p2_s = 5\n"),
+			 0);
+	b = cfg;
+	memcpy(b.server_key, a.server_key, sizeof a.server_key); /* made relative to dir */
+	memcpy(b.journal_dir, a.journal_dir, sizeof a.journal_dir);
+	ck_assert_uint_eq(tn_config_diff(&a, &b, ch, 8), 6);
+	/* in the order of the key table */
+	const char *const want[][4] = {
+		{"server.log_level", "info", "debug", "live"},
+		{"server.drain_s", "10", "3", "live"},
+		{"ingest.endpoint", "tcp://127.0.0.1:7450", "tcp://127.0.0.1:9999", "restart"},
+		{"ingest.rate", "5000", "7", "live"},
+		{"store.conninfo", "(not shown)", "(not shown)", "restart"},
+		{"alerts.escalate_p2_s", "300", "5", "live"},
+	};
+	for (size_t i = 0; i < 6; i++) {
+		char key[64];
+		snprintf(key, sizeof key, "%s.%s", ch[i].section, ch[i].name);
+		ck_assert_str_eq(key, want[i][0]);
+		ck_assert_str_eq(ch[i].was, want[i][1]);
+		ck_assert_str_eq(ch[i].now, want[i][2]);
+		ck_assert_int_eq(ch[i].live, strcmp(want[i][3], "live") == 0);
+	}
+	/* at most `max` filled, the count still whole */
+	memset(ch, 0, sizeof ch);
+	ck_assert_uint_eq(tn_config_diff(&a, &b, ch, 2), 6);
+	ck_assert_str_eq(ch[1].name, "drain_s");
+	ck_assert_ptr_null(ch[2].name);
+
+	ck_assert(tn_config_live("ingest", "burst"));
+	ck_assert(tn_config_live("registry", "poll_ms"));
+	ck_assert(!tn_config_live("ingest", "endpoint"));
+	ck_assert(!tn_config_live("journal", "dir"));
+	ck_assert(!tn_config_live("correlator", "slack_s"));
+	ck_assert(!tn_config_live("ingest", "rat"));
+	ck_assert(!tn_config_live("ingestx", "rate"));
 }
 END_TEST
 
@@ -710,6 +790,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, relative_paths);
 	tcase_add_test(tc, sample_is_true);
 	tcase_add_test(tc, loopback);
+	tcase_add_test(tc, diff_for_reload);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -283,6 +283,72 @@ START_TEST(console_cache_round_trip)
 }
 END_TEST
 
+/* Format 3 says each key's role and clearance; an older cache gives every
+ * key the lowest clearance (it never grants more than it can know). */
+START_TEST(cache_clearance)
+{
+	char k1[41], k2[41], k3[41], path[128], text[512];
+	struct tn_registry *r, *back;
+	new_key(k1);
+	new_key(k2);
+	new_key(k3);
+	snprintf(path, sizeof path, "%s/clear.cache", dir);
+	snprintf(text, sizeof text,
+		 "tocsin-registry 3 5\n"
+		 "desk1 %s - - -1 -1 - official-sensitive\n"
+		 "desk2 %s - - -1 -1 - public\n"
+		 "plan1 %s - - -1 -1 planner official\n",
+		 k1, k2, k3);
+	write_file(path, text);
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), 0);
+	ck_assert_int_eq(tn_registry_find(r, k1)->clearance, TN_SENS_OFFICIAL_SENSITIVE);
+	ck_assert(!tn_registry_find(r, k1)->planner);
+	ck_assert_int_eq(tn_registry_find(r, k2)->clearance, TN_SENS_PUBLIC);
+	ck_assert_int_eq(tn_registry_find(r, k3)->clearance, TN_SENS_OFFICIAL);
+	ck_assert(tn_registry_find(r, k3)->planner);
+	ck_assert_int_eq(tn_registry_cache_save(r, path), 0);
+	ck_assert_int_eq(tn_registry_cache_load(path, &back), 0);
+	for (size_t i = 0; i < r->n; i++) {
+		ck_assert_str_eq(back->entries[i].key, r->entries[i].key);
+		ck_assert_int_eq(back->entries[i].clearance, r->entries[i].clearance);
+		ck_assert_int_eq(back->entries[i].planner, r->entries[i].planner);
+	}
+	tn_registry_free(back);
+	tn_registry_free(r);
+
+	/* formats 1 and 2: public, whatever PostgreSQL says (until it is read) */
+	snprintf(text, sizeof text,
+		 "tocsin-registry 2 4\ndesk1 %s - - -1 -1\nplan1 %s - - -1 -1 planner\n", k1, k3);
+	write_file(path, text);
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), 0);
+	ck_assert_int_eq(tn_registry_find(r, k1)->clearance, TN_SENS_PUBLIC);
+	ck_assert_int_eq(tn_registry_find(r, k3)->clearance, TN_SENS_PUBLIC);
+	tn_registry_free(r);
+	snprintf(text, sizeof text, "tocsin-registry 1 4\ndesk1 %s - -\n", k1);
+	write_file(path, text);
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), 0);
+	ck_assert_int_eq(tn_registry_find(r, k1)->clearance, TN_SENS_PUBLIC);
+	tn_registry_free(r);
+
+	/* an unknown clearance, an unknown role, a missing or an extra field */
+	static const char *const bad[] = {
+		"tocsin-registry 3 9\ndesk1 %s - - -1 -1 - secret\n",
+		"tocsin-registry 3 9\ndesk1 %s - - -1 -1 admin official\n",
+		"tocsin-registry 3 9\ndesk1 %s - - -1 -1 -\n",
+		"tocsin-registry 3 9\ndesk1 %s - - -1 -1 planner\n",
+		"tocsin-registry 3 9\ndesk1 %s - - -1 -1 - official extra\n",
+		"tocsin-registry 4 9\ndesk1 %s - - -1 -1 - official\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		snprintf(text, sizeof text, bad[i], k1);
+		write_file(path, text);
+		r = NULL;
+		ck_assert_msg(tn_registry_cache_load(path, &r) == TN_ECORRUPT, "case %zu", i);
+		ck_assert_ptr_null(r);
+	}
+}
+END_TEST
+
 START_TEST(pg_unreachable_is_an_error)
 {
 	struct tn_registry *r = (void *)1;
@@ -307,6 +373,7 @@ int main(void)
 	tcase_add_test(tc, empty_refuses_everyone);
 	tcase_add_test(tc, empty_cache_round_trip);
 	tcase_add_test(tc, console_cache_round_trip);
+	tcase_add_test(tc, cache_clearance);
 	tcase_add_test(tc, pg_unreachable_is_an_error);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

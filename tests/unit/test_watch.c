@@ -436,6 +436,54 @@ START_TEST(hostile_bodies)
 }
 END_TEST
 
+/* Bodies of the lower clearances' streams (docs/control-rooms.md, "Need to
+ * know"): a public one has no asset anywhere, an official one may lack
+ * explanations and vias. The console shows what there is. */
+START_TEST(redacted_bodies)
+{
+	struct tn__watch w;
+	msgpack_object o;
+	struct tn__watch_inc *in;
+
+	tn__watch_init(&w);
+	o = mp("{\"seq\":1,\"incident\":\"INC-00000000000000aa\",\"rev\":1,\"msg\":\"alert\","
+	       "\"status\":\"actual\",\"priority\":1,"
+	       "\"title\":\"energy incident in area ALD-E: 2 affected in 2 sectors\","
+	       "\"cause\":\"observed\",\"confidence\":1.0,"
+	       "\"root\":{\"sector\":\"energy\",\"time\":\"2026-11-26T05:00:00.000Z\"},"
+	       "\"sectors\":[\"energy\",\"health\"],"
+	       "\"affected\":[{\"sector\":\"energy\",\"state\":\"down\","
+	       "\"time\":\"2026-11-26T05:00:00.000Z\"},{\"sector\":\"health\",\"state\":\"down\","
+	       "\"time\":\"2026-11-26T05:00:05.000Z\"}],"
+	       "\"at_risk\":[{\"sector\":\"water\",\"eta\":\"2026-11-26T05:10:00.000Z\","
+	       "\"eta_latest\":\"2026-11-26T05:15:00.000Z\",\"outcome\":\"pending\"}],"
+	       "\"at_risk_count\":{\"pending\":1,\"borne_out\":0,\"not_borne_out\":0},"
+	       "\"area\":\"ALD-E\",\"opened\":\"2026-11-26T05:00:00.000Z\","
+	       "\"updated\":\"2026-11-26T05:00:05.000Z\"}");
+	ck_assert_int_eq(tn__watch_apply(&w, &o, T0), 0);
+	in = tn__watch_find(&w, "INC-00000000000000aa");
+	ck_assert_ptr_nonnull(in);
+	ck_assert_int_eq(in->priority, 1);
+	ck_assert_str_eq(in->title, "energy incident in area ALD-E: 2 affected in 2 sectors");
+	ck_assert_str_eq(in->root, "");
+	ck_assert_str_eq(in->root_sector, "energy");
+	ck_assert_uint_eq(in->n_node, 0); /* members without a name are not drawn */
+	ck_assert_uint_eq(in->n_pending_all, 1);
+	/* official: members without explanations hang under the root line */
+	o = mp("{\"seq\":2,\"incident\":\"INC-00000000000000bb\",\"rev\":1,\"priority\":2,"
+	       "\"root\":{\"asset\":\"R\",\"sector\":\"energy\"},"
+	       "\"affected\":[{\"asset\":\"R\",\"state\":\"down\"},{\"asset\":\"A\","
+	       "\"state\":\"down\"}],\"at_risk\":[{\"asset\":\"P\",\"eta\":"
+	       "\"2026-11-26T05:10:00.000Z\"}],\"explain\":[]}");
+	ck_assert_int_eq(tn__watch_apply(&w, &o, T0), 0);
+	in = tn__watch_find(&w, "INC-00000000000000bb");
+	ck_assert_uint_eq(in->n_node, 2);
+	ck_assert_uint_eq(in->n_risk, 1);
+	ck_assert_str_eq(in->risk[0].via, "");
+	tn__watch_free(&w);
+}
+END_TEST
+
 START_TEST(lists_are_capped_and_counted)
 {
 	struct tn__watch w;
@@ -473,6 +521,7 @@ int main(void)
 	tcase_add_test(tc, snapshot_sorts_and_states);
 	tcase_add_test(tc, resolved_and_merged_fade_out);
 	tcase_add_test(tc, hostile_bodies);
+	tcase_add_test(tc, redacted_bodies);
 	tcase_add_test(tc, lists_are_capped_and_counted);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
