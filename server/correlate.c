@@ -430,8 +430,9 @@ static void emit_changes(struct tn_correlate *c, struct tn_corr *engine, const c
 	char key[SENT_KEY_LEN + 1];
 
 	for (size_t i = 0; i < n; i++) {
-		snprintf(key, sizeof key, "%s/%s", stream, ch[i].incident);
-		if (rebuilding && sent_get(&c->sent, key) >= ch[i].rev) {
+		/* the key only at start: the map is empty once rebuilt */
+		if (rebuilding && (snprintf(key, sizeof key, "%s/%s", stream, ch[i].incident),
+				   sent_get(&c->sent, key) >= ch[i].rev)) {
 			ck_pr_inc_64(&c->st.changes_suppressed);
 			continue;
 		}
