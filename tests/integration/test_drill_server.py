@@ -19,7 +19,10 @@ BASE_MS = 1786000000000  # 2026-08-06T07:06:40Z: a drill may be of any date
 
 
 def planner_add(db, name, keypair):
-    tocsin("--db", db.conninfo, "planner", "add", name, "--key", keypair.pub_path)
+    # official-sensitive: the stream on the main endpoint, and unredacted read-backs
+    # to compare with the offline replay (docs/control-rooms.md, "Need to know")
+    tocsin("--db", db.conninfo, "planner", "add", name, "--key", keypair.pub_path,
+           "--clearance", "official-sensitive")
 
 
 class DrillServerTest(IntegrationCase):

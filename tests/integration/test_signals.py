@@ -183,7 +183,8 @@ class ReloadTest(IntegrationCase):
         self.assertIs(c.ctl, sock_c)
         for name, w in (("adapter", wa), ("console sub", ws), ("console control", wc)):
             self.assertEqual(w.count(zmq.EVENT_HANDSHAKE_SUCCEEDED), 1, name)
-            self.assertEqual(w.count(zmq.EVENT_CONNECTED), 1, name)
+            # at most the first connect: the monitor may start after it
+            self.assertLessEqual(w.count(zmq.EVENT_CONNECTED), 1, name)
             self.assertEqual(w.count(zmq.EVENT_DISCONNECTED), 0, name)
 
         rows = self.reload_audits(audits + 1)
@@ -280,8 +281,10 @@ class ReloadTest(IntegrationCase):
         self.assertIsNone(c.request_raw(pack({"op": "snapshot"}),
                                         timeout=1.5))
         log = self.sighup()
-        wait_until(lambda: self.server.log().count("key registry re-read") >= 2 or
-                   "key registry changed" in log, 10, 0.1, "both registries re-read")
+        # each watcher says "re-read" (same version) or "changed" (a new one)
+        wait_until(lambda: self.server.log().count("key registry re-read") +
+                   self.server.log().count("key registry changed") >= 2, 10, 0.1,
+                   "both registries re-read")
         a.timeout = c.timeout = 10
         a.connect()
         c.connect()
