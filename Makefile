@@ -131,10 +131,14 @@ endif
 # ---- sanitizers (docs/security.md, "Sanitizers") -------------------------------
 # What CI (.ci/run) runs under ThreadSanitizer: the unit suites that start
 # threads and the integration modules of the threaded server paths (ingest,
-# alerts, correlator, drills, store). TSan is the slowest of the sanitizers and
-# the other suites are single-threaded; `make check-san` runs everything.
+# alerts and its clearances, correlator, drills, store, outbox, metrics, the
+# SIGHUP reload, failover). TSan is the slowest of the sanitizers and the other
+# suites are single-threaded; `make check-san` runs everything.
 TSAN_UNITS := journal outbox sdk store
-TSAN_IT    := ingest alerts correlate drills drill_server durability outbox metrics
+# (test_durability is left to check-san: its store thread runs in every module
+# here, its PostgreSQL outage and kill -9 cost TSan over 2 minutes.)
+TSAN_IT    := ingest alerts clearance correlate drills drill_server outbox metrics signals \
+	failover
 
 tsan-programs:
 	@$(MAKE) --no-print-directory SAN=thread test-programs UNIT_SUITES="$(TSAN_UNITS)"
