@@ -133,7 +133,7 @@ class CapTest(DemoCityCase):
         # The other tests expect the id in one stream: the drill's rows go at the end.
         self.addCleanup(self.db.execute,
                         "DELETE FROM incident_revisions WHERE stream = %s; "
-                        "DELETE FROM incidents WHERE stream = %s" % (lit(DRILL), lit(DRILL)))
+                        "DELETE FROM incident_heads WHERE stream = %s" % (lit(DRILL), lit(DRILL)))
         values = []
         for line in out.splitlines():
             b = json.loads(line)

@@ -149,8 +149,16 @@ static void db_create(void)
 	if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0)
 		die("no schema files", pattern);
 	for (size_t i = 0; i < g.gl_pathc; i++) { /* glob sorts: 001_, 002_, ... */
+		const char *base = strrchr(g.gl_pathv[i], '/');
+		/* after 007_roles.sql, as `tocsin db migrate` does: as the schema's owner */
+		int as_owner = strtol(base ? base + 1 : g.gl_pathv[i], NULL, 10) > 7;
 		char *text = read_file(g.gl_pathv[i]);
+
+		if (as_owner)
+			exec_or_die(c, "SET ROLE tocsin_owner");
 		exec_or_die(c, text);
+		if (as_owner)
+			exec_or_die(c, "RESET ROLE");
 		free(text);
 	}
 	globfree(&g);
@@ -188,7 +196,7 @@ static void setup(void)
 	ck_assert_int_eq(PQstatus(db), CONNECTION_OK);
 	/* as the owner: the audit table is append-only for everyone else (007_roles.sql) */
 	exec_or_die(db, "SET ROLE tocsin_owner; "
-			"TRUNCATE events, rejected, audit, incident_revisions, incidents, "
+			"TRUNCATE events, rejected, audit, incident_revisions, incident_heads, "
 			"incident_members RESTART IDENTITY; "
 			"UPDATE store_progress SET journal_offset = 0 WHERE stream = 'journal'; "
 			"RESET ROLE");
