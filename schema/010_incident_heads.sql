@@ -1,7 +1,7 @@
 -- 010_incident_heads.sql: the current state of an incident points at its
 -- newest revision instead of copying it.
 --
--- Until 009, every revision the store applied rewrote its incident's row in
+-- Before this, every revision the store applied rewrote its incident's row in
 -- `incidents`: about 1 KiB with the JSON body, a new row version, new index
 -- entries (docs/bench.md, "What limits"). The body is already stored once,
 -- in `incident_revisions`. Now the table the trigger upserts,
@@ -16,11 +16,23 @@
 -- `incidents` becomes a view with the same columns as the table it
 -- replaces, read from the head and its revision: readers (`SELECT ... FROM
 -- incidents`, its body included) see what they saw. It cannot be written:
--- derived state is deleted from `incident_heads` (its members follow, ON
--- DELETE CASCADE).
+-- derived state is deleted from `incident_heads` (the members, a view too,
+-- follow).
 --
--- `incident_members` stays a table (an event's incident is found by its
--- index on (event_source, event_id)), kept by the same trigger as in 004.
+-- `incident_members` becomes a view the same way: one row per asset its
+-- newest revision lists under `affected` (the first entry of an asset listed
+-- twice), with the path, rule and window of its `explain` entry, as the
+-- trigger of 004 wrote them. The trigger kept them with an upsert and a
+-- delete per revision (most of what was left of the revisions' cost). What
+-- the table had and the view has not: the index on (event_source,
+-- event_id): finding the incident of an event now reads every current
+-- incident (or search `incident_revisions`, as tests/bench/engine_bench.c
+-- does, incrementally).
+--
+-- What PostgreSQL refused in a body before (a bad timestamp or boolean in a
+-- member, say) it still refuses when the revision is stored, so that the
+-- store quarantines that record and a view never meets it: the trigger
+-- casts those fields of every revision that becomes current.
 
 CREATE TABLE incident_heads (
     stream          text NOT NULL,
@@ -37,9 +49,7 @@ INSERT INTO incident_heads (stream, incident, rev, journal_offset, opened)
 SELECT i.stream, i.incident, i.rev, r.journal_offset, i.opened
 FROM incidents i JOIN incident_revisions r USING (stream, incident, rev);
 
-ALTER TABLE incident_members DROP CONSTRAINT incident_members_stream_incident_fkey;
-ALTER TABLE incident_members ADD CONSTRAINT incident_members_stream_incident_fkey
-    FOREIGN KEY (stream, incident) REFERENCES incident_heads ON DELETE CASCADE;
+DROP TABLE incident_members;
 DROP TABLE incidents;
 
 CREATE VIEW incidents AS
@@ -49,13 +59,26 @@ CREATE VIEW incidents AS
            r.body->>'merged_into' AS merged_into, r.body
     FROM incident_heads h JOIN incident_revisions r ON r.journal_offset = h.journal_offset;
 
--- As in 004, with `incident_heads` for `incidents`: per statement, the
--- newest revision of each incident in it; the head moved where it is newer
--- than the stored one; the members of the incidents moved, from the body of
--- the revision they moved to, written only where they differ; and the
--- members those incidents no longer list, deleted (in the same statement:
--- its DELETE sees the members as they were before it, and never a row its
--- INSERT writes, which are all listed).
+CREATE VIEW incident_members AS
+    SELECT DISTINCT ON (h.stream, h.incident, a.v->>'asset')
+           h.stream, h.incident, a.v->>'asset' AS asset, a.v->>'sector' AS sector,
+           a.v->>'state' AS state, (a.v->>'time')::timestamptz AS time,
+           a.v->'event'->>'source' AS event_source, a.v->'event'->>'id' AS event_id,
+           (a.v->>'late')::boolean AS late, ex.e->>'rule' AS rule,
+           ARRAY(SELECT jsonb_array_elements_text(ex.e->'path')) AS path,
+           (ex.e->'window'->>0)::timestamptz AS window_lo,
+           (ex.e->'window'->>1)::timestamptz AS window_hi
+    FROM incident_heads h
+    JOIN incident_revisions r ON r.journal_offset = h.journal_offset
+    CROSS JOIN LATERAL jsonb_array_elements(r.body->'affected') WITH ORDINALITY AS a(v, k)
+    LEFT JOIN LATERAL (
+        SELECT x FROM jsonb_array_elements(r.body->'explain') AS x
+        WHERE x->>'asset' = a.v->>'asset' LIMIT 1) AS ex(e) ON true
+    ORDER BY h.stream, h.incident, a.v->>'asset', a.k;
+
+-- Replaces 004's: per statement, the newest revision of each incident in it
+-- becomes the head where it is newer than the stored one (a replayed older
+-- revision changes nothing); nothing else is written.
 CREATE OR REPLACE FUNCTION incident_revisions_applied() RETURNS trigger LANGUAGE plpgsql
 SET jit = off AS $$
 BEGIN
@@ -65,68 +88,21 @@ BEGIN
         JOIN (SELECT stream, incident, max(rev) AS rev
               FROM new_revisions GROUP BY stream, incident) AS top
           USING (stream, incident, rev)
-    ), moved AS (
-        INSERT INTO incident_heads AS h (stream, incident, rev, journal_offset, opened)
-        SELECT stream, incident, rev, journal_offset, (body->>'opened')::timestamptz
-        FROM newest
-        ON CONFLICT (stream, incident) DO UPDATE
-            SET rev = EXCLUDED.rev, journal_offset = EXCLUDED.journal_offset,
-                opened = EXCLUDED.opened
-            WHERE h.rev < EXCLUDED.rev
-        RETURNING h.stream, h.incident, h.journal_offset
-    ), applied AS (
-        -- The body by the revision's primary key (the rows COPY inserted are
-        -- in the table): joining two CTEs here, whose sizes the planner
-        -- cannot guess, gave a nested loop over both (5000 x 5000 rows).
-        SELECT m.stream, m.incident, r.body
-        FROM moved AS m JOIN incident_revisions AS r USING (journal_offset)
-    ), listed AS (
-        -- One row per asset: its first entry in `affected`.
-        SELECT DISTINCT ON (ap.stream, ap.incident, a.v->>'asset')
-               ap.stream, ap.incident, a.v->>'asset' AS asset, a.v->>'sector' AS sector,
-               a.v->>'state' AS state, (a.v->>'time')::timestamptz AS time,
-               a.v->'event'->>'source' AS event_source, a.v->'event'->>'id' AS event_id,
-               (a.v->>'late')::boolean AS late, e->>'rule' AS rule,
-               ARRAY(SELECT jsonb_array_elements_text(e->'path')) AS path,
-               (e->'window'->>0)::timestamptz AS window_lo,
-               (e->'window'->>1)::timestamptz AS window_hi
-        FROM applied AS ap
-        CROSS JOIN LATERAL jsonb_array_elements(ap.body->'affected') WITH ORDINALITY AS a(v, k)
-        LEFT JOIN LATERAL (
-            SELECT x FROM jsonb_array_elements(ap.body->'explain') AS x
-            WHERE x->>'asset' = a.v->>'asset' LIMIT 1) AS ex(e) ON true
-        ORDER BY ap.stream, ap.incident, a.v->>'asset', a.k
-    ), unlisted AS (
-        DELETE FROM incident_members AS m
-        USING applied AS ap
-        WHERE m.stream = ap.stream AND m.incident = ap.incident
-          AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(ap.body->'affected') AS a
-                          WHERE a->>'asset' = m.asset)
     )
-    INSERT INTO incident_members AS m (stream, incident, asset, sector, state, time,
-                                       event_source, event_id, late, rule, path, window_lo,
-                                       window_hi)
-    -- Rows already as listed are left out here, not by the ON CONFLICT
-    -- filter below: that one locks the row it spares (a write, and WAL).
-    SELECT l.* FROM listed AS l
+    INSERT INTO incident_heads AS h (stream, incident, rev, journal_offset, opened)
+    SELECT stream, incident, rev, journal_offset, (body->>'opened')::timestamptz
+    FROM newest
+    -- The casts of the view incident_members, all evaluated (num_nulls takes
+    -- every argument; it is never negative): they fail here on bad data.
     WHERE NOT EXISTS (
-        SELECT 1 FROM incident_members AS o
-        WHERE o.stream = l.stream AND o.incident = l.incident AND o.asset = l.asset
-          AND (o.sector, o.state, o.time, o.event_source, o.event_id, o.late, o.rule, o.path,
-               o.window_lo, o.window_hi)
-              IS NOT DISTINCT FROM
-              (l.sector, l.state, l.time, l.event_source, l.event_id, l.late, l.rule, l.path,
-               l.window_lo, l.window_hi))
-    ON CONFLICT (stream, incident, asset) DO UPDATE
-        SET sector = EXCLUDED.sector, state = EXCLUDED.state, time = EXCLUDED.time,
-            event_source = EXCLUDED.event_source, event_id = EXCLUDED.event_id,
-            late = EXCLUDED.late, rule = EXCLUDED.rule, path = EXCLUDED.path,
-            window_lo = EXCLUDED.window_lo, window_hi = EXCLUDED.window_hi
-        WHERE (m.sector, m.state, m.time, m.event_source, m.event_id, m.late, m.rule, m.path,
-               m.window_lo, m.window_hi)
-              IS DISTINCT FROM
-              (EXCLUDED.sector, EXCLUDED.state, EXCLUDED.time, EXCLUDED.event_source,
-               EXCLUDED.event_id, EXCLUDED.late, EXCLUDED.rule, EXCLUDED.path,
-               EXCLUDED.window_lo, EXCLUDED.window_hi);
+        SELECT 1 FROM jsonb_array_elements(body->'affected') AS a
+        WHERE num_nulls((a->>'time')::timestamptz, (a->>'late')::boolean) < 0)
+      AND NOT EXISTS (
+        SELECT 1 FROM jsonb_array_elements(body->'explain') AS x
+        WHERE num_nulls((x->'window'->>0)::timestamptz, (x->'window'->>1)::timestamptz) < 0)
+    ON CONFLICT (stream, incident) DO UPDATE
+        SET rev = EXCLUDED.rev, journal_offset = EXCLUDED.journal_offset,
+            opened = EXCLUDED.opened
+        WHERE h.rev < EXCLUDED.rev;
     RETURN NULL;
 END $$;

@@ -26,8 +26,7 @@
  * sequence), incident_revisions; SELECT, UPDATE (and INSERT, if the row is
  * missing) on store_progress; TEMP on the database; and, for the trigger of
  * schema/004 (rewritten by 010), which runs with the store's rights: SELECT,
- * INSERT, UPDATE on incident_heads, SELECT, INSERT, UPDATE, DELETE on
- * incident_members.
+ * INSERT, UPDATE on incident_heads.
  *
  * Thread contract: tn_store_start/stop from the main thread; the store runs
  * in its own thread; the getters may be called from any thread.

@@ -1204,8 +1204,8 @@ out:
  * has loaded from PostgreSQL, sent through the adapter SDK (one connection,
  * closed loop: as fast as acks come) for `seconds`, with event time = the
  * wall clock at sending (order kept, spacing not). Every MARK_EVERY-th
- * failure is a marker; a monitor thread polls incident_members for the
- * markers acked and not yet seen, so each marker's lag is the time from its
+ * failure is a marker; a monitor thread polls the revisions stored since its
+ * last poll for the markers acked and not yet seen, so each marker's lag is the time from its
  * ack (durable in the journal) to its first revision being in PostgreSQL:
  * the correlator's reading, the lateness (the watermark trails the server's
  * ticks by lateness_s), the emit bucket, the committer and the store.
@@ -1357,19 +1357,38 @@ static void *e2e_monitor(void *ud)
 		snprintf(e->err, sizeof e->err, "monitor: %s", PQerrorMessage(pg));
 		goto out;
 	}
+	/*
+	 * Revisions are read once each, in journal order (the store commits in
+	 * that order): those above `lo` and up to the newest stored when the
+	 * poll starts. incident_members (a view over the newest revision of every
+	 * incident since schema/010) would expand every incident at each poll.
+	 */
+	char lo[24] = "-1", hi[24];
+
 	for (;;) {
 		int64_t t0 = mono_ns();
 		size_t n = pending(e, src, ids, cap, idx);
-		const char *params[2] = {src, ids};
+		const char *params[4] = {src, ids, lo, hi};
 		PGresult *r;
 
 		if (n) {
+			r = PQexec(pg, "SELECT coalesce(max(journal_offset), -1) FROM incident_revisions");
+			if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+				snprintf(e->err, sizeof e->err, "monitor: %s", PQerrorMessage(pg));
+				PQclear(r);
+				goto out;
+			}
+			snprintf(hi, sizeof hi, "%s", PQgetvalue(r, 0, 0));
+			PQclear(r);
 			r = PQexecParams(pg,
-					 "SELECT m.event_id FROM incident_members m JOIN "
-					 "unnest($1::text[], $2::text[]) AS p(s, i) "
-					 "ON m.event_source = p.s AND m.event_id = p.i "
-					 "WHERE m.stream = 'live'",
-					 2, NULL, params, NULL, NULL, 0);
+					 "SELECT a->'event'->>'id' FROM incident_revisions r "
+					 "CROSS JOIN LATERAL jsonb_array_elements(r.body->'affected') a "
+					 "JOIN unnest($1::text[], $2::text[]) AS p(s, i) "
+					 "ON a->'event'->>'source' = p.s AND a->'event'->>'id' = p.i "
+					 "WHERE r.stream = 'live' AND r.journal_offset > $3::bigint "
+					 "AND r.journal_offset <= $4::bigint",
+					 4, NULL, params, NULL, NULL, 0);
+			snprintf(lo, sizeof lo, "%s", hi);
 			if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 				snprintf(e->err, sizeof e->err, "monitor: %s", PQerrorMessage(pg));
 				PQclear(r);
