@@ -430,6 +430,23 @@ static void rate_finish(struct tn_ingest *g, struct tn__frame *f, const struct t
 
 /* ---- ZAP ------------------------------------------------------------------- */
 
+/*
+ * Why a key is refused: `e` is its registry entry (NULL: none), has_key
+ * whether the peer offered a CURVE key at all. The text goes to the log,
+ * the audit trail and (at the handshake) the ZAP status text.
+ */
+static const char *key_refusal(const struct tn_adapter_entry *e, bool has_key, char *buf,
+			       size_t len)
+{
+	if (!has_key)
+		return "mechanism not allowed";
+	if (!e)
+		return "key not registered or revoked";
+	snprintf(buf, len, "%s of adapter \"%s\"",
+		 e->retiring ? "rotated-out key past its grace period" : "key expired", e->name);
+	return buf;
+}
+
 /* One ZAP request; false when none was waiting. */
 static bool zap_one(struct tn_ingest *g)
 {
@@ -439,19 +456,21 @@ static bool zap_one(struct tn_ingest *g)
 		return false;
 	if (r.n == 0)
 		return true; /* malformed: answered */
+	const struct tn_adapter_entry *e = NULL;
+	char why[128];
 	if (g->insecure) {
 		if (strcmp(r.mechanism, "NULL") == 0) {
 			STAT_INC(g, zap_accepted);
 			tn__zap_reply(g->zap, &r, "200", "OK", "insecure");
 			goto out;
 		}
-	} else if (r.key[0] && tn_registry_find(g->reg, r.key)) {
+	} else if (r.key[0] && tn_registry_live(e = tn_registry_find(g->reg, r.key), now_us())) {
 		STAT_INC(g, zap_accepted);
 		tn__zap_reply(g->zap, &r, "200", "OK", r.key);
 		goto out;
 	}
 	STAT_INC(g, zap_refused);
-	const char *reason = r.key[0] ? "key not registered or revoked" : "mechanism not allowed";
+	const char *reason = key_refusal(e, r.key[0] != 0, why, sizeof why);
 	tn_log_limited(&g->log_zap, 10, TN_LOG_WARN, "adapter refused at handshake",
 		       "mechanism=%s key=%s address=%s reason=\"%s\"", r.mechanism,
 		       r.key[0] ? r.key : "-", r.address, reason);
@@ -542,14 +561,15 @@ static void process_frame(struct tn_ingest *g, struct tn__frame *f, zmq_msg_t *b
 	if (!g->insecure) {
 		const char *user = zmq_msg_gets(body, "User-Id");
 		who = user ? tn_registry_find(g->reg, user) : NULL;
-		if (!who) {
-			/* Admitted at the handshake, revoked since. */
+		if (!tn_registry_live(who, f->recv_us)) {
+			/* Admitted at the handshake, revoked, expired or retired since. */
+			char why[128];
+			const char *reason = key_refusal(who, true, why, sizeof why);
 			STAT_INC(g, revoked_refusals);
-			item_error(g, f, user, TN_EFORBIDDEN, -1, NULL,
-				   "key revoked or not registered", data, len);
+			item_error(g, f, user, TN_EFORBIDDEN, -1, NULL, reason, data, len);
 			if (reject_budget(g))
 				audit(g, "ingest.refused", user ? user : "-",
-				      zmq_msg_gets(body, "Peer-Address"), "key revoked");
+				      zmq_msg_gets(body, "Peer-Address"), reason);
 			return;
 		}
 		adapter = who->name;

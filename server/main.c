@@ -359,6 +359,9 @@ static void reload(const char *path, struct tn_config *eff, const struct live_pa
 	eff->registry_poll_ms = next.registry_poll_ms;
 	tn_registry_watch_reload(p->adapters, next.registry_poll_ms);
 	tn_registry_watch_reload(p->consoles, next.registry_poll_ms);
+	eff->keys_warn_before_s = next.keys_warn_before_s;
+	tn_registry_watch_warn_before(p->adapters, next.keys_warn_before_s);
+	tn_registry_watch_warn_before(p->consoles, next.keys_warn_before_s);
 	eff->store_retry_ms = next.store_retry_ms;
 	tn_store_set_retry(p->store, next.store_retry_ms);
 	bool esc_ok = true;
@@ -707,7 +710,8 @@ int main(int argc, char **argv)
 		ck_pr_store_ptr(&parts.alerts, alerts);
 		if ((rc = tn_registry_watch_start(cfg.conninfo, TN_REGISTRY_CONSOLES,
 						  cfg.registry_poll_ms, console_cache,
-						  console_version, tn_alerts_publish_registry, alerts,
+						  console_version, cfg.name, cfg.keys_warn_before_s,
+						  tn_alerts_publish_registry, alerts,
 						  &console_watch)) != 0) {
 			tn_error("cannot start the console registry watcher", "error=\"%s\"",
 				 tn_strerror(rc));
@@ -782,8 +786,9 @@ int main(int argc, char **argv)
 
 	struct tn_registry_watch *watch;
 	if ((rc = tn_registry_watch_start(cfg.conninfo, TN_REGISTRY_ADAPTERS, cfg.registry_poll_ms,
-					  cfg.registry_cache, reg_version,
-					  tn_ingest_publish_registry, ingest, &watch)) != 0) {
+					  cfg.registry_cache, reg_version, cfg.name,
+					  cfg.keys_warn_before_s, tn_ingest_publish_registry, ingest,
+					  &watch)) != 0) {
 		tn_error("cannot start registry watcher", "error=\"%s\"", tn_strerror(rc));
 		return 1;
 	}
