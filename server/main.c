@@ -71,7 +71,6 @@ static uint64_t durable;
 /* What the metrics endpoint reads, published as each part starts. */
 static struct tn_metrics_parts parts;
 
-#define MONITOR_ADAPTERS "inproc://tocsin-monitor-adapters"
 #define MONITOR_CONSOLES "inproc://tocsin-monitor-consoles"
 
 static void on_fatal(void *ud)
@@ -589,11 +588,6 @@ int main(int argc, char **argv)
 		tn_error("out of memory", NULL);
 		return 1;
 	}
-	void *adapters_ctx = NULL;
-	if (metrics && tn_ingest_monitor(ingest, MONITOR_ADAPTERS, &adapters_ctx) != 0) {
-		tn_error("cannot monitor the ingest socket", "error=\"%s\"", zmq_strerror(errno));
-		return 1;
-	}
 	if (cfg.correlate) {
 		ck_pr_store_ptr(&parts.corr_in, &corr_in);
 		ck_pr_store_ptr(&parts.corr_out, &corr_out);
@@ -717,6 +711,7 @@ int main(int argc, char **argv)
 				 tn_strerror(rc));
 			return 1;
 		}
+		ck_pr_store_ptr(&parts.console_keys, console_watch);
 		if (cfg.insecure)
 			tn_warn("INSECURE: plain-text alerts and control without authentication; "
 				"loopback only",
@@ -792,9 +787,10 @@ int main(int argc, char **argv)
 		tn_error("cannot start registry watcher", "error=\"%s\"", tn_strerror(rc));
 		return 1;
 	}
+	ck_pr_store_ptr(&parts.adapter_keys, watch);
 
-	if (metrics && (rc = tn_metrics_monitor(metrics, adapters_ctx, MONITOR_ADAPTERS,
-						alerts ? tn_alerts_zmq_ctx(alerts) : NULL,
+	/* the adapters' connections are counted by the ingest thread (ingest.h) */
+	if (metrics && (rc = tn_metrics_monitor(metrics, alerts ? tn_alerts_zmq_ctx(alerts) : NULL,
 						MONITOR_CONSOLES)) != 0) {
 		tn_error("cannot start the connection monitor", "error=\"%s\"", tn_strerror(rc));
 		return 1;
