@@ -39,7 +39,8 @@ bool tn__hs_note(struct tn__hs_table *t, int64_t window, const char *addr, const
 	tn__hs_tick(t, window, emit, ud);
 	snprintf(a, sizeof a, "%s", addr && *addr ? addr : "unknown");
 	for (uint32_t i = 0; i < t->n; i++)
-		if (strcmp(t->e[i].addr, a) == 0) {
+		if (strcmp(t->e[i].addr, a) == 0 &&
+		    strncmp(t->e[i].reason, reason ? reason : "", sizeof t->e[i].reason - 1) == 0) {
 			if (t->e[i].count < UINT32_MAX)
 				t->e[i].count++;
 			return true;

@@ -5,10 +5,12 @@
  * a connection dropped mid-handshake), which a peer can bring on as fast as
  * it can connect.
  *
- * Per window (a minute) and per peer address: the first failure is audited
- * at once, the rest counted and summed up in one row when the window ends.
- * At most TN__HS_ADDRS addresses are followed per window; failures from
- * more are counted together (one row at the window's end) and as dropped.
+ * Per window (a minute), per peer address and reason (a mechanism
+ * mismatch, a wrong server key, garbage, a timeout: a handful of kinds):
+ * the first failure is audited at once, the rest counted and summed up in
+ * one row when the window ends. At most TN__HS_ADDRS (address, reason)
+ * pairs are followed per window; failures beyond are counted together (one
+ * row at the window's end) and as dropped.
  * So a flood leaves at most 2 * TN__HS_ADDRS + 1 rows a minute.
  *
  * Pure (no I/O, no clock): the caller says the window and writes the rows.

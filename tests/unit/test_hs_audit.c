@@ -40,22 +40,27 @@ START_TEST(first_at_once_rest_summed_at_the_window_end)
 	ck_assert_int_eq(g.row[0].count, 1);
 	ck_assert(!g.row[0].summary);
 	for (int i = 0; i < 999; i++)
-		ck_assert(tn__hs_note(&t, 100, "10.0.0.1", "garbage", emit, &g));
+		ck_assert(tn__hs_note(&t, 100, "10.0.0.1", "mechanism mismatch", emit, &g));
 	ck_assert(tn__hs_note(&t, 100, "", "timeout", emit, &g)); /* unknown address */
 	ck_assert_int_eq(g.n, 2);
 	ck_assert_str_eq(g.row[1].addr, "unknown");
-	tn__hs_tick(&t, 100, emit, &g); /* same window: nothing */
-	ck_assert_int_eq(g.n, 2);
-	tn__hs_tick(&t, 101, emit, &g);
-	/* one summary: 999 more from 10.0.0.1 (the unknown failed once only) */
+	/* the same address, another reason: a row of its own */
+	ck_assert(tn__hs_note(&t, 100, "10.0.0.1", "garbage", emit, &g));
 	ck_assert_int_eq(g.n, 3);
-	ck_assert_str_eq(g.row[2].addr, "10.0.0.1");
-	ck_assert_int_eq(g.row[2].count, 999);
-	ck_assert(g.row[2].summary);
+	ck_assert_str_eq(g.row[2].reason, "garbage");
+	tn__hs_tick(&t, 100, emit, &g); /* same window: nothing */
+	ck_assert_int_eq(g.n, 3);
+	tn__hs_tick(&t, 101, emit, &g);
+	/* one summary: 999 more mismatches from 10.0.0.1 (the others failed once) */
+	ck_assert_int_eq(g.n, 4);
+	ck_assert_str_eq(g.row[3].addr, "10.0.0.1");
+	ck_assert_str_eq(g.row[3].reason, "mechanism mismatch");
+	ck_assert_int_eq(g.row[3].count, 999);
+	ck_assert(g.row[3].summary);
 	/* a new window: the first failure is audited again */
 	ck_assert(tn__hs_note(&t, 101, "10.0.0.1", "garbage", emit, &g));
-	ck_assert_int_eq(g.n, 4);
-	ck_assert(!g.row[3].summary);
+	ck_assert_int_eq(g.n, 5);
+	ck_assert(!g.row[4].summary);
 }
 END_TEST
 
