@@ -776,6 +776,43 @@ static bool read_public_key(const struct kind *k, const char *path, char key[TN_
 	return true;
 }
 
+/* An option of a verb: its flag and where its value goes (NULL flag: the end). */
+struct argopt {
+	const char *flag;
+	const char **dst;
+};
+
+/*
+ * argv[2..] of `tocsin <kind> <verb>`: one NAME and the options of `opts`,
+ * each with a value. Returns 0, or 2 after printing why (and the usage for
+ * an unknown argument).
+ */
+static int parse_args(int argc, char **argv, const struct kind *k, const char *verb,
+		      const struct argopt *opts, const char **name)
+{
+	for (int i = 2; i < argc; i++) {
+		const struct argopt *o = opts;
+		while (o->flag && strcmp(argv[i], o->flag) != 0)
+			o++;
+		if (!o->flag && argv[i][0] != '-' && !*name) {
+			*name = argv[i];
+			continue;
+		}
+		if (!o->flag) {
+			fprintf(stderr, "tocsin: %s %s: unexpected argument %s\n", k->word, verb,
+				argv[i]);
+			help_of(k)(stderr);
+			return 2;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "tocsin: %s %s: %s needs a value\n", k->word, verb, argv[i]);
+			return 2;
+		}
+		*o->dst = argv[++i];
+	}
+	return 0;
+}
+
 static int cmd_rotate(int argc, char **argv, const struct tn_cli *cli, const struct kind *k)
 {
 	const char *name = NULL, *keyfile = NULL, *grace_in = GRACE_DEFAULT, *expires_in = NULL;
@@ -784,29 +821,10 @@ static int cmd_rotate(int argc, char **argv, const struct tn_cli *cli, const str
 	PGconn *c;
 	int rc;
 
-	for (int i = 2; i < argc; i++) {
-		const char **opt = NULL;
-		if (strcmp(argv[i], "--key") == 0)
-			opt = &keyfile;
-		else if (strcmp(argv[i], "--grace") == 0)
-			opt = &grace_in;
-		else if (strcmp(argv[i], "--expires") == 0)
-			opt = &expires_in;
-		else if (argv[i][0] != '-' && !name) {
-			name = argv[i];
-			continue;
-		} else {
-			fprintf(stderr, "tocsin: %s rotate: unexpected argument %s\n", k->word,
-				argv[i]);
-			help_of(k)(stderr);
-			return 2;
-		}
-		if (i + 1 >= argc) {
-			fprintf(stderr, "tocsin: %s rotate: %s needs a value\n", k->word, argv[i]);
-			return 2;
-		}
-		*opt = argv[++i];
-	}
+	const struct argopt opts[] = {
+		{"--key", &keyfile}, {"--grace", &grace_in}, {"--expires", &expires_in}, {NULL, NULL}};
+	if ((rc = parse_args(argc, argv, k, "rotate", opts, &name)) != 0)
+		return rc;
 	if (!name || !keyfile) {
 		fprintf(stderr, "tocsin: %s rotate: %s is required\n", k->word,
 			!name ? "NAME" : "--key");
@@ -835,36 +853,17 @@ static int cmd_add(int argc, char **argv, const struct tn_cli *cli, const struct
 	PGconn *c;
 	int rc;
 
-	for (int i = 2; i < argc; i++) {
-		const char **opt = NULL;
-		if (strcmp(argv[i], "--key") == 0)
-			opt = &keyfile;
-		else if (k == &ADAPTER && strcmp(argv[i], "--sectors") == 0)
-			opt = &sectors_in;
-		else if (k == &ADAPTER && strcmp(argv[i], "--assets") == 0)
-			opt = &assets_in;
-		else if (k == &ADAPTER && strcmp(argv[i], "--rate") == 0)
-			opt = &rate_in;
-		else if (k == &ADAPTER && strcmp(argv[i], "--burst") == 0)
-			opt = &burst_in;
-		else if (k != &ADAPTER && strcmp(argv[i], "--clearance") == 0)
-			opt = &clearance;
-		else if (strcmp(argv[i], "--expires") == 0)
-			opt = &expires_in;
-		else if (argv[i][0] != '-' && !name) {
-			name = argv[i];
-			continue;
-		} else {
-			fprintf(stderr, "tocsin: %s add: unexpected argument %s\n", k->word, argv[i]);
-			help_of(k)(stderr);
-			return 2;
-		}
-		if (i + 1 >= argc) {
-			fprintf(stderr, "tocsin: %s add: %s needs a value\n", k->word, argv[i]);
-			return 2;
-		}
-		*opt = argv[++i];
-	}
+	/* an adapter has sectors, prefixes and a rate; a console or planner a clearance */
+	const struct argopt opts_a[] = {{"--key", &keyfile},	 {"--sectors", &sectors_in},
+					{"--assets", &assets_in}, {"--rate", &rate_in},
+					{"--burst", &burst_in},	 {"--expires", &expires_in},
+					{NULL, NULL}};
+	const struct argopt opts_c[] = {{"--key", &keyfile},
+					{"--clearance", &clearance},
+					{"--expires", &expires_in},
+					{NULL, NULL}};
+	if ((rc = parse_args(argc, argv, k, "add", k == &ADAPTER ? opts_a : opts_c, &name)) != 0)
+		return rc;
 	if (!name || !keyfile || (k == &ADAPTER && !sectors_in)) {
 		fprintf(stderr, "tocsin: %s add: %s is required\n", k->word,
 			!name ? "NAME" : !keyfile ? "--key" : "--sectors");
@@ -911,26 +910,9 @@ static int cmd_limit(int argc, char **argv, const struct tn_cli *cli)
 	PGconn *c;
 	int rc;
 
-	for (int i = 2; i < argc; i++) {
-		const char **opt = NULL;
-		if (strcmp(argv[i], "--rate") == 0)
-			opt = &rate_in;
-		else if (strcmp(argv[i], "--burst") == 0)
-			opt = &burst_in;
-		else if (argv[i][0] != '-' && !name) {
-			name = argv[i];
-			continue;
-		} else {
-			fprintf(stderr, "tocsin: adapter limit: unexpected argument %s\n", argv[i]);
-			usage(stderr);
-			return 2;
-		}
-		if (i + 1 >= argc) {
-			fprintf(stderr, "tocsin: adapter limit: %s needs a value\n", argv[i]);
-			return 2;
-		}
-		*opt = argv[++i];
-	}
+	const struct argopt opts[] = {{"--rate", &rate_in}, {"--burst", &burst_in}, {NULL, NULL}};
+	if ((rc = parse_args(argc, argv, &ADAPTER, "limit", opts, &name)) != 0)
+		return rc;
 	if (!name || (!rate_in && !burst_in)) {
 		fprintf(stderr, "tocsin: adapter limit: %s\n",
 			!name ? "NAME is required" : "give --rate, --burst or both");
