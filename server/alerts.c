@@ -130,6 +130,14 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Keys expire by the wall clock (registry.h, not_after_us). */
+static int64_t real_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static struct tn__alerts_job *job_get(struct tn_alerts *a, bool request)
 {
 	if (a->jobs_free <= (request ? 0 : AUDIT_RESERVE))
@@ -682,7 +690,8 @@ static bool zap_serve(struct tn_alerts *a)
 	/* the control ROUTER's domain, or a PUB's: its clearance's name */
 	int stream = tn_sensitivity_parse(r.domain, strlen(r.domain));
 	const struct tn_adapter_entry *e = r.key[0] ? tn_registry_find(a->consoles, r.key) : NULL;
-	char because[96];
+	char because[128];
+	bool ended = e && !tn_registry_live(e, real_now_us());
 	if (strcmp(r.domain, ZAP_DOMAIN) != 0 && stream < 0) {
 		why = "not a console endpoint";
 	} else if (a->insecure && strcmp(r.mechanism, "NULL") == 0) {
@@ -690,13 +699,18 @@ static bool zap_serve(struct tn_alerts *a)
 		tn__zap_reply(a->zap, &r, "200", "OK", "insecure");
 		goto out;
 	} else if (!a->insecure && r.key[0]) {
-		if (e && (stream < 0 || e->clearance == (enum tn_sensitivity)stream)) {
+		if (e && !ended && (stream < 0 || e->clearance == (enum tn_sensitivity)stream)) {
 			STAT_INC(a, zap_accepted);
 			tn__zap_reply(a->zap, &r, "200", "OK", r.key);
 			goto out;
 		}
 		why = "not a registered console key, or revoked";
-		if (e) {
+		if (ended) {
+			snprintf(because, sizeof because, "%s of \"%s\"",
+				 e->retiring ? "rotated-out key past its grace period" : "key expired",
+				 e->name);
+			why = because;
+		} else if (e) {
 			/* registered, but this stream is another clearance's */
 			STAT_INC(a, zap_wrong_clearance);
 			snprintf(because, sizeof because,
@@ -1181,9 +1195,10 @@ static bool control_one(struct tn_alerts *a)
 	/* the key behind it, checked again: a revoked console is refused now */
 	const char *user = zmq_msg_gets(&m, "User-Id");
 	const struct tn_adapter_entry *e = user ? tn_registry_find(a->consoles, user) : NULL;
-	if (!a->insecure && !e) {
+	if (!a->insecure && !tn_registry_live(e, real_now_us())) {
 		fail(a, j, NULL, TN_EFORBIDDEN,
-		     "this console key is not registered or was revoked");
+		     e ? "this console key has expired (or its rotation's grace period is over)"
+		       : "this console key is not registered or was revoked");
 	} else if (zmq_msg_size(&m) > CONTROL_MAX) {
 		fail(a, j, NULL, TN_EDECODE, "request over %u bytes", CONTROL_MAX);
 	} else {
