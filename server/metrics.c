@@ -399,6 +399,16 @@ static void render_alerts(struct tn_mbuf *b, struct tn_alerts *a)
 	counter(b, "tocsin_alerts_seq_gaps_total", "alert seqs out of sequence in the journal",
 		st.seq_gaps);
 	gauge(b, "tocsin_alerts_last_seq", "the last alert seq", (double)st.last_seq);
+	gauge(b, "tocsin_alerts_subscribers",
+	      "connections subscribed to the alert streams, tracked so that an ended key is cut off",
+	      (double)st.subscribers);
+	counter(b, "tocsin_alerts_consoles_cut_total",
+		"subscribed connections shut down because their key was revoked, expired, "
+		"rotated out or changed clearance",
+		st.consoles_cut);
+	counter(b, "tocsin_alerts_subscribers_refused_total",
+		"subscribed connections shut down at once: the table of subscribers was full",
+		st.subs_untracked);
 }
 
 static void render_zap(struct tn_mbuf *b, struct tn_ingest *g, struct tn_alerts *a)
