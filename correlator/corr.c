@@ -183,6 +183,7 @@ static int inc_new(struct tn_corr *c, uint64_t h, uint8_t cause, uint32_t root_k
 	in->n_pending_life = 0;
 	in->merged_into[0] = '\0';
 	in->nm = in->nr = in->ns = in->nh = 0;
+	tn__inc_text_reset(in);
 	c->open++;
 	c->st.incidents++;
 	*out = slot;
@@ -196,6 +197,7 @@ static void inc_release(struct tn_corr *c, uint32_t slot)
 	in->status = TN__INC_FREE;
 	in->gen++;
 	in->nm = in->nr = in->ns = in->nh = 0;
+	tn__inc_text_reset(in);
 	/* free_inc never exceeds the pool, so this cannot fail once grown */
 	if (tn__cgrow((void **)&c->free_inc, &c->cfree, c->nfree + 1, sizeof *c->free_inc) == 0)
 		c->free_inc[c->nfree++] = slot;
@@ -381,6 +383,8 @@ static void risk_add(struct tn_corr *c, uint32_t slot, uint32_t key, uint32_t vi
 		in->n_pending_life++;
 	r->eta = eta;
 	r->eta_latest = eta_latest;
+	r->txt = TN__NONE;
+	r->txt_len = 0;
 	a->risk_inc = slot;
 	a->risk_idx = in->nr++;
 	timer_push(c, eta_latest + (int64_t)c->cfg.slack_s * TN__US, TN__T_RISK, slot, a->risk_idx,
@@ -761,7 +765,9 @@ static void merge(struct tn_corr *c, uint32_t into, uint32_t from, uint32_t pare
 			risk_add(c, into, r.key, r.via, r.eta, r.eta_latest);
 		} else if (in->nr < c->cfg.max_at_risk &&
 			   tn__cgrow((void **)&in->r, &in->cr, in->nr + 1, sizeof *in->r) == 0) {
-			in->r[in->nr++] = r;
+			in->r[in->nr] = r;
+			in->r[in->nr].txt = TN__NONE; /* its text is in x's rtxt */
+			in->nr++;
 		}
 	}
 	c->inc[into].n_down += x->n_down;
@@ -1046,6 +1052,7 @@ static void confirm(struct tn_corr *c, const struct fail_ctx *f)
 	for (j = 0; j < in->nm; j++)
 		if (j != idx && in->m[j].parent == TN__NONE)
 			in->m[j].parent = idx;
+	tn__inc_explain_stale(in); /* their paths now start at idx */
 	in->root_inferred = 0;
 	in->root_t = f->t;
 	in->cause = TN_CAUSE_OBSERVED;
@@ -1288,6 +1295,7 @@ static int withdraw(struct tn_corr *c, uint32_t slot)
 	in = &c->inc[slot];
 	in->nm = 0;
 	in->nr = 0;
+	tn__inc_text_reset(in);
 	in->n_pending_life = 0;
 	in->n_down = 0;
 	in->confidence = 0;
@@ -1840,6 +1848,9 @@ void tn_corr_free(struct tn_corr *c)
 		free(c->inc[i].r);
 		free(c->inc[i].s);
 		free(c->inc[i].hops);
+		free(c->inc[i].atxt.p);
+		free(c->inc[i].etxt.p);
+		free(c->inc[i].rtxt.p);
 	}
 	free(c->inc);
 	free(c->free_inc);

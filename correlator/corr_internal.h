@@ -128,6 +128,7 @@ struct tn__member {
 	int8_t sector;
 	uint8_t state, rule, late;
 	int64_t t, lo, hi; /* failure time; the window that linked it */
+	uint32_t aff_state; /* where its state goes in the incident's atxt (once formatted) */
 };
 
 struct tn__risk {
@@ -135,6 +136,8 @@ struct tn__risk {
 	int8_t sector;
 	uint8_t outcome;
 	int64_t eta, eta_latest;
+	uint32_t txt, txt_len; /* its entry up to the outcome in the incident's rtxt;
+				  txt TN__NONE until formatted */
 };
 
 struct tn__incident {
@@ -162,7 +165,37 @@ struct tn__incident {
 	uint32_t ns, cs;
 	uint32_t *hops;
 	uint32_t nh, ch;
+	/*
+	 * Revision text, formatted once (corr_json.c). Why: a revision carries
+	 * every member with its explanation, and an incident of a hundred
+	 * members re-formatted them all at every revision (most of the engine's
+	 * time). What is formatted never changes afterwards but for a member's
+	 * state and an at-risk entry's outcome, which are left out and written
+	 * at each revision, and the explanation paths, which a confirmed
+	 * inference changes (tn__inc_explain_stale).
+	 *   atxt: the "affected" entries of members [0, n_atxt), comma-separated,
+	 *         each without its state (member.aff_state says where it goes);
+	 *   etxt: the "explain" entries of members [0, n_etxt), comma-separated;
+	 *   rtxt: at-risk entries as they are first listed, up to their outcome.
+	 */
+	struct tn__cbuf atxt, etxt, rtxt;
+	uint32_t n_atxt, n_etxt;
 };
+
+/* The incident's revision text restarts (its members and at-risk entries are
+ * gone or new). */
+static inline void tn__inc_text_reset(struct tn__incident *in)
+{
+	in->atxt.len = in->etxt.len = in->rtxt.len = 0;
+	in->n_atxt = in->n_etxt = 0;
+}
+
+/* The explanation paths of the incident's members changed (a parent did). */
+static inline void tn__inc_explain_stale(struct tn__incident *in)
+{
+	in->etxt.len = 0;
+	in->n_etxt = 0;
+}
 
 struct tn__source {
 	int64_t last_us, timer_us; /* last sign of life; pending deadline timer (0: none) */
@@ -283,11 +316,17 @@ struct tn_corr {
 	uint32_t nchg, cchg, cchgo;
 	struct tn__cbuf out;
 	bool handed;
+	bool text_uncached;        /* tests: format every revision afresh (tn__corr_text_cache) */
 
 	uint32_t down_by_sector[TN_SECTOR__COUNT];
 
 	struct tn_corr_stats st;
 };
+
+/* tn__corr_text_cache - whether revisions reuse the members' and at-risk
+ * entries' text formatted for earlier ones (the default) or format all of it
+ * afresh every time, as before the cache: the tests compare the two. */
+void tn__corr_text_cache(struct tn_corr *c, bool on);
 
 /* corr_json.c: serialise the current state of incident `i` as a revision. */
 int tn__corr_emit(struct tn_corr *c, uint32_t i, enum tn_change_msg msg);

@@ -158,8 +158,16 @@ static void title(struct tn_corr *c, struct tn__cbuf *b, const struct tn__incide
 	tn__cbuf_json(b, tmp);
 }
 
-static const char *const state_names[] = {"up", "degraded", "down"};
-static const char *const outcome_names[] = {"pending", "borne_out", "not_borne_out"};
+struct word {
+	const char *s;
+	uint8_t n;
+};
+
+#define WORD(lit) {lit, sizeof(lit) - 1}
+static const struct word state_words[] = {WORD("up"), WORD("degraded"), WORD("down")};
+static const struct word outcome_words[] = {WORD("pending"), WORD("borne_out"),
+					    WORD("not_borne_out")};
+#undef WORD
 static const char *const rule_names[] = {"root",     "cascade",    "re-root",     "inferred",
 					 "co-located", "same-asset", "unregistered"};
 
@@ -189,6 +197,89 @@ static void path_json(struct tn_corr *c, const struct tn__incident *in, uint32_t
 		}
 	}
 	TN__CBUF_LIT(b, "]");
+}
+
+/*
+ * text_update - format the members that joined the incident since its text
+ * was last brought up to date: their "affected" entries (without the state)
+ * into atxt and their "explain" entries into etxt. Returns 0 or TN_ENOMEM
+ * (the cache is then emptied, to be formatted again next time).
+ */
+static int text_update(struct tn_corr *c, struct tn__incident *in)
+{
+	struct tn__cbuf *a = &in->atxt, *e = &in->etxt;
+	uint32_t j;
+
+	for (j = in->n_atxt; j < in->nm; j++) {
+		struct tn__member *m = &in->m[j];
+
+		tn__cbuf_str(a, j ? ",{\"asset\":" : "{\"asset\":");
+		tn__cbuf_json(a, c->keys.str[m->key]);
+		TN__CBUF_LIT(a, ",\"sector\":");
+		sector_json(a, m->sector);
+		TN__CBUF_LIT(a, ",\"state\":\"");
+		m->aff_state = a->len;
+		TN__CBUF_LIT(a, "\",\"time\":");
+		tn__cbuf_time(a, m->t);
+		TN__CBUF_LIT(a, ",\"event\":{\"source\":");
+		tn__cbuf_json(a, in->s + m->src);
+		TN__CBUF_LIT(a, ",\"id\":");
+		tn__cbuf_json(a, in->s + m->id);
+		tn__cbuf_str(a, m->late ? "},\"late\":true}" : "},\"late\":false}");
+	}
+	for (j = in->n_etxt; j < in->nm; j++) {
+		const struct tn__member *m = &in->m[j];
+
+		tn__cbuf_str(e, j ? ",{\"asset\":" : "{\"asset\":");
+		tn__cbuf_json(e, c->keys.str[m->key]);
+		TN__CBUF_LIT(e, ",\"path\":");
+		path_json(c, in, j, e);
+		TN__CBUF_LIT(e, ",\"window\":[");
+		tn__cbuf_time(e, m->lo);
+		TN__CBUF_LIT(e, ",");
+		tn__cbuf_time(e, m->hi);
+		TN__CBUF_LIT(e, "],\"rule\":\"");
+		tn__cbuf_str(e, rule_names[m->rule]);
+		TN__CBUF_LIT(e, "\"}");
+	}
+	if (a->oom || e->oom) {
+		a->oom = e->oom = false;
+		a->len = e->len = 0;
+		in->n_atxt = in->n_etxt = 0;
+		return TN_ENOMEM;
+	}
+	in->n_atxt = in->n_etxt = in->nm;
+	return 0;
+}
+
+/* risk_text - the at-risk entry r's text up to its outcome, formatted into
+ * the incident's rtxt the first time it is listed. Returns 0 or TN_ENOMEM. */
+static int risk_text(struct tn_corr *c, struct tn__incident *in, struct tn__risk *r)
+{
+	struct tn__cbuf *t = &in->rtxt;
+	uint32_t start = t->len;
+
+	if (r->txt != TN__NONE)
+		return 0;
+	TN__CBUF_LIT(t, "{\"asset\":");
+	tn__cbuf_json(t, c->keys.str[r->key]);
+	TN__CBUF_LIT(t, ",\"sector\":");
+	sector_json(t, r->sector);
+	TN__CBUF_LIT(t, ",\"eta\":");
+	tn__cbuf_time(t, r->eta);
+	TN__CBUF_LIT(t, ",\"eta_latest\":");
+	tn__cbuf_time(t, r->eta_latest);
+	TN__CBUF_LIT(t, ",\"via\":");
+	tn__cbuf_json(t, c->keys.str[r->via]);
+	TN__CBUF_LIT(t, ",\"outcome\":\"");
+	if (t->oom) {
+		t->oom = false;
+		t->len = start;
+		return TN_ENOMEM;
+	}
+	r->txt = start;
+	r->txt_len = t->len - start;
+	return 0;
 }
 
 static bool rank_less(const struct tn__rank *a, const struct tn__rank *b)
@@ -289,6 +380,11 @@ int tn__corr_emit(struct tn_corr *c, uint32_t slot, enum tn_change_msg msg)
 	if (tn__cgrow((void **)&c->chg, &c->cchg, c->nchg + 1, sizeof *c->chg) != 0 ||
 	    tn__cgrow((void **)&c->chgo, &c->cchgo, c->nchg + 1, sizeof *c->chgo) != 0)
 		return TN_ENOMEM;
+	if (c->text_uncached) {
+		tn__inc_text_reset(in);
+		for (j = 0; j < in->nr; j++)
+			in->r[j].txt = TN__NONE;
+	}
 	in->rev++;
 	prio = tn__corr_priority(c, in);
 	in->prio = (uint8_t)prio;
@@ -328,44 +424,36 @@ int tn__corr_emit(struct tn_corr *c, uint32_t slot, enum tn_change_msg msg)
 		tn__cbuf_json(b, tn_sector_name((enum tn_sector)s));
 	}
 	TN__CBUF_LIT(b, "],\"affected\":[");
-	for (j = 0; j < in->nm; j++) {
-		const struct tn__member *m = &in->m[j];
+	if (text_update(c, in) != 0)
+		b->oom = true;
+	for (j = 0, k = 0; j < in->nm && !b->oom; j++) {
+		/* the cached text from the previous state on, this member's state */
+		const struct word *w = &state_words[in->m[j].state];
 
-		tn__cbuf_str(b, j ? ",{\"asset\":" : "{\"asset\":");
-		tn__cbuf_json(b, c->keys.str[m->key]);
-		TN__CBUF_LIT(b, ",\"sector\":");
-		sector_json(b, m->sector);
-		TN__CBUF_LIT(b, ",\"state\":\"");
-		tn__cbuf_str(b, state_names[m->state]);
-		TN__CBUF_LIT(b, "\",\"time\":");
-		tn__cbuf_time(b, m->t);
-		TN__CBUF_LIT(b, ",\"event\":{\"source\":");
-		tn__cbuf_json(b, in->s + m->src);
-		TN__CBUF_LIT(b, ",\"id\":");
-		tn__cbuf_json(b, in->s + m->id);
-		tn__cbuf_str(b, m->late ? "},\"late\":true}" : "},\"late\":false}");
+		tn__cbuf_put(b, in->atxt.p + k, in->m[j].aff_state - k);
+		tn__cbuf_put(b, w->s, w->n);
+		k = in->m[j].aff_state;
 	}
+	if (in->nm)
+		tn__cbuf_put(b, in->atxt.p + k, in->atxt.len - k);
 	TN__CBUF_LIT(b, "],\"at_risk\":[");
 	if (risk_listed(c, in, &listed) != 0)
 		b->oom = true;
 	for (j = 0, k = 0; j < in->nr && !b->oom; j++) {
-		const struct tn__risk *r = &in->r[j];
+		struct tn__risk *r = &in->r[j];
+		const struct word *w = &outcome_words[r->outcome];
 
 		count[r->outcome]++;
 		if (listed && !listed[j])
 			continue;
-		tn__cbuf_str(b, k++ ? ",{\"asset\":" : "{\"asset\":");
-		tn__cbuf_json(b, c->keys.str[r->key]);
-		TN__CBUF_LIT(b, ",\"sector\":");
-		sector_json(b, r->sector);
-		TN__CBUF_LIT(b, ",\"eta\":");
-		tn__cbuf_time(b, r->eta);
-		TN__CBUF_LIT(b, ",\"eta_latest\":");
-		tn__cbuf_time(b, r->eta_latest);
-		TN__CBUF_LIT(b, ",\"via\":");
-		tn__cbuf_json(b, c->keys.str[r->via]);
-		TN__CBUF_LIT(b, ",\"outcome\":\"");
-		tn__cbuf_str(b, outcome_names[r->outcome]);
+		if (risk_text(c, in, r) != 0) {
+			b->oom = true;
+			break;
+		}
+		if (k++)
+			TN__CBUF_LIT(b, ",");
+		tn__cbuf_put(b, in->rtxt.p + r->txt, r->txt_len);
+		tn__cbuf_put(b, w->s, w->n);
 		TN__CBUF_LIT(b, "\"}");
 	}
 	TN__CBUF_LIT(b, "],\"at_risk_count\":{\"pending\":");
@@ -381,21 +469,8 @@ int tn__corr_emit(struct tn_corr *c, uint32_t slot, enum tn_change_msg msg)
 	TN__CBUF_LIT(b, ",\"updated\":");
 	tn__cbuf_time(b, in->updated);
 	TN__CBUF_LIT(b, ",\"explain\":[");
-	for (j = 0; j < in->nm; j++) {
-		const struct tn__member *m = &in->m[j];
-
-		tn__cbuf_str(b, j ? ",{\"asset\":" : "{\"asset\":");
-		tn__cbuf_json(b, c->keys.str[m->key]);
-		TN__CBUF_LIT(b, ",\"path\":");
-		path_json(c, in, j, b);
-		TN__CBUF_LIT(b, ",\"window\":[");
-		tn__cbuf_time(b, m->lo);
-		TN__CBUF_LIT(b, ",");
-		tn__cbuf_time(b, m->hi);
-		TN__CBUF_LIT(b, "],\"rule\":\"");
-		tn__cbuf_str(b, rule_names[m->rule]);
-		TN__CBUF_LIT(b, "\"}");
-	}
+	if (in->etxt.len)
+		tn__cbuf_put(b, in->etxt.p, in->etxt.len);
 	TN__CBUF_LIT(b, "]");
 	if (msg == TN_MSG_MERGED) {
 		TN__CBUF_LIT(b, ",\"merged_into\":");
@@ -420,6 +495,11 @@ int tn__corr_emit(struct tn_corr *c, uint32_t slot, enum tn_change_msg msg)
 	c->nchg++;
 	c->st.changes++;
 	return 0;
+}
+
+void tn__corr_text_cache(struct tn_corr *c, bool on)
+{
+	c->text_uncached = !on;
 }
 
 int tn_change_json(const struct tn_change *ch, uint64_t seq, char *buf, size_t cap, size_t *len)
