@@ -180,10 +180,9 @@ static int inc_new(struct tn_corr *c, uint64_t h, uint8_t cause, uint32_t root_k
 	in->confidence = 1.0;
 	in->n_down = 0;
 	in->n_deps = 0;
-	in->n_pending_life = 0;
 	in->merged_into[0] = '\0';
-	in->nm = in->nr = in->ns = in->nh = 0;
-	tn__inc_text_reset(in);
+	in->ns = in->nh = 0;
+	tn__inc_lists_reset(in);
 	c->open++;
 	c->st.incidents++;
 	*out = slot;
@@ -196,8 +195,8 @@ static void inc_release(struct tn_corr *c, uint32_t slot)
 
 	in->status = TN__INC_FREE;
 	in->gen++;
-	in->nm = in->nr = in->ns = in->nh = 0;
-	tn__inc_text_reset(in);
+	in->ns = in->nh = 0;
+	tn__inc_lists_reset(in);
 	/* free_inc never exceeds the pool, so this cannot fail once grown */
 	if (tn__cgrow((void **)&c->free_inc, &c->cfree, c->nfree + 1, sizeof *c->free_inc) == 0)
 		c->free_inc[c->nfree++] = slot;
@@ -340,21 +339,48 @@ static struct tn__timer timer_pop(struct tn_corr *c)
 
 /* ---- forecast (§4.7) ----------------------------------------------------------------- */
 
+/* Where the pending entry (eta, idx) is or goes in in->pend: the first
+ * position whose entry is not before it. */
+static uint32_t pend_pos(const struct tn__incident *in, int64_t eta, uint32_t idx)
+{
+	uint32_t lo = 0, hi = in->npend;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const struct tn__risk *m = &in->r[in->pend[mid]];
+
+		if (m->eta < eta || (m->eta == eta && in->pend[mid] < idx))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static void risk_settle(struct tn_corr *c, struct tn__incident *in, struct tn__risk *r)
 {
 	const struct tn__asset *a = &c->as[r->key];
 	int64_t slack = (int64_t)c->cfg.slack_s * TN__US;
+	uint32_t idx = (uint32_t)(r - in->r), pos;
 
 	if (r->outcome != TN__RISK_PENDING)
 		return;
 	if (tn__life_sector(r->sector))
 		in->n_pending_life--;
+	pos = pend_pos(in, r->eta, idx);
+	if (pos < in->npend && in->pend[pos] == idx) {
+		memmove(in->pend + pos, in->pend + pos + 1,
+			(in->npend - pos - 1) * sizeof *in->pend);
+		in->npend--;
+	}
 	if (a->state != TN__UP && !a->inferred && a->fail_us >= r->eta - slack &&
 	    a->fail_us <= r->eta_latest + slack) {
 		r->outcome = TN__RISK_BORNE_OUT;
+		in->n_borne++;
 		c->st.borne_out++;
 	} else {
 		r->outcome = TN__RISK_NOT_BORNE_OUT;
+		in->n_not++;
 		c->st.not_borne_out++;
 	}
 }
@@ -365,6 +391,7 @@ static void risk_add(struct tn_corr *c, uint32_t slot, uint32_t key, uint32_t vi
 	struct tn__incident *in = &c->inc[slot];
 	struct tn__asset *a = &c->as[key];
 	struct tn__risk *r;
+	uint32_t pos;
 
 	if (a->risk_inc == slot && a->risk_idx < in->nr && in->r[a->risk_idx].key == key)
 		return;
@@ -372,8 +399,13 @@ static void risk_add(struct tn_corr *c, uint32_t slot, uint32_t key, uint32_t vi
 		c->st.at_risk_full++;
 		return;
 	}
-	if (tn__cgrow((void **)&in->r, &in->cr, in->nr + 1, sizeof *in->r) != 0)
+	if (tn__cgrow((void **)&in->r, &in->cr, in->nr + 1, sizeof *in->r) != 0 ||
+	    tn__cgrow((void **)&in->pend, &in->cpend, in->npend + 1, sizeof *in->pend) != 0)
 		return;
+	pos = pend_pos(in, eta, in->nr);
+	memmove(in->pend + pos + 1, in->pend + pos, (in->npend - pos) * sizeof *in->pend);
+	in->pend[pos] = in->nr;
+	in->npend++;
 	r = &in->r[in->nr];
 	r->key = key;
 	r->via = via;
@@ -768,6 +800,10 @@ static void merge(struct tn_corr *c, uint32_t into, uint32_t from, uint32_t pare
 			in->r[in->nr] = r;
 			in->r[in->nr].txt = TN__NONE; /* its text is in x's rtxt */
 			in->nr++;
+			if (r.outcome == TN__RISK_BORNE_OUT)
+				in->n_borne++;
+			else
+				in->n_not++;
 		}
 	}
 	c->inc[into].n_down += x->n_down;
@@ -1293,10 +1329,7 @@ static int withdraw(struct tn_corr *c, uint32_t slot)
 		    c->inc[grp[j]].status == TN__INC_OPEN)
 			inc_close(c, grp[j], TN__INC_RESOLVED);
 	in = &c->inc[slot];
-	in->nm = 0;
-	in->nr = 0;
-	tn__inc_text_reset(in);
-	in->n_pending_life = 0;
+	tn__inc_lists_reset(in);
 	in->n_down = 0;
 	in->confidence = 0;
 	inc_close(c, slot, TN__INC_WITHDRAWN);
@@ -1783,6 +1816,7 @@ int tn_corr_set_graph(struct tn_corr *c, const struct tn_graph *g)
 	c->stamp = 0;
 	c->g = g;
 	c->gn = n;
+	c->graph_gen++; /* incidents' sums over the registry are taken again */
 	free(c->desc);
 	free(c->dstamp);
 	free(c->dqueue);
@@ -1851,6 +1885,7 @@ void tn_corr_free(struct tn_corr *c)
 		free(c->inc[i].atxt.p);
 		free(c->inc[i].etxt.p);
 		free(c->inc[i].rtxt.p);
+		free(c->inc[i].pend);
 	}
 	free(c->inc);
 	free(c->free_inc);
@@ -1868,11 +1903,10 @@ void tn_corr_free(struct tn_corr *c)
 	free(c->queue);
 	free(c->nearbuf);
 	free(c->tmp);
-	free(c->rank);
+	free(c->lst);
 	free(c->desc);
 	free(c->dstamp);
 	free(c->dqueue);
-	free(c->listed);
 	free(c->dirty);
 	free(c->chg);
 	free(c->chgo);

@@ -156,6 +156,28 @@ struct tn__incident {
 	uint32_t n_deps;    /* inferred: direct dependents of the root (confidence denominator) */
 	uint32_t n_pending_life; /* pending at-risk entries in a life-safety sector: the
 				    priority's w_life without a scan of the list */
+	/*
+	 * The pending at-risk entries' indexes in r, by (eta, index), and the
+	 * settled ones counted by outcome. Why: a revision lists the pending
+	 * ones due first (at_risk_listed of up to max_at_risk), and the
+	 * priority asks whether one is imminent; ranking the whole list at
+	 * every revision was a fifth of the engine's time. Kept by risk_add
+	 * and risk_settle in corr.c.
+	 */
+	uint32_t *pend;
+	uint32_t npend, cpend;
+	uint32_t n_borne, n_not;
+	/*
+	 * The priority's and title's sums over members [0, n_agg), taken under
+	 * the graph of generation agg_gen (tn_corr.graph_gen): members never
+	 * change what these read (key, rule, sector), so each is counted once.
+	 */
+	uint32_t n_agg, agg_gen;
+	uint32_t agg_naff;   /* members that are not a same-asset repeat */
+	uint32_t agg_mask;   /* sectors of members */
+	int64_t agg_pop;     /* population of registered, not-repeat members */
+	int agg_crit;        /* their lowest criticality, 6 if none */
+	uint8_t agg_life;    /* a member in a life-safety sector */
 	char merged_into[TN_INCIDENT_ID_LEN + 1];
 	struct tn__member *m;
 	uint32_t nm, cm;
@@ -188,6 +210,17 @@ static inline void tn__inc_text_reset(struct tn__incident *in)
 {
 	in->atxt.len = in->etxt.len = in->rtxt.len = 0;
 	in->n_atxt = in->n_etxt = 0;
+}
+
+/* The incident has no members and no at-risk entries any more: what is
+ * kept about them restarts. */
+static inline void tn__inc_lists_reset(struct tn__incident *in)
+{
+	in->nm = in->nr = 0;
+	in->npend = in->n_borne = in->n_not = 0;
+	in->n_pending_life = 0;
+	in->n_agg = 0;
+	tn__inc_text_reset(in);
 }
 
 /* The explanation paths of the incident's members changed (a parent did). */
@@ -231,13 +264,6 @@ struct tn__visit {
 	uint32_t stamp, parent;
 	uint32_t depth;
 	int64_t lo, hi; /* accumulated delay_min / delay_max along the shortest paths, us */
-};
-
-/* An at-risk entry's rank when a revision cannot list them all. */
-struct tn__rank {
-	uint8_t settled; /* pending (0) first */
-	int64_t k;       /* pending: eta; settled: -index (the latest first) */
-	uint32_t idx;
 };
 
 struct tn__change_off {
@@ -304,9 +330,9 @@ struct tn_corr {
 	 */
 	uint32_t *desc, *dstamp, *dqueue;
 	uint32_t dstamp_n, desc_overflow;
-	struct tn__rank *rank;     /* scratch of tn__corr_emit */
-	uint8_t *listed;
-	uint32_t crank, clisted;
+	uint32_t *lst;             /* scratch of tn__corr_emit: the at-risk entries listed */
+	uint32_t clst;
+	uint32_t graph_gen;        /* tn_corr_set_graph calls: see tn__incident.agg_gen */
 
 	uint32_t *dirty;
 	uint32_t ndirty, cdirty;
@@ -331,7 +357,7 @@ void tn__corr_text_cache(struct tn_corr *c, bool on);
 /* corr_json.c: serialise the current state of incident `i` as a revision. */
 int tn__corr_emit(struct tn_corr *c, uint32_t i, enum tn_change_msg msg);
 /* The incident's priority now (for the body and the change). */
-int tn__corr_priority(const struct tn_corr *c, const struct tn__incident *in);
+int tn__corr_priority(const struct tn_corr *c, struct tn__incident *in);
 
 /* Sectors whose failure endangers life directly (the priority's w_life). */
 static inline bool tn__life_sector(int s)

@@ -8,6 +8,7 @@
  *   revision afresh instead of reusing its members' text;
  * - every failure event is in exactly one incident's final revision (merged
  *   incidents excepted, whose members live on in the absorber);
+ * - every revision's at_risk_count agrees with its at_risk list;
  * - every member of an observed or inferred incident is reachable from the
  *   root along dependency edges: its explain path starts at the root and
  *   each hop is an edge provider -> dependent.
@@ -233,6 +234,42 @@ static bool is_edge(const struct tn_graph *g, const char *provider, const char *
 	return false;
 }
 
+/* Every revision's at_risk_count says what its at_risk list holds (the list
+ * is capped at 50, the default at_risk_listed: then it holds 50). */
+static void check_risk_counts(const struct run *r)
+{
+	json_t *v, *e;
+	size_t i, j;
+
+	json_array_foreach(r->all, i, v) {
+		json_t *cnt = json_object_get(v, "at_risk_count"), *list = json_object_get(v, "at_risk");
+		json_int_t want[3], got[3] = {0, 0, 0};
+		static const char *const names[3] = {"pending", "borne_out", "not_borne_out"};
+		json_int_t all = 0;
+		int k;
+
+		for (k = 0; k < 3; k++) {
+			want[k] = json_integer_value(json_object_get(cnt, names[k]));
+			all += want[k];
+		}
+		if (all > 50) {
+			ck_assert_uint_eq(json_array_size(list), 50);
+			continue;
+		}
+		json_array_foreach(list, j, e) {
+			const char *o = json_string_value(json_object_get(e, "outcome"));
+
+			for (k = 0; k < 3; k++)
+				got[k] += strcmp(o, names[k]) == 0;
+		}
+		for (k = 0; k < 3; k++)
+			ck_assert_msg(got[k] == want[k], "%s rev %lld: %lld %s listed, counted %lld",
+				      json_string_value(json_object_get(v, "incident")),
+				      (long long)json_integer_value(json_object_get(v, "rev")),
+				      (long long)got[k], names[k], (long long)want[k]);
+	}
+}
+
 /* Invariants; returns the pairwise F1 over failure events. */
 static double check(const struct run *r, const struct city *c)
 {
@@ -351,6 +388,7 @@ START_TEST(random_cities)
 			memcpy(c->ev, tmp, c->nev * sizeof *tmp);
 			free(tmp);
 		}
+		check_risk_counts(&a);
 		f1sum += check(&a, c);
 		run_free(&a);
 		run_free(&b);
