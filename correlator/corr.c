@@ -1904,6 +1904,7 @@ void tn_corr_free(struct tn_corr *c)
 	free(c->nearbuf);
 	free(c->tmp);
 	free(c->lst);
+	free(c->lstbits);
 	free(c->desc);
 	free(c->dstamp);
 	free(c->dqueue);

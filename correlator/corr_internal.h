@@ -331,7 +331,8 @@ struct tn_corr {
 	uint32_t *desc, *dstamp, *dqueue;
 	uint32_t dstamp_n, desc_overflow;
 	uint32_t *lst;             /* scratch of tn__corr_emit: the at-risk entries listed */
-	uint32_t clst;
+	uint64_t *lstbits;         /* ... and as a bit set over the list */
+	uint32_t clst, clstbits;
 	uint32_t graph_gen;        /* tn_corr_set_graph calls: see tn__incident.agg_gen */
 
 	uint32_t *dirty;

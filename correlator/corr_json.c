@@ -364,30 +364,6 @@ static int risk_text(struct tn_corr *c, struct tn__incident *in, struct tn__risk
 	return 0;
 }
 
-/* Sort a few indexes (at_risk_listed of them) in increasing order. */
-static int idx_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static void idx_sort(uint32_t *p, uint32_t n)
-{
-	uint32_t i, j, v;
-
-	if (n > 64) {
-		qsort(p, n, sizeof *p, idx_cmp);
-		return;
-	}
-	for (i = 1; i < n; i++) {
-		v = p[i];
-		for (j = i; j > 0 && p[j - 1] > v; j--)
-			p[j] = p[j - 1];
-		p[j] = v;
-	}
-}
-
 /*
  * Which at-risk entries a revision lists: all when they fit in
  * at_risk_listed, else the pending ones due first and then the latest
@@ -402,7 +378,7 @@ static void idx_sort(uint32_t *p, uint32_t n)
 static int risk_listed(struct tn_corr *c, const struct tn__incident *in, const uint32_t **idx,
 		       uint32_t *n)
 {
-	uint32_t k = (uint32_t)c->cfg.at_risk_listed, m, j;
+	uint32_t k = (uint32_t)c->cfg.at_risk_listed, m, j, words;
 
 	*idx = NULL;
 	*n = in->nr;
@@ -410,12 +386,23 @@ static int risk_listed(struct tn_corr *c, const struct tn__incident *in, const u
 		return 0;
 	if (tn__cgrow((void **)&c->lst, &c->clst, k, sizeof *c->lst) != 0)
 		return TN_ENOMEM;
+	/* into a bit set over the list, read back in increasing order: a
+	 * sort of the pending ones (in order of eta) cost more than all else */
+	words = (in->nr + 63) / 64;
+	if (tn__cgrow((void **)&c->lstbits, &c->clstbits, words, sizeof *c->lstbits) != 0)
+		return TN_ENOMEM;
+	memset(c->lstbits, 0, words * sizeof *c->lstbits);
 	m = in->npend < k ? in->npend : k;
-	memcpy(c->lst, in->pend, m * sizeof *c->lst);
+	for (j = 0; j < m; j++)
+		c->lstbits[in->pend[j] / 64] |= 1ull << (in->pend[j] % 64);
 	for (j = in->nr; j-- > 0 && m < k;)
-		if (in->r[j].outcome != TN__RISK_PENDING)
-			c->lst[m++] = j;
-	idx_sort(c->lst, m);
+		if (in->r[j].outcome != TN__RISK_PENDING) {
+			c->lstbits[j / 64] |= 1ull << (j % 64);
+			m++;
+		}
+	for (j = 0, m = 0; j < words; j++)
+		for (uint64_t w = c->lstbits[j]; w; w &= w - 1)
+			c->lst[m++] = j * 64 + (uint32_t)__builtin_ctzll(w);
 	*idx = c->lst;
 	*n = m;
 	return 0;
