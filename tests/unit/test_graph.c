@@ -529,6 +529,9 @@ START_TEST(near_brute_force)
 			qlon = q % 80 ? 180 : -180;
 		if (q % 30 == 0) /* exactly on a point */
 			qlat = lat[q], qlon = lon[q], radius = 0;
+		else if (q % 7 == 0) /* a point exactly at the radius, or just beyond it */
+			radius = tn_graph_distance_m(qlat, qlon, lat[q * 13 % N], lon[q * 13 % N]) *
+				 (q % 2 ? 1 : 1 - 1e-15);
 		for (int i = 0; i < N; i++)
 			if (tn_graph_distance_m(qlat, qlon, lat[i], lon[i]) <= radius)
 				want[n_want++] = (uint32_t)i;
