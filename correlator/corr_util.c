@@ -189,10 +189,42 @@ static bool needs_escape(unsigned char ch)
 	return ch < 0x20 || ch == '"' || ch == '\\';
 }
 
+/* Whether none of the n bytes at s needs an escape: eight at a time (a byte
+ * below 0x20, a '"' or a '\\' in a word sets its top bit in the test; a hit
+ * is checked byte by byte, so the test may err only towards caution). */
+static bool json_clean(const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	uint64_t w, q, bs;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		q = w ^ (ones * '"');
+		bs = w ^ (ones * '\\');
+		if (((w - ones * 0x20) & ~w & high) | ((q - ones) & ~q & high) |
+		    ((bs - ones) & ~bs & high))
+			break; /* maybe: the bytes from i on, one by one */
+	}
+	for (; i < n; i++)
+		if (needs_escape((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
 void tn__cbuf_json(struct tn__cbuf *b, const char *s)
 {
 	const char *run = s;
+	size_t n = strlen(s);
 	char esc[8];
+
+	/* asset ids and the like: nothing to escape, one copy */
+	if (json_clean(s, n)) {
+		tn__cbuf_put(b, "\"", 1);
+		tn__cbuf_put(b, s, n);
+		tn__cbuf_put(b, "\"", 1);
+		return;
+	}
 
 	tn__cbuf_put(b, "\"", 1);
 	for (; *s; s++) {
