@@ -105,6 +105,28 @@ static uint32_t key_of(const struct tn_corr *c, uint32_t num)
 	return c->key_of_num[num];
 }
 
+/* The edges to the providers / from the dependents of graph number u, as
+ * tn_graph_providers / tn_graph_dependents, inline. */
+static inline size_t adj_prov(const struct tn_corr *c, uint32_t u, const struct tn_graph_edge **e)
+{
+	if (u >= c->gn) {
+		*e = NULL;
+		return 0;
+	}
+	*e = c->prov + c->prov_off[u];
+	return c->prov_off[u + 1] - c->prov_off[u];
+}
+
+static inline size_t adj_dep(const struct tn_corr *c, uint32_t u, const struct tn_graph_edge **e)
+{
+	if (u >= c->gn) {
+		*e = NULL;
+		return 0;
+	}
+	*e = c->dep + c->dep_off[u];
+	return c->dep_off[u + 1] - c->dep_off[u];
+}
+
 static int ensure_assets(struct tn_corr *c, uint32_t n)
 {
 	uint32_t old = c->cas, k;
@@ -460,7 +482,7 @@ static bool desc_mark(struct tn_corr *c, uint32_t num, int d)
 			c->desc[u] += (uint32_t)d;
 			if (depth >= (uint32_t)c->cfg.max_depth)
 				continue;
-			n = tn_graph_providers(c->g, u, &e);
+			n = adj_prov(c, u, &e);
 			for (i = 0; i < n; i++) {
 				if (c->dstamp[e[i].other] == stamp)
 					continue;
@@ -595,7 +617,7 @@ static bool upstream(struct tn_corr *c, uint32_t num, int64_t t, struct link *be
 		}
 		if (vu->depth >= (uint32_t)c->cfg.max_depth || found)
 			continue;
-		n = tn_graph_providers(c->g, u, &e);
+		n = adj_prov(c, u, &e);
 		for (i = 0; i < n; i++) {
 			struct tn__visit *vv;
 			int64_t lo = vu->lo + (int64_t)e[i].delay_min_s * TN__US;
@@ -663,7 +685,7 @@ static void downstream_reroot(struct tn_corr *c, uint32_t slot, uint32_t num, in
 		}
 		if (vu->depth >= (uint32_t)c->cfg.max_depth)
 			continue;
-		n = tn_graph_dependents(c->g, u, &e);
+		n = adj_dep(c, u, &e);
 		for (i = 0; i < n; i++) {
 			struct tn__visit *vv;
 			int64_t lo = vu->lo + (int64_t)e[i].delay_min_s * TN__US;
@@ -723,7 +745,7 @@ static void forecast(struct tn_corr *c, uint32_t slot, uint32_t num, int64_t t)
 		}
 		if (vu->depth >= (uint32_t)c->cfg.forecast_depth)
 			continue;
-		n = tn_graph_dependents(c->g, u, &e);
+		n = adj_dep(c, u, &e);
 		for (i = 0; i < n; i++) {
 			struct tn__visit *vv;
 			int64_t lo = vu->lo + (int64_t)e[i].delay_min_s * TN__US;
@@ -851,7 +873,7 @@ static uint32_t infer(struct tn_corr *c, const struct fail_ctx *f, uint32_t *mem
 
 	if (c->cfg.common_cause_k < 2)
 		return TN__NONE;
-	np = tn_graph_providers(c->g, f->num, &pe);
+	np = adj_prov(c, f->num, &pe);
 	for (i = 0; i < np; i++) {
 		uint32_t p = pe[i].other, pkey = key_of(c, p), ncand = 0, nk, slot, k;
 		int64_t tp = INT64_MAX;
@@ -861,7 +883,7 @@ static uint32_t infer(struct tn_corr *c, const struct fail_ctx *f, uint32_t *mem
 
 		if (pa->state != TN__UP || pa->inferred)
 			continue;
-		nd = tn_graph_dependents(c->g, p, &de);
+		nd = adj_dep(c, p, &de);
 		if (nd > c->cfg.max_scan) {
 			c->st.scan_truncated++;
 			nd = c->cfg.max_scan;
@@ -908,7 +930,7 @@ static uint32_t infer(struct tn_corr *c, const struct fail_ctx *f, uint32_t *mem
 			    &slot) != 0)
 			return TN__NONE;
 		c->inc[slot].root_inferred = 1;
-		c->inc[slot].n_deps = (uint32_t)tn_graph_dependents(c->g, p, &de);
+		c->inc[slot].n_deps = (uint32_t)adj_dep(c, p, &de);
 		pa->inferred = 1;
 		pa->inc = slot;
 		pa->member = TN__NONE;
@@ -973,7 +995,7 @@ static uint32_t mark_reachable(struct tn_corr *c, uint32_t num)
 			u = c->queue[qh++];
 			if (c->vis[u].lo >= c->cfg.max_depth)
 				continue;
-			n = dir ? tn_graph_dependents(c->g, u, &e) : tn_graph_providers(c->g, u, &e);
+			n = dir ? adj_dep(c, u, &e) : adj_prov(c, u, &e);
 			for (i = 0; i < n; i++) {
 				struct tn__visit *vv = &c->vis[e[i].other];
 
@@ -1237,7 +1259,7 @@ static void on_up(struct tn_corr *c, uint32_t key, int64_t t)
 		uint32_t num = tn__num(c, key);
 		struct tn__incident *in = &c->inc[a->inc];
 		int64_t maxd = 0;
-		size_t n = num == TN__NONE ? 0 : tn_graph_dependents(c->g, num, &e), i;
+		size_t n = num == TN__NONE ? 0 : adj_dep(c, num, &e), i;
 
 		for (i = 0; i < n && i < c->cfg.max_scan; i++)
 			if ((int64_t)e[i].delay_max_s * TN__US > maxd)
@@ -1816,6 +1838,7 @@ int tn_corr_set_graph(struct tn_corr *c, const struct tn_graph *g)
 	c->stamp = 0;
 	c->g = g;
 	c->gn = n;
+	tn__graph_adjacency(g, &c->prov_off, &c->prov, &c->dep_off, &c->dep);
 	c->graph_gen++; /* incidents' sums over the registry are taken again */
 	free(c->desc);
 	free(c->dstamp);

@@ -79,6 +79,13 @@ void tn__cbuf_time(struct tn__cbuf *b, int64_t us);          /* quoted RFC 3339 
  * enters with its NUL, so ("ab","c") and ("a","bc") differ). */
 uint64_t tn__corr_hash(const char *a, const char *b, const char *c, const char *d);
 
+/* graph.c: the graph's adjacency arrays (CSR: edges of asset i at
+ * [off[i], off[i + 1])), all NULL for a NULL graph. Why: the engine's
+ * searches read them in their inner loops, a function call per asset. */
+void tn__graph_adjacency(const struct tn_graph *g, const uint32_t **prov_off,
+			 const struct tn_graph_edge **prov, const uint32_t **dep_off,
+			 const struct tn_graph_edge **dep);
+
 /* ---- state ---------------------------------------------------------------------- */
 
 enum { TN__UP = 0, TN__DEGRADED = 1, TN__DOWN = 2 };
@@ -276,6 +283,8 @@ struct tn_corr {
 	bool exercise;
 	const struct tn_graph *g;
 	size_t gn;
+	const uint32_t *prov_off, *dep_off; /* g's adjacency (tn__graph_adjacency) */
+	const struct tn_graph_edge *prov, *dep;
 
 	struct tn__cintern keys;   /* asset ids */
 	uint32_t *num_of_key;     /* key -> number in g, TN__NONE */

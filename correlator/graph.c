@@ -25,6 +25,7 @@
 
 #include "tocsin/error.h"
 #include "utf8.h"
+#include "corr_internal.h" /* tn__graph_adjacency */
 
 #include <math.h>
 #include <stdarg.h>
@@ -1045,6 +1046,16 @@ uint32_t tn_graph_find(const struct tn_graph *g, const char *id)
 		return TN_GRAPH_NONE;
 	h = hash_str(id, &len);
 	return index_lookup(g->index, g->index_mask, g->assets, id, len, h);
+}
+
+void tn__graph_adjacency(const struct tn_graph *g, const uint32_t **prov_off,
+			 const struct tn_graph_edge **prov, const uint32_t **dep_off,
+			 const struct tn_graph_edge **dep)
+{
+	*prov_off = g ? g->prov_off : NULL;
+	*prov = g ? g->prov : NULL;
+	*dep_off = g ? g->dep_off : NULL;
+	*dep = g ? g->dep : NULL;
 }
 
 size_t tn_graph_providers(const struct tn_graph *g, uint32_t i, const struct tn_graph_edge **out)
