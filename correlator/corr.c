@@ -510,7 +510,16 @@ static void failed_changed(struct tn_corr *c, uint32_t key)
 
 	if (failed == (bool)a->desc_on)
 		return;
-	if (failed) {
+	if (failed && c->up_stamp == c->stamp && c->up_stamp != 0 && c->up_num == num) {
+		/* upstream() just walked what desc_mark would, and found nothing:
+		 * its queue is the same assets (see struct tn_corr.up_stamp) */
+		a->desc_on = 1;
+		for (uint32_t i = 0; i < c->up_len; i++)
+			c->desc[c->queue[i]]++;
+		a->desc_trunc = c->up_cut;
+		c->desc_overflow += a->desc_trunc;
+		c->st.scan_truncated += a->desc_trunc;
+	} else if (failed) {
 		a->desc_on = 1;
 		a->desc_trunc = desc_mark(c, num, 1);
 		c->desc_overflow += a->desc_trunc;
@@ -531,6 +540,7 @@ static uint32_t new_stamp(struct tn_corr *c)
 		for (i = 0; i < c->gn; i++)
 			c->vis[i].stamp = 0;
 		c->stamp = 1;
+		c->up_stamp = 0;
 	}
 	return c->stamp;
 }
@@ -584,7 +594,7 @@ static bool upstream(struct tn_corr *c, uint32_t num, int64_t t, struct link *be
 	uint32_t stamp = new_stamp(c), qh = 0, qt = 0, u, v;
 	int64_t slack = (int64_t)c->cfg.slack_s * TN__US;
 	size_t n, i;
-	bool found = false;
+	bool found = false, cut = false;
 
 	c->vis[num] = (struct tn__visit){stamp, TN__NONE, 0, 0, 0};
 	c->queue[qt++] = num;
@@ -628,6 +638,7 @@ static bool upstream(struct tn_corr *c, uint32_t num, int64_t t, struct link *be
 			if (vv->stamp != stamp) {
 				if (qt >= c->cfg.max_scan) {
 					c->st.scan_truncated++;
+					cut = true;
 					break;
 				}
 				*vv = (struct tn__visit){stamp, u, vu->depth + 1, lo, hi};
@@ -640,8 +651,15 @@ static bool upstream(struct tn_corr *c, uint32_t num, int64_t t, struct link *be
 			}
 		}
 	}
-	if (found)
+	if (found) {
 		best->path_len = path_to_start(c, best->pnum, num, best->path);
+	} else {
+		/* It walked all of desc_mark's walk from num, in its order: keep it */
+		c->up_stamp = stamp;
+		c->up_num = num;
+		c->up_len = qt;
+		c->up_cut = cut;
+	}
 	return found;
 }
 
@@ -1836,6 +1854,7 @@ int tn_corr_set_graph(struct tn_corr *c, const struct tn_graph *g)
 	c->queue = queue;
 	c->nearbuf = nearbuf;
 	c->stamp = 0;
+	c->up_stamp = 0;
 	c->g = g;
 	c->gn = n;
 	tn__graph_adjacency(g, &c->prov_off, &c->prov, &c->dep_off, &c->dep);

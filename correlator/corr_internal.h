@@ -339,6 +339,16 @@ struct tn_corr {
 	 */
 	uint32_t *desc, *dstamp, *dqueue;
 	uint32_t dstamp_n, desc_overflow;
+	/*
+	 * The last upstream() that found no cause walked exactly what
+	 * desc_mark(num, +1) walks (providers, breadth first, max_depth and
+	 * max_scan): the same assets in the same order, in queue[0, up_len),
+	 * cut short when up_cut. Valid while stamp == up_stamp (every other
+	 * search takes a new stamp and reuses queue), so the failure that
+	 * follows counts itself in desc from it instead of walking again.
+	 */
+	uint32_t up_stamp, up_num, up_len;
+	bool up_cut;
 	uint32_t *lst;             /* scratch of tn__corr_emit: the at-risk entries listed */
 	uint64_t *lstbits;         /* ... and as a bit set over the list */
 	uint32_t clst, clstbits;
