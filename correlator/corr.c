@@ -424,7 +424,9 @@ static void risk_add(struct tn_corr *c, uint32_t slot, uint32_t key, uint32_t vi
 	if (tn__cgrow((void **)&in->r, &in->cr, in->nr + 1, sizeof *in->r) != 0 ||
 	    tn__cgrow((void **)&in->pend, &in->cpend, in->npend + 1, sizeof *in->pend) != 0)
 		return;
-	pos = pend_pos(in, eta, in->nr);
+	/* forecasts mostly add entries due after the others: at the end */
+	pos = in->npend == 0 || in->r[in->pend[in->npend - 1]].eta <= eta ? in->npend
+									     : pend_pos(in, eta, in->nr);
 	memmove(in->pend + pos + 1, in->pend + pos, (in->npend - pos) * sizeof *in->pend);
 	in->pend[pos] = in->nr;
 	in->npend++;
