@@ -1041,13 +1041,13 @@ static uint32_t mark_reachable(struct tn_corr *c, uint32_t num)
 static uint32_t colocate(struct tn_corr *c, const struct fail_ctx *f, uint32_t *member)
 {
 	int64_t w = (int64_t)c->cfg.colo_window_s * TN__US;
-	uint32_t stamp = 0, best = TN__NONE, hop[2];
+	uint32_t stamp = 0, best = TN__NONE, best_num = TN__NONE, hop[2];
 	double lat, lon;
 	size_t n, i, cap = 256;
 
 	if (c->cfg.colo_radius_m <= 0 || c->g == NULL || !locate(c, f, &lat, &lon))
 		return TN__NONE;
-	n = tn_graph_near(c->g, lat, lon, c->cfg.colo_radius_m, c->nearbuf, cap);
+	n = tn__graph_near_any(c->g, lat, lon, c->cfg.colo_radius_m, c->nearbuf, cap);
 	if (n > cap) {
 		c->st.scan_truncated++;
 		n = cap;
@@ -1064,9 +1064,15 @@ static uint32_t colocate(struct tn_corr *c, const struct fail_ctx *f, uint32_t *
 			continue;
 		if (f->num != TN__NONE && c->vis[v].stamp == stamp)
 			continue;
+		/* the earliest failure, then the lowest incident id, then (the
+		 * candidates come in no order) the lowest asset number */
 		if (best == TN__NONE || a->fail_us < c->as[best].fail_us ||
-		    (a->fail_us == c->as[best].fail_us && c->inc[a->inc].h < c->inc[c->as[best].inc].h))
+		    (a->fail_us == c->as[best].fail_us &&
+		     (c->inc[a->inc].h < c->inc[c->as[best].inc].h ||
+		      (c->inc[a->inc].h == c->inc[c->as[best].inc].h && v < best_num)))) {
 			best = k;
+			best_num = v;
+		}
 	}
 	if (best == TN__NONE)
 		return TN__NONE;

@@ -86,6 +86,12 @@ void tn__graph_adjacency(const struct tn_graph *g, const uint32_t **prov_off,
 			 const struct tn_graph_edge **prov, const uint32_t **dep_off,
 			 const struct tn_graph_edge **dep);
 
+/* graph.c: tn_graph_near's answer (the same `max` lowest numbers, the same
+ * total) in no particular order: the sort was a third of a query's cost,
+ * and co-location breaks its ties by number itself. */
+size_t tn__graph_near_any(const struct tn_graph *g, double lat, double lon, double radius_m,
+			  uint32_t *out, size_t max);
+
 /* ---- state ---------------------------------------------------------------------- */
 
 enum { TN__UP = 0, TN__DEGRADED = 1, TN__DOWN = 2 };

@@ -1193,8 +1193,8 @@ static void scan_keys(const struct tn_graph *g, uint32_t lo, uint32_t hi, const 
 	}
 }
 
-size_t tn_graph_near(const struct tn_graph *g, double lat, double lon, double radius_m,
-		     uint32_t *out, size_t max)
+static size_t near_impl(const struct tn_graph *g, double lat, double lon, double radius_m,
+			uint32_t *out, size_t max, bool sorted)
 {
 	struct near_acc acc = {.out = out, .max = out ? max : 0};
 	double delta, dlat, dlon = 360.0;
@@ -1254,11 +1254,23 @@ size_t tn_graph_near(const struct tn_graph *g, double lat, double lon, double ra
 				  &acc);
 
 	/* heap to ascending order */
-	for (size_t n = acc.n; n > 1; n--) {
+	for (size_t n = sorted ? acc.n : 0; n > 1; n--) {
 		uint32_t t = out[0];
 		out[0] = out[n - 1];
 		out[n - 1] = t;
 		sift_down(out, n - 1, 0);
 	}
 	return acc.total;
+}
+
+size_t tn_graph_near(const struct tn_graph *g, double lat, double lon, double radius_m,
+		     uint32_t *out, size_t max)
+{
+	return near_impl(g, lat, lon, radius_m, out, max, true);
+}
+
+size_t tn__graph_near_any(const struct tn_graph *g, double lat, double lon, double radius_m,
+			  uint32_t *out, size_t max)
+{
+	return near_impl(g, lat, lon, radius_m, out, max, false);
 }
