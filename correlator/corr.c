@@ -389,7 +389,8 @@ static void risk_settle(struct tn_corr *c, struct tn__incident *in, struct tn__r
 		return;
 	if (tn__life_sector(r->sector))
 		in->n_pending_life--;
-	pos = pend_pos(in, r->eta, idx);
+	/* deadlines pass in order of eta, mostly: the first, without a search */
+	pos = in->npend > 0 && in->pend[0] == idx ? 0 : pend_pos(in, r->eta, idx);
 	if (pos < in->npend && in->pend[pos] == idx) {
 		memmove(in->pend + pos, in->pend + pos + 1,
 			(in->npend - pos - 1) * sizeof *in->pend);
