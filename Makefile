@@ -138,7 +138,7 @@ TSAN_UNITS := journal outbox sdk store
 # (test_durability is left to check-san: its store thread runs in every module
 # here, its PostgreSQL outage and kill -9 cost TSan over 2 minutes.)
 TSAN_IT    := ingest alerts clearance correlate drills drill_server outbox metrics signals \
-	failover
+	failover keys
 
 tsan-programs:
 	@$(MAKE) --no-print-directory SAN=thread test-programs UNIT_SUITES="$(TSAN_UNITS)"

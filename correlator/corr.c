@@ -105,6 +105,28 @@ static uint32_t key_of(const struct tn_corr *c, uint32_t num)
 	return c->key_of_num[num];
 }
 
+/* The edges to the providers / from the dependents of graph number u, as
+ * tn_graph_providers / tn_graph_dependents, inline. */
+static inline size_t adj_prov(const struct tn_corr *c, uint32_t u, const struct tn_graph_edge **e)
+{
+	if (u >= c->gn) {
+		*e = NULL;
+		return 0;
+	}
+	*e = c->prov + c->prov_off[u];
+	return c->prov_off[u + 1] - c->prov_off[u];
+}
+
+static inline size_t adj_dep(const struct tn_corr *c, uint32_t u, const struct tn_graph_edge **e)
+{
+	if (u >= c->gn) {
+		*e = NULL;
+		return 0;
+	}
+	*e = c->dep + c->dep_off[u];
+	return c->dep_off[u + 1] - c->dep_off[u];
+}
+
 static int ensure_assets(struct tn_corr *c, uint32_t n)
 {
 	uint32_t old = c->cas, k;
@@ -180,9 +202,9 @@ static int inc_new(struct tn_corr *c, uint64_t h, uint8_t cause, uint32_t root_k
 	in->confidence = 1.0;
 	in->n_down = 0;
 	in->n_deps = 0;
-	in->n_pending_life = 0;
 	in->merged_into[0] = '\0';
-	in->nm = in->nr = in->ns = in->nh = 0;
+	in->ns = in->nh = 0;
+	tn__inc_lists_reset(in);
 	c->open++;
 	c->st.incidents++;
 	*out = slot;
@@ -195,7 +217,8 @@ static void inc_release(struct tn_corr *c, uint32_t slot)
 
 	in->status = TN__INC_FREE;
 	in->gen++;
-	in->nm = in->nr = in->ns = in->nh = 0;
+	in->ns = in->nh = 0;
+	tn__inc_lists_reset(in);
 	/* free_inc never exceeds the pool, so this cannot fail once grown */
 	if (tn__cgrow((void **)&c->free_inc, &c->cfree, c->nfree + 1, sizeof *c->free_inc) == 0)
 		c->free_inc[c->nfree++] = slot;
@@ -338,21 +361,49 @@ static struct tn__timer timer_pop(struct tn_corr *c)
 
 /* ---- forecast (§4.7) ----------------------------------------------------------------- */
 
+/* Where the pending entry (eta, idx) is or goes in in->pend: the first
+ * position whose entry is not before it. */
+static uint32_t pend_pos(const struct tn__incident *in, int64_t eta, uint32_t idx)
+{
+	uint32_t lo = 0, hi = in->npend;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const struct tn__risk *m = &in->r[in->pend[mid]];
+
+		if (m->eta < eta || (m->eta == eta && in->pend[mid] < idx))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static void risk_settle(struct tn_corr *c, struct tn__incident *in, struct tn__risk *r)
 {
 	const struct tn__asset *a = &c->as[r->key];
 	int64_t slack = (int64_t)c->cfg.slack_s * TN__US;
+	uint32_t idx = (uint32_t)(r - in->r), pos;
 
 	if (r->outcome != TN__RISK_PENDING)
 		return;
 	if (tn__life_sector(r->sector))
 		in->n_pending_life--;
+	/* deadlines pass in order of eta, mostly: the first, without a search */
+	pos = in->npend > 0 && in->pend[0] == idx ? 0 : pend_pos(in, r->eta, idx);
+	if (pos < in->npend && in->pend[pos] == idx) {
+		memmove(in->pend + pos, in->pend + pos + 1,
+			(in->npend - pos - 1) * sizeof *in->pend);
+		in->npend--;
+	}
 	if (a->state != TN__UP && !a->inferred && a->fail_us >= r->eta - slack &&
 	    a->fail_us <= r->eta_latest + slack) {
 		r->outcome = TN__RISK_BORNE_OUT;
+		in->n_borne++;
 		c->st.borne_out++;
 	} else {
 		r->outcome = TN__RISK_NOT_BORNE_OUT;
+		in->n_not++;
 		c->st.not_borne_out++;
 	}
 }
@@ -363,6 +414,7 @@ static void risk_add(struct tn_corr *c, uint32_t slot, uint32_t key, uint32_t vi
 	struct tn__incident *in = &c->inc[slot];
 	struct tn__asset *a = &c->as[key];
 	struct tn__risk *r;
+	uint32_t pos;
 
 	if (a->risk_inc == slot && a->risk_idx < in->nr && in->r[a->risk_idx].key == key)
 		return;
@@ -370,8 +422,15 @@ static void risk_add(struct tn_corr *c, uint32_t slot, uint32_t key, uint32_t vi
 		c->st.at_risk_full++;
 		return;
 	}
-	if (tn__cgrow((void **)&in->r, &in->cr, in->nr + 1, sizeof *in->r) != 0)
+	if (tn__cgrow((void **)&in->r, &in->cr, in->nr + 1, sizeof *in->r) != 0 ||
+	    tn__cgrow((void **)&in->pend, &in->cpend, in->npend + 1, sizeof *in->pend) != 0)
 		return;
+	/* forecasts mostly add entries due after the others: at the end */
+	pos = in->npend == 0 || in->r[in->pend[in->npend - 1]].eta <= eta ? in->npend
+									     : pend_pos(in, eta, in->nr);
+	memmove(in->pend + pos + 1, in->pend + pos, (in->npend - pos) * sizeof *in->pend);
+	in->pend[pos] = in->nr;
+	in->npend++;
 	r = &in->r[in->nr];
 	r->key = key;
 	r->via = via;
@@ -381,6 +440,8 @@ static void risk_add(struct tn_corr *c, uint32_t slot, uint32_t key, uint32_t vi
 		in->n_pending_life++;
 	r->eta = eta;
 	r->eta_latest = eta_latest;
+	r->txt = TN__NONE;
+	r->txt_len = 0;
 	a->risk_inc = slot;
 	a->risk_idx = in->nr++;
 	timer_push(c, eta_latest + (int64_t)c->cfg.slack_s * TN__US, TN__T_RISK, slot, a->risk_idx,
@@ -424,7 +485,7 @@ static bool desc_mark(struct tn_corr *c, uint32_t num, int d)
 			c->desc[u] += (uint32_t)d;
 			if (depth >= (uint32_t)c->cfg.max_depth)
 				continue;
-			n = tn_graph_providers(c->g, u, &e);
+			n = adj_prov(c, u, &e);
 			for (i = 0; i < n; i++) {
 				if (c->dstamp[e[i].other] == stamp)
 					continue;
@@ -452,7 +513,16 @@ static void failed_changed(struct tn_corr *c, uint32_t key)
 
 	if (failed == (bool)a->desc_on)
 		return;
-	if (failed) {
+	if (failed && c->up_stamp == c->stamp && c->up_stamp != 0 && c->up_num == num) {
+		/* upstream() just walked what desc_mark would, and found nothing:
+		 * its queue is the same assets (see struct tn_corr.up_stamp) */
+		a->desc_on = 1;
+		for (uint32_t i = 0; i < c->up_len; i++)
+			c->desc[c->queue[i]]++;
+		a->desc_trunc = c->up_cut;
+		c->desc_overflow += a->desc_trunc;
+		c->st.scan_truncated += a->desc_trunc;
+	} else if (failed) {
 		a->desc_on = 1;
 		a->desc_trunc = desc_mark(c, num, 1);
 		c->desc_overflow += a->desc_trunc;
@@ -473,6 +543,7 @@ static uint32_t new_stamp(struct tn_corr *c)
 		for (i = 0; i < c->gn; i++)
 			c->vis[i].stamp = 0;
 		c->stamp = 1;
+		c->up_stamp = 0;
 	}
 	return c->stamp;
 }
@@ -526,7 +597,7 @@ static bool upstream(struct tn_corr *c, uint32_t num, int64_t t, struct link *be
 	uint32_t stamp = new_stamp(c), qh = 0, qt = 0, u, v;
 	int64_t slack = (int64_t)c->cfg.slack_s * TN__US;
 	size_t n, i;
-	bool found = false;
+	bool found = false, cut = false;
 
 	c->vis[num] = (struct tn__visit){stamp, TN__NONE, 0, 0, 0};
 	c->queue[qt++] = num;
@@ -559,7 +630,7 @@ static bool upstream(struct tn_corr *c, uint32_t num, int64_t t, struct link *be
 		}
 		if (vu->depth >= (uint32_t)c->cfg.max_depth || found)
 			continue;
-		n = tn_graph_providers(c->g, u, &e);
+		n = adj_prov(c, u, &e);
 		for (i = 0; i < n; i++) {
 			struct tn__visit *vv;
 			int64_t lo = vu->lo + (int64_t)e[i].delay_min_s * TN__US;
@@ -570,6 +641,7 @@ static bool upstream(struct tn_corr *c, uint32_t num, int64_t t, struct link *be
 			if (vv->stamp != stamp) {
 				if (qt >= c->cfg.max_scan) {
 					c->st.scan_truncated++;
+					cut = true;
 					break;
 				}
 				*vv = (struct tn__visit){stamp, u, vu->depth + 1, lo, hi};
@@ -582,8 +654,15 @@ static bool upstream(struct tn_corr *c, uint32_t num, int64_t t, struct link *be
 			}
 		}
 	}
-	if (found)
+	if (found) {
 		best->path_len = path_to_start(c, best->pnum, num, best->path);
+	} else {
+		/* It walked all of desc_mark's walk from num, in its order: keep it */
+		c->up_stamp = stamp;
+		c->up_num = num;
+		c->up_len = qt;
+		c->up_cut = cut;
+	}
 	return found;
 }
 
@@ -627,7 +706,7 @@ static void downstream_reroot(struct tn_corr *c, uint32_t slot, uint32_t num, in
 		}
 		if (vu->depth >= (uint32_t)c->cfg.max_depth)
 			continue;
-		n = tn_graph_dependents(c->g, u, &e);
+		n = adj_dep(c, u, &e);
 		for (i = 0; i < n; i++) {
 			struct tn__visit *vv;
 			int64_t lo = vu->lo + (int64_t)e[i].delay_min_s * TN__US;
@@ -687,7 +766,7 @@ static void forecast(struct tn_corr *c, uint32_t slot, uint32_t num, int64_t t)
 		}
 		if (vu->depth >= (uint32_t)c->cfg.forecast_depth)
 			continue;
-		n = tn_graph_dependents(c->g, u, &e);
+		n = adj_dep(c, u, &e);
 		for (i = 0; i < n; i++) {
 			struct tn__visit *vv;
 			int64_t lo = vu->lo + (int64_t)e[i].delay_min_s * TN__US;
@@ -761,7 +840,13 @@ static void merge(struct tn_corr *c, uint32_t into, uint32_t from, uint32_t pare
 			risk_add(c, into, r.key, r.via, r.eta, r.eta_latest);
 		} else if (in->nr < c->cfg.max_at_risk &&
 			   tn__cgrow((void **)&in->r, &in->cr, in->nr + 1, sizeof *in->r) == 0) {
-			in->r[in->nr++] = r;
+			in->r[in->nr] = r;
+			in->r[in->nr].txt = TN__NONE; /* its text is in x's rtxt */
+			in->nr++;
+			if (r.outcome == TN__RISK_BORNE_OUT)
+				in->n_borne++;
+			else
+				in->n_not++;
 		}
 	}
 	c->inc[into].n_down += x->n_down;
@@ -809,7 +894,7 @@ static uint32_t infer(struct tn_corr *c, const struct fail_ctx *f, uint32_t *mem
 
 	if (c->cfg.common_cause_k < 2)
 		return TN__NONE;
-	np = tn_graph_providers(c->g, f->num, &pe);
+	np = adj_prov(c, f->num, &pe);
 	for (i = 0; i < np; i++) {
 		uint32_t p = pe[i].other, pkey = key_of(c, p), ncand = 0, nk, slot, k;
 		int64_t tp = INT64_MAX;
@@ -819,7 +904,7 @@ static uint32_t infer(struct tn_corr *c, const struct fail_ctx *f, uint32_t *mem
 
 		if (pa->state != TN__UP || pa->inferred)
 			continue;
-		nd = tn_graph_dependents(c->g, p, &de);
+		nd = adj_dep(c, p, &de);
 		if (nd > c->cfg.max_scan) {
 			c->st.scan_truncated++;
 			nd = c->cfg.max_scan;
@@ -866,7 +951,7 @@ static uint32_t infer(struct tn_corr *c, const struct fail_ctx *f, uint32_t *mem
 			    &slot) != 0)
 			return TN__NONE;
 		c->inc[slot].root_inferred = 1;
-		c->inc[slot].n_deps = (uint32_t)tn_graph_dependents(c->g, p, &de);
+		c->inc[slot].n_deps = (uint32_t)adj_dep(c, p, &de);
 		pa->inferred = 1;
 		pa->inc = slot;
 		pa->member = TN__NONE;
@@ -931,7 +1016,7 @@ static uint32_t mark_reachable(struct tn_corr *c, uint32_t num)
 			u = c->queue[qh++];
 			if (c->vis[u].lo >= c->cfg.max_depth)
 				continue;
-			n = dir ? tn_graph_dependents(c->g, u, &e) : tn_graph_providers(c->g, u, &e);
+			n = dir ? adj_dep(c, u, &e) : adj_prov(c, u, &e);
 			for (i = 0; i < n; i++) {
 				struct tn__visit *vv = &c->vis[e[i].other];
 
@@ -957,13 +1042,13 @@ static uint32_t mark_reachable(struct tn_corr *c, uint32_t num)
 static uint32_t colocate(struct tn_corr *c, const struct fail_ctx *f, uint32_t *member)
 {
 	int64_t w = (int64_t)c->cfg.colo_window_s * TN__US;
-	uint32_t stamp = 0, best = TN__NONE, hop[2];
+	uint32_t stamp = 0, best = TN__NONE, best_num = TN__NONE, hop[2];
 	double lat, lon;
 	size_t n, i, cap = 256;
 
 	if (c->cfg.colo_radius_m <= 0 || c->g == NULL || !locate(c, f, &lat, &lon))
 		return TN__NONE;
-	n = tn_graph_near(c->g, lat, lon, c->cfg.colo_radius_m, c->nearbuf, cap);
+	n = tn__graph_near_any(c->g, lat, lon, c->cfg.colo_radius_m, c->nearbuf, cap);
 	if (n > cap) {
 		c->st.scan_truncated++;
 		n = cap;
@@ -980,9 +1065,15 @@ static uint32_t colocate(struct tn_corr *c, const struct fail_ctx *f, uint32_t *
 			continue;
 		if (f->num != TN__NONE && c->vis[v].stamp == stamp)
 			continue;
+		/* the earliest failure, then the lowest incident id, then (the
+		 * candidates come in no order) the lowest asset number */
 		if (best == TN__NONE || a->fail_us < c->as[best].fail_us ||
-		    (a->fail_us == c->as[best].fail_us && c->inc[a->inc].h < c->inc[c->as[best].inc].h))
+		    (a->fail_us == c->as[best].fail_us &&
+		     (c->inc[a->inc].h < c->inc[c->as[best].inc].h ||
+		      (c->inc[a->inc].h == c->inc[c->as[best].inc].h && v < best_num)))) {
 			best = k;
+			best_num = v;
+		}
 	}
 	if (best == TN__NONE)
 		return TN__NONE;
@@ -1046,6 +1137,7 @@ static void confirm(struct tn_corr *c, const struct fail_ctx *f)
 	for (j = 0; j < in->nm; j++)
 		if (j != idx && in->m[j].parent == TN__NONE)
 			in->m[j].parent = idx;
+	tn__inc_explain_stale(in); /* their paths now start at idx */
 	in->root_inferred = 0;
 	in->root_t = f->t;
 	in->cause = TN_CAUSE_OBSERVED;
@@ -1194,7 +1286,7 @@ static void on_up(struct tn_corr *c, uint32_t key, int64_t t)
 		uint32_t num = tn__num(c, key);
 		struct tn__incident *in = &c->inc[a->inc];
 		int64_t maxd = 0;
-		size_t n = num == TN__NONE ? 0 : tn_graph_dependents(c->g, num, &e), i;
+		size_t n = num == TN__NONE ? 0 : adj_dep(c, num, &e), i;
 
 		for (i = 0; i < n && i < c->cfg.max_scan; i++)
 			if ((int64_t)e[i].delay_max_s * TN__US > maxd)
@@ -1286,9 +1378,7 @@ static int withdraw(struct tn_corr *c, uint32_t slot)
 		    c->inc[grp[j]].status == TN__INC_OPEN)
 			inc_close(c, grp[j], TN__INC_RESOLVED);
 	in = &c->inc[slot];
-	in->nm = 0;
-	in->nr = 0;
-	in->n_pending_life = 0;
+	tn__inc_lists_reset(in);
 	in->n_down = 0;
 	in->confidence = 0;
 	inc_close(c, slot, TN__INC_WITHDRAWN);
@@ -1773,8 +1863,11 @@ int tn_corr_set_graph(struct tn_corr *c, const struct tn_graph *g)
 	c->queue = queue;
 	c->nearbuf = nearbuf;
 	c->stamp = 0;
+	c->up_stamp = 0;
 	c->g = g;
 	c->gn = n;
+	tn__graph_adjacency(g, &c->prov_off, &c->prov, &c->dep_off, &c->dep);
+	c->graph_gen++; /* incidents' sums over the registry are taken again */
 	free(c->desc);
 	free(c->dstamp);
 	free(c->dqueue);
@@ -1840,6 +1933,10 @@ void tn_corr_free(struct tn_corr *c)
 		free(c->inc[i].r);
 		free(c->inc[i].s);
 		free(c->inc[i].hops);
+		free(c->inc[i].atxt.p);
+		free(c->inc[i].etxt.p);
+		free(c->inc[i].rtxt.p);
+		free(c->inc[i].pend);
 	}
 	free(c->inc);
 	free(c->free_inc);
@@ -1857,11 +1954,11 @@ void tn_corr_free(struct tn_corr *c)
 	free(c->queue);
 	free(c->nearbuf);
 	free(c->tmp);
-	free(c->rank);
+	free(c->lst);
+	free(c->lstbits);
 	free(c->desc);
 	free(c->dstamp);
 	free(c->dqueue);
-	free(c->listed);
 	free(c->dirty);
 	free(c->chg);
 	free(c->chgo);

@@ -79,6 +79,19 @@ void tn__cbuf_time(struct tn__cbuf *b, int64_t us);          /* quoted RFC 3339 
  * enters with its NUL, so ("ab","c") and ("a","bc") differ). */
 uint64_t tn__corr_hash(const char *a, const char *b, const char *c, const char *d);
 
+/* graph.c: the graph's adjacency arrays (CSR: edges of asset i at
+ * [off[i], off[i + 1])), all NULL for a NULL graph. Why: the engine's
+ * searches read them in their inner loops, a function call per asset. */
+void tn__graph_adjacency(const struct tn_graph *g, const uint32_t **prov_off,
+			 const struct tn_graph_edge **prov, const uint32_t **dep_off,
+			 const struct tn_graph_edge **dep);
+
+/* graph.c: tn_graph_near's answer (the same `max` lowest numbers, the same
+ * total) in no particular order: the sort was a third of a query's cost,
+ * and co-location breaks its ties by number itself. */
+size_t tn__graph_near_any(const struct tn_graph *g, double lat, double lon, double radius_m,
+			  uint32_t *out, size_t max);
+
 /* ---- state ---------------------------------------------------------------------- */
 
 enum { TN__UP = 0, TN__DEGRADED = 1, TN__DOWN = 2 };
@@ -128,6 +141,7 @@ struct tn__member {
 	int8_t sector;
 	uint8_t state, rule, late;
 	int64_t t, lo, hi; /* failure time; the window that linked it */
+	uint32_t aff_state; /* where its state goes in the incident's atxt (once formatted) */
 };
 
 struct tn__risk {
@@ -135,6 +149,8 @@ struct tn__risk {
 	int8_t sector;
 	uint8_t outcome;
 	int64_t eta, eta_latest;
+	uint32_t txt, txt_len; /* its entry up to the outcome in the incident's rtxt;
+				  txt TN__NONE until formatted */
 };
 
 struct tn__incident {
@@ -153,6 +169,28 @@ struct tn__incident {
 	uint32_t n_deps;    /* inferred: direct dependents of the root (confidence denominator) */
 	uint32_t n_pending_life; /* pending at-risk entries in a life-safety sector: the
 				    priority's w_life without a scan of the list */
+	/*
+	 * The pending at-risk entries' indexes in r, by (eta, index), and the
+	 * settled ones counted by outcome. Why: a revision lists the pending
+	 * ones due first (at_risk_listed of up to max_at_risk), and the
+	 * priority asks whether one is imminent; ranking the whole list at
+	 * every revision was a fifth of the engine's time. Kept by risk_add
+	 * and risk_settle in corr.c.
+	 */
+	uint32_t *pend;
+	uint32_t npend, cpend;
+	uint32_t n_borne, n_not;
+	/*
+	 * The priority's and title's sums over members [0, n_agg), taken under
+	 * the graph of generation agg_gen (tn_corr.graph_gen): members never
+	 * change what these read (key, rule, sector), so each is counted once.
+	 */
+	uint32_t n_agg, agg_gen;
+	uint32_t agg_naff;   /* members that are not a same-asset repeat */
+	uint32_t agg_mask;   /* sectors of members */
+	int64_t agg_pop;     /* population of registered, not-repeat members */
+	int agg_crit;        /* their lowest criticality, 6 if none */
+	uint8_t agg_life;    /* a member in a life-safety sector */
 	char merged_into[TN_INCIDENT_ID_LEN + 1];
 	struct tn__member *m;
 	uint32_t nm, cm;
@@ -162,7 +200,48 @@ struct tn__incident {
 	uint32_t ns, cs;
 	uint32_t *hops;
 	uint32_t nh, ch;
+	/*
+	 * Revision text, formatted once (corr_json.c). Why: a revision carries
+	 * every member with its explanation, and an incident of a hundred
+	 * members re-formatted them all at every revision (most of the engine's
+	 * time). What is formatted never changes afterwards but for a member's
+	 * state and an at-risk entry's outcome, which are left out and written
+	 * at each revision, and the explanation paths, which a confirmed
+	 * inference changes (tn__inc_explain_stale).
+	 *   atxt: the "affected" entries of members [0, n_atxt), comma-separated,
+	 *         each without its state (member.aff_state says where it goes);
+	 *   etxt: the "explain" entries of members [0, n_etxt), comma-separated;
+	 *   rtxt: at-risk entries as they are first listed, up to their outcome.
+	 */
+	struct tn__cbuf atxt, etxt, rtxt;
+	uint32_t n_atxt, n_etxt;
 };
+
+/* The incident's revision text restarts (its members and at-risk entries are
+ * gone or new). */
+static inline void tn__inc_text_reset(struct tn__incident *in)
+{
+	in->atxt.len = in->etxt.len = in->rtxt.len = 0;
+	in->n_atxt = in->n_etxt = 0;
+}
+
+/* The incident has no members and no at-risk entries any more: what is
+ * kept about them restarts. */
+static inline void tn__inc_lists_reset(struct tn__incident *in)
+{
+	in->nm = in->nr = 0;
+	in->npend = in->n_borne = in->n_not = 0;
+	in->n_pending_life = 0;
+	in->n_agg = 0;
+	tn__inc_text_reset(in);
+}
+
+/* The explanation paths of the incident's members changed (a parent did). */
+static inline void tn__inc_explain_stale(struct tn__incident *in)
+{
+	in->etxt.len = 0;
+	in->n_etxt = 0;
+}
 
 struct tn__source {
 	int64_t last_us, timer_us; /* last sign of life; pending deadline timer (0: none) */
@@ -200,13 +279,6 @@ struct tn__visit {
 	int64_t lo, hi; /* accumulated delay_min / delay_max along the shortest paths, us */
 };
 
-/* An at-risk entry's rank when a revision cannot list them all. */
-struct tn__rank {
-	uint8_t settled; /* pending (0) first */
-	int64_t k;       /* pending: eta; settled: -index (the latest first) */
-	uint32_t idx;
-};
-
 struct tn__change_off {
 	uint32_t area, merged, body; /* offsets in tn_corr.out; merged TN__NONE if none */
 };
@@ -217,6 +289,8 @@ struct tn_corr {
 	bool exercise;
 	const struct tn_graph *g;
 	size_t gn;
+	const uint32_t *prov_off, *dep_off; /* g's adjacency (tn__graph_adjacency) */
+	const struct tn_graph_edge *prov, *dep;
 
 	struct tn__cintern keys;   /* asset ids */
 	uint32_t *num_of_key;     /* key -> number in g, TN__NONE */
@@ -271,9 +345,20 @@ struct tn_corr {
 	 */
 	uint32_t *desc, *dstamp, *dqueue;
 	uint32_t dstamp_n, desc_overflow;
-	struct tn__rank *rank;     /* scratch of tn__corr_emit */
-	uint8_t *listed;
-	uint32_t crank, clisted;
+	/*
+	 * The last upstream() that found no cause walked exactly what
+	 * desc_mark(num, +1) walks (providers, breadth first, max_depth and
+	 * max_scan): the same assets in the same order, in queue[0, up_len),
+	 * cut short when up_cut. Valid while stamp == up_stamp (every other
+	 * search takes a new stamp and reuses queue), so the failure that
+	 * follows counts itself in desc from it instead of walking again.
+	 */
+	uint32_t up_stamp, up_num, up_len;
+	bool up_cut;
+	uint32_t *lst;             /* scratch of tn__corr_emit: the at-risk entries listed */
+	uint64_t *lstbits;         /* ... and as a bit set over the list */
+	uint32_t clst, clstbits;
+	uint32_t graph_gen;        /* tn_corr_set_graph calls: see tn__incident.agg_gen */
 
 	uint32_t *dirty;
 	uint32_t ndirty, cdirty;
@@ -283,16 +368,22 @@ struct tn_corr {
 	uint32_t nchg, cchg, cchgo;
 	struct tn__cbuf out;
 	bool handed;
+	bool text_uncached;        /* tests: format every revision afresh (tn__corr_text_cache) */
 
 	uint32_t down_by_sector[TN_SECTOR__COUNT];
 
 	struct tn_corr_stats st;
 };
 
+/* tn__corr_text_cache - whether revisions reuse the members' and at-risk
+ * entries' text formatted for earlier ones (the default) or format all of it
+ * afresh every time, as before the cache: the tests compare the two. */
+void tn__corr_text_cache(struct tn_corr *c, bool on);
+
 /* corr_json.c: serialise the current state of incident `i` as a revision. */
 int tn__corr_emit(struct tn_corr *c, uint32_t i, enum tn_change_msg msg);
 /* The incident's priority now (for the body and the change). */
-int tn__corr_priority(const struct tn_corr *c, const struct tn__incident *in);
+int tn__corr_priority(const struct tn_corr *c, struct tn__incident *in);
 
 /* Sectors whose failure endangers life directly (the priority's w_life). */
 static inline bool tn__life_sector(int s)

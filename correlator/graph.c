@@ -25,6 +25,7 @@
 
 #include "tocsin/error.h"
 #include "utf8.h"
+#include "corr_internal.h" /* tn__graph_adjacency */
 
 #include <math.h>
 #include <stdarg.h>
@@ -340,6 +341,7 @@ struct tn_graph {
 	/* the spatial index: assets sorted by cell key, stable in asset number */
 	uint32_t *cell_key, *cell_asset;
 	double *cell_lat, *cell_lon;
+	double *cell_cos; /* cos(cell_lat) in radians: the distance's factor, once */
 
 	struct arena arena;
 	size_t memory;
@@ -879,8 +881,9 @@ static int build_grid(struct tn_graph *g)
 	g->cell_asset = big_array(n, sizeof *g->cell_asset);
 	g->cell_lat = big_array(n, sizeof *g->cell_lat);
 	g->cell_lon = big_array(n, sizeof *g->cell_lon);
+	g->cell_cos = big_array(n, sizeof *g->cell_cos);
 	if (!key || !tmp || !count || !g->cell_key || !g->cell_asset || !g->cell_lat ||
-	    !g->cell_lon)
+	    !g->cell_lon || !g->cell_cos)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		key[i] = grid_row(g->assets[i].lat) * GRID_COLS + grid_col(g->assets[i].lon);
@@ -908,6 +911,7 @@ static int build_grid(struct tn_graph *g)
 		g->cell_key[i] = key[a];
 		g->cell_lat[i] = g->assets[a].lat;
 		g->cell_lon[i] = g->assets[a].lon;
+		g->cell_cos[i] = cos(g->assets[a].lat * DEG);
 	}
 	rc = 0;
 out:
@@ -982,7 +986,7 @@ int tn_graph_build(struct tn_graph_builder *b, struct tn_graph **out)
 	g->memory = sizeof *g + n * sizeof *g->assets + (g->index_mask + 1) * sizeof *g->index +
 		    g->arena.bytes + g->arena.cap * sizeof *g->arena.blocks +
 		    2 * (n + 1) * sizeof *g->prov_off + 2 * m * sizeof *g->prov +
-		    n * (2 * sizeof *g->cell_key + 2 * sizeof *g->cell_lat);
+		    n * (2 * sizeof *g->cell_key + 3 * sizeof *g->cell_lat);
 	tn_graph_builder_free(b);
 	*out = g;
 	return 0;
@@ -1006,6 +1010,7 @@ void tn_graph_free(struct tn_graph *g)
 	free(g->cell_asset);
 	free(g->cell_lat);
 	free(g->cell_lon);
+	free(g->cell_cos);
 	arena_free(&g->arena);
 	free(g);
 }
@@ -1041,6 +1046,16 @@ uint32_t tn_graph_find(const struct tn_graph *g, const char *id)
 		return TN_GRAPH_NONE;
 	h = hash_str(id, &len);
 	return index_lookup(g->index, g->index_mask, g->assets, id, len, h);
+}
+
+void tn__graph_adjacency(const struct tn_graph *g, const uint32_t **prov_off,
+			 const struct tn_graph_edge **prov, const uint32_t **dep_off,
+			 const struct tn_graph_edge **dep)
+{
+	*prov_off = g ? g->prov_off : NULL;
+	*prov = g ? g->prov : NULL;
+	*dep_off = g ? g->dep_off : NULL;
+	*dep = g ? g->dep : NULL;
 }
 
 size_t tn_graph_providers(const struct tn_graph *g, uint32_t i, const struct tn_graph_edge **out)
@@ -1123,7 +1138,32 @@ static void acc_push(struct near_acc *a, uint32_t v)
 struct near_q {
 	double lat, lon, radius_m;
 	double dlat, dlon; /* degrees; dlon 360: any longitude */
+	double p1, cos1;   /* lat in radians, its cosine */
+	double h_in, h_out; /* haversine h below h_in: within radius_m; above h_out: not */
 };
+
+/*
+ * within - tn_graph_distance_m(q, candidate a) <= radius_m, decided by the
+ * same arithmetic with the cosines computed once (the candidate's from the
+ * build, the query's per query), and the final asin and sqrt only when h is
+ * within a millionth of the radius's own h, where their rounding could
+ * matter: elsewhere the comparison of h says the same, since asin(sqrt())
+ * grows with h. Three of the four transcendental calls per candidate went.
+ */
+static bool within(const struct tn_graph *g, size_t a, const struct near_q *q)
+{
+	double p2 = g->cell_lat[a] * DEG;
+	double sp = sin((p2 - q->p1) / 2), sl = sin((g->cell_lon[a] - q->lon) * DEG / 2);
+	double h = sp * sp + q->cos1 * g->cell_cos[a] * sl * sl;
+
+	if (h > 1)
+		h = 1;
+	if (h < q->h_in)
+		return true;
+	if (h > q->h_out)
+		return false;
+	return 2 * EARTH_R_M * asin(sqrt(h)) <= q->radius_m;
+}
 
 /* The candidates of cell keys lo..hi (one grid row), checked exactly. */
 static void scan_keys(const struct tn_graph *g, uint32_t lo, uint32_t hi, const struct near_q *q,
@@ -1148,14 +1188,13 @@ static void scan_keys(const struct tn_graph *g, uint32_t lo, uint32_t hi, const 
 			dl = 360 - dl;
 		if (dl > q->dlon)
 			continue;
-		if (tn_graph_distance_m(q->lat, q->lon, g->cell_lat[a], g->cell_lon[a]) <=
-		    q->radius_m)
+		if (within(g, a, q))
 			acc_push(acc, g->cell_asset[a]);
 	}
 }
 
-size_t tn_graph_near(const struct tn_graph *g, double lat, double lon, double radius_m,
-		     uint32_t *out, size_t max)
+static size_t near_impl(const struct tn_graph *g, double lat, double lon, double radius_m,
+			uint32_t *out, size_t max, bool sorted)
 {
 	struct near_acc acc = {.out = out, .max = out ? max : 0};
 	double delta, dlat, dlon = 360.0;
@@ -1202,18 +1241,36 @@ size_t tn_graph_near(const struct tn_graph *g, double lat, double lon, double ra
 	}
 	if (ranges == 2 && c[2] <= c[1]) /* the two ranges meet: one full row */
 		ranges = 1, c[1] = GRID_COLS - 1;
-	struct near_q q = {lat, lon, radius_m, dlat, dlon};
+	struct near_q q = {lat, lon, radius_m, dlat, dlon, lat * DEG, cos(lat * DEG), -1, 2};
+	if (radius_m < EARTH_R_M) { /* else always the exact comparison */
+		double hr = sin(radius_m / (2 * EARTH_R_M));
+
+		q.h_in = hr * hr * (1 - 1e-6);
+		q.h_out = hr * hr * (1 + 1e-6);
+	}
 	for (uint32_t r = row_lo; r <= row_hi; r++)
 		for (int k = 0; k < ranges; k++)
 			scan_keys(g, r * GRID_COLS + c[2 * k], r * GRID_COLS + c[2 * k + 1], &q,
 				  &acc);
 
 	/* heap to ascending order */
-	for (size_t n = acc.n; n > 1; n--) {
+	for (size_t n = sorted ? acc.n : 0; n > 1; n--) {
 		uint32_t t = out[0];
 		out[0] = out[n - 1];
 		out[n - 1] = t;
 		sift_down(out, n - 1, 0);
 	}
 	return acc.total;
+}
+
+size_t tn_graph_near(const struct tn_graph *g, double lat, double lon, double radius_m,
+		     uint32_t *out, size_t max)
+{
+	return near_impl(g, lat, lon, radius_m, out, max, true);
+}
+
+size_t tn__graph_near_any(const struct tn_graph *g, double lat, double lon, double radius_m,
+			  uint32_t *out, size_t max)
+{
+	return near_impl(g, lat, lon, radius_m, out, max, false);
 }

@@ -1,11 +1,13 @@
 /* alerts.c - the alerts thread: journal to PUB, the control ROUTER, consoles' ZAP (alerts.h). */
 #include "alerts.h"
 
+#include <arpa/inet.h>
 #include <ck_pr.h>
 #include <errno.h>
 #include <ev.h>
 #include <inttypes.h>
 #include <msgpack.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <search.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -44,6 +47,8 @@
 #define OUTBOX_START_WAIT_MS 10000 /* at most, in all, for the outbox's queue at start */
 /* ZMTP heartbeats: a console gone without a word (cable, crash of its host)
  * is disconnected and its queue freed after HEARTBEAT_TTL_MS */
+#define SUBS_MAX 4096            /* subscribed connections tracked (alerts_subs.c) */
+#define SUBS_SWEEP_NS 500000000LL /* how often ended keys are looked for */
 #define HEARTBEAT_IVL_MS 10000
 #define HEARTBEAT_TTL_MS 30000
 
@@ -73,9 +78,11 @@ struct tn_alerts {
 	bool insecure;
 
 	void *ctx, *zap, *ctl;
-	void *pub[CLEARANCES];     /* by clearance (enum tn_sensitivity); NULL: none */
+	void *pub[CLEARANCES];     /* XPUB by clearance (enum tn_sensitivity); NULL: none */
 	struct ev_loop *loop;
-	ev_io zap_io, ctl_io;
+	ev_io zap_io, ctl_io, pub_io[CLEARANCES];
+	struct tn__subs *subs;     /* who is subscribed: an ended key is cut off */
+	int64_t subs_swept_ns;
 	ev_timer poll;
 	ev_async wake;
 
@@ -128,6 +135,14 @@ static int64_t mono_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Keys expire by the wall clock (registry.h, not_after_us). */
+static int64_t real_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static struct tn__alerts_job *job_get(struct tn_alerts *a, bool request)
@@ -682,7 +697,8 @@ static bool zap_serve(struct tn_alerts *a)
 	/* the control ROUTER's domain, or a PUB's: its clearance's name */
 	int stream = tn_sensitivity_parse(r.domain, strlen(r.domain));
 	const struct tn_adapter_entry *e = r.key[0] ? tn_registry_find(a->consoles, r.key) : NULL;
-	char because[96];
+	char because[128];
+	bool ended = e && !tn_registry_live(e, real_now_us());
 	if (strcmp(r.domain, ZAP_DOMAIN) != 0 && stream < 0) {
 		why = "not a console endpoint";
 	} else if (a->insecure && strcmp(r.mechanism, "NULL") == 0) {
@@ -690,13 +706,18 @@ static bool zap_serve(struct tn_alerts *a)
 		tn__zap_reply(a->zap, &r, "200", "OK", "insecure");
 		goto out;
 	} else if (!a->insecure && r.key[0]) {
-		if (e && (stream < 0 || e->clearance == (enum tn_sensitivity)stream)) {
+		if (e && !ended && (stream < 0 || e->clearance == (enum tn_sensitivity)stream)) {
 			STAT_INC(a, zap_accepted);
 			tn__zap_reply(a->zap, &r, "200", "OK", r.key);
 			goto out;
 		}
 		why = "not a registered console key, or revoked";
-		if (e) {
+		if (ended) {
+			snprintf(because, sizeof because, "%s of \"%s\"",
+				 e->retiring ? "rotated-out key past its grace period" : "key expired",
+				 e->name);
+			why = because;
+		} else if (e) {
 			/* registered, but this stream is another clearance's */
 			STAT_INC(a, zap_wrong_clearance);
 			snprintf(because, sizeof because,
@@ -1181,9 +1202,10 @@ static bool control_one(struct tn_alerts *a)
 	/* the key behind it, checked again: a revoked console is refused now */
 	const char *user = zmq_msg_gets(&m, "User-Id");
 	const struct tn_adapter_entry *e = user ? tn_registry_find(a->consoles, user) : NULL;
-	if (!a->insecure && !e) {
+	if (!a->insecure && !tn_registry_live(e, real_now_us())) {
 		fail(a, j, NULL, TN_EFORBIDDEN,
-		     "this console key is not registered or was revoked");
+		     e ? "this console key has expired (or its rotation's grace period is over)"
+		       : "this console key is not registered or was revoked");
 	} else if (zmq_msg_size(&m) > CONTROL_MAX) {
 		fail(a, j, NULL, TN_EDECODE, "request over %u bytes", CONTROL_MAX);
 	} else {
@@ -1255,6 +1277,8 @@ static void swap_sens(struct tn_alerts *a)
 	tn_info("alerts: official-sensitive assets loaded", "assets=%zu", newest->n);
 }
 
+static void sweep_subscribers(struct tn_alerts *a, bool now);
+
 static void swap_registry(struct tn_alerts *a)
 {
 	struct tn_registry *r, *newest = NULL;
@@ -1266,6 +1290,7 @@ static void swap_registry(struct tn_alerts *a)
 		return;
 	tn_registry_free(a->consoles);
 	a->consoles = newest;
+	sweep_subscribers(a, true); /* a revocation takes effect now */
 }
 
 /* New escalation deadlines (a reload): the newest wins. */
@@ -1283,6 +1308,86 @@ static void swap_settings(struct tn_alerts *a)
 	for (int p = 0; p < 5; p++)
 		a->escalating |= a->o.escalate_s[p] > 0;
 	free(newest);
+}
+
+/* ---- subscribers: an ended key is cut off (alerts_subs.c) -------------------- */
+
+/* The streams admit a key of exactly their clearance (ZAP domains). */
+static bool subs_keep(void *ud, const char *key, int clearance)
+{
+	struct tn_alerts *a = ud;
+	const struct tn_adapter_entry *e = tn_registry_find(a->consoles, key);
+	return tn_registry_live(e, real_now_us()) && (int)e->clearance == clearance;
+}
+
+static void subs_cut(void *ud, const char *key, const char *name, int clearance,
+		     const struct sockaddr *peer, unsigned peer_len)
+{
+	struct tn_alerts *a = ud;
+	char addr[INET6_ADDRSTRLEN] = "unknown";
+	if (peer->sa_family == AF_INET && peer_len >= sizeof(struct sockaddr_in))
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, addr, sizeof addr);
+	else if (peer->sa_family == AF_INET6 && peer_len >= sizeof(struct sockaddr_in6))
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, addr,
+			  sizeof addr);
+	const struct tn_adapter_entry *e = tn_registry_find(a->consoles, key);
+	const char *why = !e ? "key not registered or revoked"
+			  : !tn_registry_live(e, real_now_us())
+			      ? "key expired or rotated out past its grace period"
+			      : "key no longer of this stream's clearance";
+	const char *stream = tn_sensitivity_name((enum tn_sensitivity)clearance);
+	STAT_INC(a, consoles_cut);
+	if (!name[0])
+		name = key;
+	tn_warn("alerts: subscribed console cut off",
+		"console=%s key=%s stream=%s peer=%s reason=\"%s\"", name, key, stream, addr, why);
+	audit(a, "console.cut", name, addr, "%s; alerts stream %s", why, stream);
+}
+
+/*
+ * Subscription messages of one stream: each says which connection (fd)
+ * and which key, which is all the table needs. Their topics are not
+ * checked: ZAP admitted the key to this stream, and every topic on it is
+ * for that clearance.
+ */
+static bool read_subscriptions(struct tn_alerts *a, int c)
+{
+	bool any = false;
+	for (int i = 0; i < 256; i++) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, a->pub[c], ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
+		any = true;
+		const unsigned char *d = zmq_msg_data(&m);
+		const char *user = zmq_msg_gets(&m, "User-Id");
+		int fd = zmq_msg_get(&m, ZMQ_SRCFD);
+		if (!a->insecure && a->subs && zmq_msg_size(&m) >= 1 && d[0] == 1 && user) {
+			const struct tn_adapter_entry *e = tn_registry_find(a->consoles, user);
+			int rc = tn__subs_note(a->subs, fd, c, user, e ? e->name : NULL);
+			if (rc == TN_EFULL) {
+				STAT_INC(a, subs_untracked);
+				tn_log_limited(&a->log_zap, 10, TN_LOG_WARN,
+					       "alerts: subscriber refused: too many connections",
+					       "max=%d stream=%s", SUBS_MAX,
+					       tn_sensitivity_name((enum tn_sensitivity)c));
+			}
+		}
+		zmq_msg_close(&m);
+	}
+	return any;
+}
+
+static void sweep_subscribers(struct tn_alerts *a, bool now)
+{
+	int64_t t = mono_ns();
+	if (!a->subs || (!now && t - a->subs_swept_ns < SUBS_SWEEP_NS))
+		return;
+	a->subs_swept_ns = t;
+	tn__subs_sweep(a->subs);
+	ck_pr_store_64(&a->st.subscribers, tn__subs_count(a->subs));
 }
 
 /* ---- the loop ------------------------------------------------------------------ */
@@ -1303,6 +1408,9 @@ static void pump(struct tn_alerts *a)
 			tn__desk_committed(a->desk);
 		for (int i = 0; i < 64 && control_one(a); i++)
 			progress = true;
+		for (int c = 0; c < CLEARANCES; c++)
+			if (a->pub[c] && read_subscriptions(a, c))
+				progress = true;
 	}
 }
 
@@ -1324,6 +1432,7 @@ static void on_poll(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_break(loop, EVBREAK_ALL);
 		return;
 	}
+	sweep_subscribers(a, false); /* keys end by the clock too */
 	pump(a);
 }
 
@@ -1373,7 +1482,9 @@ static int console_socket(struct tn_alerts *a, int type, const char *endpoint,
 	    setopt_int(s, ZMQ_HEARTBEAT_IVL, HEARTBEAT_IVL_MS) != 0 ||
 	    setopt_int(s, ZMQ_HEARTBEAT_TIMEOUT, HEARTBEAT_TTL_MS) != 0 ||
 	    (type == ZMQ_ROUTER && (setopt_int(s, ZMQ_ROUTER_MANDATORY, 1) != 0 ||
-				    setopt_int(s, ZMQ_RCVHWM, 1000) != 0))) {
+				    setopt_int(s, ZMQ_RCVHWM, 1000) != 0)) ||
+	    /* every subscription, repeated ones too: each says its connection */
+	    (type == ZMQ_XPUB && setopt_int(s, ZMQ_XPUB_VERBOSE, 1) != 0)) {
 		snprintf(err, errlen, "cannot set up the socket for %s: %s", endpoint,
 			 zmq_strerror(errno));
 		return TN_EZMQ;
@@ -1507,7 +1618,7 @@ int tn_alerts_start(const struct tn_alerts_opts *o, struct tn_alerts **out, char
 					[TN_SENS_OFFICIAL_SENSITIVE] = o->pub_endpoint};
 	for (int c = CLEARANCES - 1; c >= 0; c--)
 		if (pubs[c] && pubs[c][0] &&
-		    (rc = console_socket(a, ZMQ_PUB, pubs[c],
+		    (rc = console_socket(a, ZMQ_XPUB, pubs[c],
 					 tn_sensitivity_name((enum tn_sensitivity)c), 1024 + 33,
 					 &a->pub[c], err, errlen)))
 			goto fail;
@@ -1520,6 +1631,11 @@ int tn_alerts_start(const struct tn_alerts_opts *o, struct tn_alerts **out, char
 		goto fail;
 	}
 	if (watch_fd(a, a->zap, &a->zap_io) != 0 || watch_fd(a, a->ctl, &a->ctl_io) != 0)
+		goto fail;
+	for (int c = 0; c < CLEARANCES; c++)
+		if (a->pub[c] && watch_fd(a, a->pub[c], &a->pub_io[c]) != 0)
+			goto fail;
+	if (!a->insecure && (rc = tn__subs_new(SUBS_MAX, subs_keep, subs_cut, a, &a->subs)) != 0)
 		goto fail;
 	ev_timer_init(&a->poll, on_poll, POLL_S, POLL_S);
 	a->poll.data = a;
@@ -1632,6 +1748,9 @@ void tn_alerts_stats(const struct tn_alerts *a, struct tn_alerts_stats *out)
 	out->acks = ck_pr_load_64(&s->acks);
 	out->catchups = ck_pr_load_64(&s->catchups);
 	out->at_risk = ck_pr_load_64(&s->at_risk);
+	out->consoles_cut = ck_pr_load_64(&s->consoles_cut);
+	out->subs_untracked = ck_pr_load_64(&s->subs_untracked);
+	out->subscribers = ck_pr_load_64(&s->subscribers);
 }
 
 void *tn_alerts_zmq_ctx(const struct tn_alerts *a)
@@ -1693,6 +1812,7 @@ void tn_alerts_stop(struct tn_alerts *a, int drain_ms)
 		free(a->recent);
 	}
 	tdestroy(a->open, open_free);
+	tn__subs_free(a->subs);
 	struct tn__alerts_job *j;
 	if (a->to_pg.buf)
 		while ((j = tn__ring_pop(&a->to_pg)) != NULL)

@@ -133,6 +133,9 @@ struct tn_alerts_stats {
 	uint64_t catchups;               /* `since` requests */
 	uint64_t open_by_priority[5];    /* gauges: open live incidents tracked, by priority */
 	uint64_t at_risk;                /* gauge: at-risk assets pending over those incidents */
+	uint64_t consoles_cut;           /* subscribed connections shut down: key ended */
+	uint64_t subs_untracked;         /* subscribed connections refused: table full */
+	uint64_t subscribers;            /* gauge: subscribed connections tracked */
 };
 
 struct tn_alerts;

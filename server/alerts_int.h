@@ -313,4 +313,49 @@ void tn__alerts_reply_head(msgpack_packer *pk, const struct tn__alerts_job *j, b
  * code: a TN_E* with a wire name (others are sent as E_UNAVAILABLE). */
 void tn__alerts_reply_error(struct tn__alerts_job *j, const char *op, int code, const char *msg);
 
+/* ---- subscribers (alerts_subs.c) ----------------------------------------- */
+
+#define TN__SUBS_KEY_MAX 40  /* a Z85 public key */
+#define TN__SUBS_NAME_MAX 64 /* a console's name (registry.h) */
+
+struct sockaddr;
+struct tn__subs;
+
+/* May `key` still read the stream of `clearance`? (registry, wall clock) */
+typedef bool (*tn__subs_keep_fn)(void *ud, const char *key, int clearance);
+/* A connection about to be shut down: for the log, the audit and a count. */
+typedef void (*tn__subs_cut_fn)(void *ud, const char *key, const char *name, int clearance,
+				const struct sockaddr *peer, unsigned peer_len);
+
+/*
+ * tn__subs_new - a table of at most max subscribed connections, judged by
+ * keep and reported by on_cut (may be NULL), both called with ud from
+ * tn__subs_note and tn__subs_sweep. Returns 0 and *out (the caller's,
+ * tn__subs_free), TN_EINVAL (max 0), TN_ENOMEM. Alerts thread.
+ */
+int tn__subs_new(size_t max, tn__subs_keep_fn keep, tn__subs_cut_fn on_cut, void *ud,
+		 struct tn__subs **out);
+void tn__subs_free(struct tn__subs *t);
+
+/*
+ * tn__subs_note - a subscription message arrived on the stream of
+ * `clearance` from the connection fd (ZMQ_SRCFD) of `key` (its User-Id)
+ * registered as `name` (NULL: unknown); both borrowed, copied. Returns 0 (tracked), TN_ENOTFOUND (the connection is already
+ * gone), TN_EINVAL (no fd or no key), TN_EFULL (no room even after a
+ * sweep: the connection has been shut down, the caller counts it). Alerts
+ * thread.
+ */
+int tn__subs_note(struct tn__subs *t, int fd, int clearance, const char *key,
+		  const char *name);
+
+/*
+ * tn__subs_sweep - forget connections that have ended and shut down (TCP
+ * shutdown, both ways) those whose key `keep` refuses, calling on_cut for
+ * each first. Returns how many were shut down. Alerts thread.
+ */
+size_t tn__subs_sweep(struct tn__subs *t);
+
+/* tn__subs_count - connections tracked now. Any thread owning t. */
+size_t tn__subs_count(const struct tn__subs *t);
+
 #endif

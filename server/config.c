@@ -29,6 +29,7 @@
 #include <strings.h>
 
 #include "cap.h"
+#include "duration.h"
 #include "log.h"
 #include "tocsin/error.h"
 #include "tocsin/event.h"
@@ -49,6 +50,7 @@ enum kind {
 	K_SIZE,     /* int64_t, min..max, suffixes k M G */
 	K_SENDER,   /* char[]: empty, or a CAP sender (common/cap.h) */
 	K_LISTEN,   /* char[]: empty, or IPV4:PORT, [IPV6]:PORT (tn_config_parse_listen) */
+	K_DURATION, /* int64_t seconds, min..max, written 90s 30m 24h 7d (duration.h) */
 };
 
 struct key {
@@ -62,7 +64,7 @@ struct key {
 #define FIELD(f) offsetof(struct tn_config, f), sizeof(((struct tn_config *)0)->f)
 
 static const char *const sections[] = {"server", "ingest", "journal", "store", "correlator",
-				       "registry", "alerts", "drills", "metrics"};
+				       "registry", "alerts", "drills", "metrics", "keys"};
 
 static const struct key keys[] = {
 	{"server", "log_level", K_LEVEL, FIELD(log_level), 0, 0},
@@ -119,6 +121,7 @@ static const struct key keys[] = {
 	{"metrics", "allow_remote", K_BOOL, FIELD(metrics_allow_remote), 0, 0},
 	{"metrics", "max_connections", K_INT, FIELD(metrics_connections), 1, 1024},
 	{"metrics", "timeout_s", K_INT, FIELD(metrics_timeout_s), 1, 300},
+	{"keys", "warn_before", K_DURATION, FIELD(keys_warn_before_s), 0, 366 * 86400},
 };
 
 #define N_KEYS     (sizeof keys / sizeof keys[0])
@@ -181,6 +184,7 @@ void tn_config_defaults(struct tn_config *c)
 	c->store_retry_ms = 1000;
 
 	c->registry_poll_ms = 1000;
+	c->keys_warn_before_s = 7 * 86400;
 	c->registry_cache[0] = '\0';
 
 	c->alerts = true;
@@ -355,6 +359,12 @@ static void expected(const struct key *k, char *buf, size_t len)
 		snprintf(buf, len, "an integer between %lld and %lld", (long long)k->min,
 			 (long long)k->max);
 		break;
+	case K_DURATION:
+		snprintf(buf, len,
+			 "a duration between %llds and %lldd: a whole number and a unit, s m h or d "
+			 "(90s, 30m, 24h, 7d; 0 for none)",
+			 (long long)k->min, (long long)(k->max / 86400));
+		break;
 	case K_SIZE:
 		fmt_size(lo, sizeof lo, k->min);
 		fmt_size(hi, sizeof hi, k->max);
@@ -526,6 +536,11 @@ static bool set_value(const struct key *k, const char *v, struct tn_config *c)
 		return true;
 	case K_SIZE:
 		if (!parse_size(v, &x) || x < k->min || x > k->max)
+			return false;
+		*(int64_t *)field = x;
+		return true;
+	case K_DURATION:
+		if (tn__duration_parse(v, &x) != 0 || x < k->min || x > k->max)
 			return false;
 		*(int64_t *)field = x;
 		return true;
@@ -862,7 +877,7 @@ static const char *const live_keys[] = {
 	"ingest.burst",		    "ingest.inflight_per_key", "ingest.max_future_s",
 	"registry.poll_ms",	    "store.retry_ms",	     "alerts.escalate_p1_s",
 	"alerts.escalate_p2_s",	    "alerts.escalate_p3_s",	     "alerts.escalate_p4_s",
-	"alerts.escalate_p5_s",
+	"alerts.escalate_p5_s",	    "keys.warn_before",
 };
 
 bool tn_config_live(const char *section, const char *name)
@@ -892,6 +907,7 @@ static void value_text(const struct key *k, const struct tn_config *c, char *buf
 		break;
 	case K_I64:
 	case K_SIZE:
+	case K_DURATION:
 		snprintf(buf, len, "%lld", (long long)*(const int64_t *)field);
 		break;
 	case K_CONNINFO:

@@ -88,6 +88,9 @@ struct tn_config {
 	bool metrics_allow_remote;      /* allow_remote = false: listen must be loopback unless true */
 	int metrics_connections;        /* max_connections = 16: HTTP connections at once */
 	int metrics_timeout_s;          /* timeout_s = 10: an idle HTTP connection is closed */
+
+	/* [keys] (docs/security.md, "Keys over time") */
+	int64_t keys_warn_before_s;     /* warn_before = 7d: warn of keys expiring within it (0: never) */
 };
 
 /* Fill `c` with the defaults. Main thread. */

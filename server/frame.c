@@ -38,6 +38,7 @@ void tn__frame_reset(struct tn__frame *f)
 	f->rid_len = 0;
 	f->recv_us = 0;
 	f->peer_key[0] = '\0';
+	f->origin[0] = '\0';
 	f->recbuf.len = 0;
 	f->n_recs = 0;
 	f->strs.len = 0;

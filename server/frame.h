@@ -68,6 +68,8 @@ struct tn__frame {
 	/* The adapter key this frame counts against in its key's frames in flight
 	 * (ratelimit.h; Z85, 40 characters), or "" when it counts against none. */
 	char peer_key[41];
+	/* the peer's address (libzmq's Peer-Address), kept with its rejects; "": unknown */
+	char origin[64];
 
 	struct tn__bytes recbuf; /* payloads of the records */
 	struct tn__rec *recs;

@@ -1,6 +1,7 @@
 /* ingest.c - ZAP handler, adapters' ROUTER, validation and replies (ingest.h). */
 #include "ingest.h"
 
+#include <arpa/inet.h>
 #include <ck_pr.h>
 #include <errno.h>
 #include <ev.h>
@@ -10,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <zmq.h>
 
 #include "committer.h"
 #include "frame.h"
+#include "hs_audit.h"
 #include "journal.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -31,13 +34,17 @@
 #define READ_BURST 64         /* frames read per pass, so ZAP and replies interleave */
 #define RATE_KEEP_PER_S 5     /* E_RATE records kept per key per second, at most */
 #define RATE_AUDIT_US (60 * 1000000LL) /* one audit record per limited key per minute */
+#define MON_ENDPOINT "inproc://tocsin-ingest-monitor"
+#define MON_FDS 1024     /* peer addresses remembered by fd, for fds below this */
+#define MON_BURST 256    /* monitor events read per pass */
+#define HS_WINDOW_S 60   /* failed handshakes: audited per address per minute (hs_audit.h) */
 
 struct tn_ingest {
 	const struct tn_config *cfg;
 	bool insecure;
-	void *ctx, *zap, *router;
+	void *ctx, *zap, *router, *mon;
 	struct ev_loop *loop;
-	ev_io zap_io, router_io;
+	ev_io zap_io, router_io, mon_io;
 	ev_async done_async, registry_async, stop_async;
 	ev_timer tick;
 	pthread_t thread;
@@ -63,6 +70,17 @@ struct tn_ingest {
 	struct tn_log_slot log_zap, log_reject, log_send, log_rate;
 	struct tn_ingest_stats st; /* written by the ingest thread only, with ck_pr */
 	struct tn__adapter_table adapters; /* likewise (adapter_stats.h) */
+
+	/* The ROUTER's socket monitor (connections and handshakes): the address
+	 * of each accepted connection by its fd (libzmq's events carry the fd
+	 * on accept and disconnect, and only the bound endpoint as address), and
+	 * a failure waiting for the disconnect that names its connection. */
+	char (*fd_addr)[TN__HS_ADDR_LEN];
+	bool hs_pending;
+	uint16_t hs_pending_event;
+	uint32_t hs_pending_value;
+	struct tn__hs_table hs;
+	struct tn_log_slot log_hs;
 };
 
 #define STAT_INC(g, field) ck_pr_inc_64(&(g)->st.field)
@@ -157,7 +175,7 @@ static void add_reject_record(struct tn_ingest *g, struct tn__frame *f, const ch
 	if (!r)
 		return;
 	size_t keep = raw_len > RAW_KEEP ? RAW_KEEP : raw_len;
-	msgpack_pack_array(&pk, 8);
+	msgpack_pack_array(&pk, 9);
 	msgpack_pack_int64(&pk, f->recv_us);
 	pack_str(&pk, adapter);
 	pack_str(&pk, tn_wire_code(code));
@@ -177,6 +195,7 @@ static void add_reject_record(struct tn_ingest *g, struct tn__frame *f, const ch
 		msgpack_pack_true(&pk);
 	else
 		msgpack_pack_false(&pk);
+	pack_str(&pk, f->origin[0] ? f->origin : NULL); /* since 009: where it came from */
 	rec_end(f, r);
 }
 
@@ -430,6 +449,23 @@ static void rate_finish(struct tn_ingest *g, struct tn__frame *f, const struct t
 
 /* ---- ZAP ------------------------------------------------------------------- */
 
+/*
+ * Why a key is refused: `e` is its registry entry (NULL: none), has_key
+ * whether the peer offered a CURVE key at all. The text goes to the log,
+ * the audit trail and (at the handshake) the ZAP status text.
+ */
+static const char *key_refusal(const struct tn_adapter_entry *e, bool has_key, char *buf,
+			       size_t len)
+{
+	if (!has_key)
+		return "mechanism not allowed";
+	if (!e)
+		return "key not registered or revoked";
+	snprintf(buf, len, "%s of adapter \"%s\"",
+		 e->retiring ? "rotated-out key past its grace period" : "key expired", e->name);
+	return buf;
+}
+
 /* One ZAP request; false when none was waiting. */
 static bool zap_one(struct tn_ingest *g)
 {
@@ -439,19 +475,21 @@ static bool zap_one(struct tn_ingest *g)
 		return false;
 	if (r.n == 0)
 		return true; /* malformed: answered */
+	const struct tn_adapter_entry *e = NULL;
+	char why[128];
 	if (g->insecure) {
 		if (strcmp(r.mechanism, "NULL") == 0) {
 			STAT_INC(g, zap_accepted);
 			tn__zap_reply(g->zap, &r, "200", "OK", "insecure");
 			goto out;
 		}
-	} else if (r.key[0] && tn_registry_find(g->reg, r.key)) {
+	} else if (r.key[0] && tn_registry_live(e = tn_registry_find(g->reg, r.key), now_us())) {
 		STAT_INC(g, zap_accepted);
 		tn__zap_reply(g->zap, &r, "200", "OK", r.key);
 		goto out;
 	}
 	STAT_INC(g, zap_refused);
-	const char *reason = r.key[0] ? "key not registered or revoked" : "mechanism not allowed";
+	const char *reason = key_refusal(e, r.key[0] != 0, why, sizeof why);
 	tn_log_limited(&g->log_zap, 10, TN_LOG_WARN, "adapter refused at handshake",
 		       "mechanism=%s key=%s address=%s reason=\"%s\"", r.mechanism,
 		       r.key[0] ? r.key : "-", r.address, reason);
@@ -460,6 +498,162 @@ static bool zap_one(struct tn_ingest *g)
 		audit(g, "auth.refused", r.key[0] ? r.key : r.mechanism, r.address, reason);
 out:
 	tn__zap_done(&r);
+	return true;
+}
+
+/* ---- the socket monitor: connections, failed handshakes -------------------- */
+
+/* The peer address of a connected socket, without its port; "" when unknown. */
+static void peer_addr(int fd, char out[TN__HS_ADDR_LEN])
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	out[0] = '\0';
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, TN__HS_ADDR_LEN);
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, TN__HS_ADDR_LEN);
+	else if (ss.ss_family == AF_UNIX)
+		snprintf(out, TN__HS_ADDR_LEN, "ipc");
+}
+
+/* What libzmq's handshake failure event says, for people. */
+static void hs_reason(uint16_t event, uint32_t value, char *out, size_t len)
+{
+	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+		snprintf(out, len, "handshake not completed: %s",
+			 value == 0 ? "connection closed or timed out" : strerror((int)value));
+		return;
+	}
+	const char *what;
+	switch (value) {
+	case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+		what = "security mechanism mismatch (not CURVE)";
+		break;
+	case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
+		what = "cryptographic error (wrong server key?)";
+		break;
+	case ZMQ_PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND:
+	case ZMQ_PROTOCOL_ERROR_ZMTP_INVALID_SEQUENCE:
+		what = "unexpected command";
+		break;
+	case ZMQ_PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE:
+		what = "key exchange failed";
+		break;
+	default:
+		what = value >= ZMQ_PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_UNSPECIFIED &&
+			       value <= ZMQ_PROTOCOL_ERROR_ZMTP_INVALID_METADATA
+		       ? "malformed command"
+		       : "protocol error";
+		break;
+	}
+	snprintf(out, len, "%s (0x%08x)", what, (unsigned)value);
+}
+
+/* A row of hs_audit.h: auth.handshake_failed, through the journal. */
+static void hs_emit(void *ud, const struct tn__hs_row *row)
+{
+	struct tn_ingest *g = ud;
+	char buf[256];
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, row->summary ? 3 : 2);
+	pack_str(&pk, "reason");
+	if (row->reason) {
+		pack_str(&pk, row->reason);
+	} else {
+		snprintf(buf, sizeof buf, "failed handshakes from more than %d addresses this minute",
+			 TN__HS_ADDRS);
+		pack_str(&pk, buf);
+	}
+	pack_str(&pk, "count");
+	msgpack_pack_uint32(&pk, row->count);
+	if (row->summary) {
+		pack_str(&pk, "window_s");
+		msgpack_pack_int(&pk, HS_WINDOW_S);
+	}
+	if (audit_with(g, "auth.handshake_failed", row->summary ? "repeated" : "handshake",
+		       row->addr, NULL, sb.data, sb.size))
+		STAT_INC(g, hs_audited);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* A failed handshake of the connection from `addr`: logged, audited (bounded). */
+static void hs_failed(struct tn_ingest *g, const char *addr)
+{
+	char reason[96];
+	hs_reason(g->hs_pending_event, g->hs_pending_value, reason, sizeof reason);
+	g->hs_pending = false;
+	tn_log_limited(&g->log_hs, 10, TN_LOG_WARN, "adapter handshake failed",
+		       "address=%s reason=\"%s\"", addr[0] ? addr : "unknown", reason);
+	if (!tn__hs_note(&g->hs, (int64_t)(mono_s() / HS_WINDOW_S), addr, reason, hs_emit, g))
+		STAT_INC(g, hs_not_followed);
+}
+
+/* One monitor event; false when none was waiting. */
+static bool mon_one(struct tn_ingest *g)
+{
+	zmq_msg_t m;
+	uint16_t event = 0;
+	uint32_t value = 0;
+
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, g->mon, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&m);
+		return false;
+	}
+	if (zmq_msg_size(&m) >= 6) {
+		memcpy(&event, zmq_msg_data(&m), sizeof event);
+		memcpy(&value, (const char *)zmq_msg_data(&m) + 2, sizeof value);
+	}
+	bool more = zmq_msg_more(&m);
+	zmq_msg_close(&m);
+	while (more) { /* the bound endpoint: not the peer's */
+		zmq_msg_init(&m);
+		more = zmq_msg_recv(&m, g->mon, 0) >= 0 && zmq_msg_more(&m);
+		zmq_msg_close(&m);
+	}
+	int fd = (int)value;
+	bool known_fd = fd >= 0 && fd < MON_FDS;
+	switch (event) {
+	case ZMQ_EVENT_ACCEPTED:
+		STAT_INC(g, conn_accepted);
+		if (known_fd)
+			peer_addr(fd, g->fd_addr[fd]);
+		break;
+	case ZMQ_EVENT_DISCONNECTED:
+		STAT_INC(g, conn_disconnected);
+		/* libzmq reports a handshake failure, then the disconnect of its
+		 * connection (stream_engine_base_t::error), from the one I/O thread */
+		if (g->hs_pending)
+			hs_failed(g, known_fd ? g->fd_addr[fd] : "");
+		if (known_fd)
+			g->fd_addr[fd][0] = '\0';
+		break;
+	case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+		STAT_INC(g, hs_ok);
+		break;
+	case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+	case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+		STAT_INC(g, hs_failed);
+		if (g->hs_pending) /* never followed by its disconnect: no address */
+			hs_failed(g, "");
+		g->hs_pending = true;
+		g->hs_pending_event = event;
+		g->hs_pending_value = value;
+		break;
+	case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+		STAT_INC(g, hs_failed); /* refused by the ZAP handler: audited there */
+		break;
+	default:
+		break;
+	}
 	return true;
 }
 
@@ -542,14 +736,15 @@ static void process_frame(struct tn_ingest *g, struct tn__frame *f, zmq_msg_t *b
 	if (!g->insecure) {
 		const char *user = zmq_msg_gets(body, "User-Id");
 		who = user ? tn_registry_find(g->reg, user) : NULL;
-		if (!who) {
-			/* Admitted at the handshake, revoked since. */
+		if (!tn_registry_live(who, f->recv_us)) {
+			/* Admitted at the handshake, revoked, expired or retired since. */
+			char why[128];
+			const char *reason = key_refusal(who, true, why, sizeof why);
 			STAT_INC(g, revoked_refusals);
-			item_error(g, f, user, TN_EFORBIDDEN, -1, NULL,
-				   "key revoked or not registered", data, len);
+			item_error(g, f, user, TN_EFORBIDDEN, -1, NULL, reason, data, len);
 			if (reject_budget(g))
 				audit(g, "ingest.refused", user ? user : "-",
-				      zmq_msg_gets(body, "Peer-Address"), "key revoked");
+				      zmq_msg_gets(body, "Peer-Address"), reason);
 			return;
 		}
 		adapter = who->name;
@@ -658,6 +853,8 @@ static bool read_one(struct tn_ingest *g)
 	f->has_peer = true;
 	f->recv_us = now_us();
 	f->adapter_slot = TN__ADAPTER_UNKNOWN;
+	const char *addr = zmq_msg_gets(&part[n - 1], "Peer-Address");
+	snprintf(f->origin, sizeof f->origin, "%s", addr ? addr : "");
 	size_t rid_len = zmq_msg_size(&part[0]);
 	f->rid_len = (uint8_t)(rid_len < TN__RID_MAX ? rid_len : TN__RID_MAX - 1);
 	memcpy(f->rid, zmq_msg_data(&part[0]), f->rid_len);
@@ -867,6 +1064,8 @@ static void pump(struct tn_ingest *g)
 		handle_registry(g);
 		while (zap_one(g))
 			progress = true;
+		for (int n = 0; g->mon && n < MON_BURST && mon_one(g); n++)
+			progress = true;
 		if (handle_done(g))
 			progress = true;
 		if (!g->draining) {
@@ -920,6 +1119,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	int64_t s = now_us() / 1000000;
 	tn_dedup_expire(g->dedup, s - g->cfg->horizon_s - g->live.max_future_s);
 	ck_pr_store_64(&g->st.loop_clock_s, mono_s());
+	tn__hs_tick(&g->hs, (int64_t)(mono_s() / HS_WINDOW_S), hs_emit, g);
 	pump(g);
 }
 
@@ -1030,6 +1230,26 @@ int tn_ingest_open(const struct tn_config *cfg, const char *server_secret,
 	SETOPT(g->router, ZMQ_SNDHWM, cfg->sndhwm);
 	SETOPT(g->router, ZMQ_ROUTER_MANDATORY, 1);
 	SETOPT(g->router, ZMQ_LINGER, 0);
+	/* Before the bind: no connection goes unseen. One monitor per socket
+	 * (libzmq): this one, read by the ingest thread, which audits failed
+	 * handshakes and counts connections for the metrics. */
+	g->fd_addr = calloc(MON_FDS, sizeof *g->fd_addr);
+	if (!g->fd_addr) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	tn__hs_init(&g->hs, (int64_t)(mono_s() / HS_WINDOW_S));
+	if (zmq_socket_monitor(g->router, MON_ENDPOINT,
+			       ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+				       ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
+	    !(g->mon = zmq_socket(g->ctx, ZMQ_PAIR)) || zmq_connect(g->mon, MON_ENDPOINT) != 0) {
+		snprintf(err, errlen, "cannot monitor the ingest socket: %s", zmq_strerror(errno));
+		goto fail;
+	}
+	SETOPT(g->mon, ZMQ_LINGER, 0);
 	if (zmq_bind(g->router, cfg->ingest_endpoint) != 0) {
 		snprintf(err, errlen, "cannot bind ingest endpoint %s: %s", cfg->ingest_endpoint,
 			 zmq_strerror(errno));
@@ -1038,6 +1258,9 @@ int tn_ingest_open(const struct tn_config *cfg, const char *server_secret,
 	*out = g;
 	return 0;
 fail:
+	if (g->mon)
+		zmq_close(g->mon);
+	free(g->fd_addr);
 	if (g->router)
 		zmq_close(g->router);
 	if (g->zap)
@@ -1091,7 +1314,8 @@ int tn_ingest_run(struct tn_ingest *g, const struct tn_ingest_run_opts *o)
 	g->tick.data = g;
 	ck_pr_store_64(&g->st.loop_clock_s, mono_s());
 	ev_timer_start(g->loop, &g->tick);
-	if (watch_fd(g, g->zap, &g->zap_io) != 0 || watch_fd(g, g->router, &g->router_io) != 0)
+	if (watch_fd(g, g->zap, &g->zap_io) != 0 || watch_fd(g, g->router, &g->router_io) != 0 ||
+	    watch_fd(g, g->mon, &g->mon_io) != 0)
 		return TN_EZMQ;
 
 	struct tn_committer_opts co = {
@@ -1178,19 +1402,6 @@ const struct tn__adapter_table *tn_ingest_adapters(const struct tn_ingest *g)
 	return &g->adapters;
 }
 
-int tn_ingest_monitor(struct tn_ingest *g, const char *endpoint, void **ctx)
-{
-	if (zmq_socket_monitor(g->router, endpoint,
-			       ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
-				       ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
-				       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-				       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-				       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
-		return TN_EZMQ;
-	*ctx = g->ctx;
-	return 0;
-}
-
 void tn_ingest_wake_committer(void *ud)
 {
 	struct tn_ingest *g = ud;
@@ -1231,9 +1442,11 @@ void tn_ingest_stop(struct tn_ingest *g, int linger_ms)
 	/* The last replies are queued: let them out, for a bounded time. */
 	if (linger_ms > 0)
 		zmq_setsockopt(g->router, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
+	zmq_close(g->mon);
 	zmq_close(g->router);
 	zmq_close(g->zap);
 	zmq_ctx_term(g->ctx);
+	free(g->fd_addr);
 	if (g->loop)
 		ev_loop_destroy(g->loop);
 	for (size_t i = 0; i < g->pool_free; i++)

@@ -62,6 +62,11 @@ struct tn_ingest_stats {
 	 * because the key's bucket was empty, and frames because the key had
 	 * ingest.inflight_per_key frames in flight already. */
 	uint64_t rate_refused, rate_refused_frames, inflight_refused;
+	/* The ROUTER's socket monitor, read by the ingest thread: connections
+	 * accepted and closed, handshakes by result (failed: ZAP refusals too),
+	 * auth.handshake_failed rows journaled, and failures not followed
+	 * individually (over TN__HS_ADDRS addresses a minute: hs_audit.h). */
+	uint64_t conn_accepted, conn_disconnected, hs_ok, hs_failed, hs_audited, hs_not_followed;
 };
 
 struct tn_ingest;
@@ -147,14 +152,6 @@ void tn_ingest_committer_stats(const struct tn_ingest *g, struct tn_committer_st
 
 /* The per-adapter counters (adapter_stats.h for how to read them). Any thread, until stop. */
 const struct tn__adapter_table *tn_ingest_adapters(const struct tn_ingest *g);
-
-/*
- * tn_ingest_monitor - have libzmq report the ROUTER's connection events
- * (accepted, disconnected, handshakes) on the PAIR endpoint `endpoint`
- * (inproc://..., in the context *ctx is set to). Before tn_ingest_run: the
- * ROUTER belongs to the calling thread until then. Returns 0 or TN_EZMQ.
- */
-int tn_ingest_monitor(struct tn_ingest *g, const char *endpoint, void **ctx);
 
 /*
  * tn_ingest_stop - quiesce (if not yet), stop the committer, close the

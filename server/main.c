@@ -71,7 +71,6 @@ static uint64_t durable;
 /* What the metrics endpoint reads, published as each part starts. */
 static struct tn_metrics_parts parts;
 
-#define MONITOR_ADAPTERS "inproc://tocsin-monitor-adapters"
 #define MONITOR_CONSOLES "inproc://tocsin-monitor-consoles"
 
 static void on_fatal(void *ud)
@@ -359,6 +358,9 @@ static void reload(const char *path, struct tn_config *eff, const struct live_pa
 	eff->registry_poll_ms = next.registry_poll_ms;
 	tn_registry_watch_reload(p->adapters, next.registry_poll_ms);
 	tn_registry_watch_reload(p->consoles, next.registry_poll_ms);
+	eff->keys_warn_before_s = next.keys_warn_before_s;
+	tn_registry_watch_warn_before(p->adapters, next.keys_warn_before_s);
+	tn_registry_watch_warn_before(p->consoles, next.keys_warn_before_s);
 	eff->store_retry_ms = next.store_retry_ms;
 	tn_store_set_retry(p->store, next.store_retry_ms);
 	bool esc_ok = true;
@@ -586,11 +588,6 @@ int main(int argc, char **argv)
 		tn_error("out of memory", NULL);
 		return 1;
 	}
-	void *adapters_ctx = NULL;
-	if (metrics && tn_ingest_monitor(ingest, MONITOR_ADAPTERS, &adapters_ctx) != 0) {
-		tn_error("cannot monitor the ingest socket", "error=\"%s\"", zmq_strerror(errno));
-		return 1;
-	}
 	if (cfg.correlate) {
 		ck_pr_store_ptr(&parts.corr_in, &corr_in);
 		ck_pr_store_ptr(&parts.corr_out, &corr_out);
@@ -707,12 +704,14 @@ int main(int argc, char **argv)
 		ck_pr_store_ptr(&parts.alerts, alerts);
 		if ((rc = tn_registry_watch_start(cfg.conninfo, TN_REGISTRY_CONSOLES,
 						  cfg.registry_poll_ms, console_cache,
-						  console_version, tn_alerts_publish_registry, alerts,
+						  console_version, cfg.name, cfg.keys_warn_before_s,
+						  tn_alerts_publish_registry, alerts,
 						  &console_watch)) != 0) {
 			tn_error("cannot start the console registry watcher", "error=\"%s\"",
 				 tn_strerror(rc));
 			return 1;
 		}
+		ck_pr_store_ptr(&parts.console_keys, console_watch);
 		if (cfg.insecure)
 			tn_warn("INSECURE: plain-text alerts and control without authentication; "
 				"loopback only",
@@ -782,14 +781,16 @@ int main(int argc, char **argv)
 
 	struct tn_registry_watch *watch;
 	if ((rc = tn_registry_watch_start(cfg.conninfo, TN_REGISTRY_ADAPTERS, cfg.registry_poll_ms,
-					  cfg.registry_cache, reg_version,
-					  tn_ingest_publish_registry, ingest, &watch)) != 0) {
+					  cfg.registry_cache, reg_version, cfg.name,
+					  cfg.keys_warn_before_s, tn_ingest_publish_registry, ingest,
+					  &watch)) != 0) {
 		tn_error("cannot start registry watcher", "error=\"%s\"", tn_strerror(rc));
 		return 1;
 	}
+	ck_pr_store_ptr(&parts.adapter_keys, watch);
 
-	if (metrics && (rc = tn_metrics_monitor(metrics, adapters_ctx, MONITOR_ADAPTERS,
-						alerts ? tn_alerts_zmq_ctx(alerts) : NULL,
+	/* the adapters' connections are counted by the ingest thread (ingest.h) */
+	if (metrics && (rc = tn_metrics_monitor(metrics, alerts ? tn_alerts_zmq_ctx(alerts) : NULL,
 						MONITOR_CONSOLES)) != 0) {
 		tn_error("cannot start the connection monitor", "error=\"%s\"", tn_strerror(rc));
 		return 1;

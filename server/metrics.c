@@ -32,6 +32,7 @@
 #include "log.h"
 #include "metrics_fmt.h"
 #include "outbox.h"
+#include "registry.h"
 #include "stat.h"
 #include "store.h"
 #include "tocsin/error.h"
@@ -56,8 +57,7 @@ struct tn_metrics {
 	pthread_t mon_thread;
 	bool mon_started;
 	atomic_int mon_stop;
-	uint64_t accepted[MON_N], disconnected[MON_N];
-	uint64_t hs_ok, hs_failed; /* adapters' handshakes */
+	uint64_t accepted[MON_N], disconnected[MON_N]; /* consoles only: ingest counts its own */
 
 	/* The HTTP thread's (sole writer). */
 	uint64_t http[5]; /* answered 200, 404, 405, 500, 503 */
@@ -217,25 +217,79 @@ static void render_ingest(struct tn_metrics *m, struct tn_mbuf *b, struct tn_ing
 
 static void render_connections(struct tn_metrics *m, struct tn_mbuf *b)
 {
-	static const char *const name[MON_N] = {"tocsin_adapter_connections",
-						"tocsin_console_connections"};
-	static const char *const help[MON_N] = {
-		"TCP connections open on the ingest endpoint (authenticated or not yet)",
-		"TCP connections open on the alerts endpoint (one per console subscriber)"};
-	for (int k = 0; k < MON_N; k++) {
-		if (!ck_pr_load_ptr(&m->mon[k]))
-			continue;
-		uint64_t a = ck_pr_load_64(&m->accepted[k]), d = ck_pr_load_64(&m->disconnected[k]);
-		gauge(b, name[k], help[k], a > d ? (double)(a - d) : 0);
-	}
-	if (ck_pr_load_ptr(&m->mon[MON_ADAPTERS])) {
+	struct tn_ingest *g = ck_pr_load_ptr(&m->parts->ingest);
+	if (g) {
+		struct tn_ingest_stats st;
+		tn_ingest_stats(g, &st);
+		gauge(b, "tocsin_adapter_connections",
+		      "TCP connections open on the ingest endpoint (authenticated or not yet)",
+		      st.conn_accepted > st.conn_disconnected
+			      ? (double)(st.conn_accepted - st.conn_disconnected)
+			      : 0);
 		tn_mfmt_family(b, "tocsin_adapter_handshakes_total", "counter",
 			       "CURVE handshakes on the ingest endpoint, by result");
 		struct tn_mlabel ok = L("result", "succeeded"), bad = L("result", "failed");
-		tn_mfmt_u64(b, "tocsin_adapter_handshakes_total", &ok, 1, ck_pr_load_64(&m->hs_ok));
-		tn_mfmt_u64(b, "tocsin_adapter_handshakes_total", &bad, 1,
-			    ck_pr_load_64(&m->hs_failed));
+		tn_mfmt_u64(b, "tocsin_adapter_handshakes_total", &ok, 1, st.hs_ok);
+		tn_mfmt_u64(b, "tocsin_adapter_handshakes_total", &bad, 1, st.hs_failed);
+		counter(b, "tocsin_handshake_failures_audited_total",
+			"auth.handshake_failed audit rows journaled (first failures of an address "
+			"each minute, and the minute's sums)",
+			st.hs_audited);
+		counter(b, "tocsin_handshake_failures_not_followed_total",
+			"failed handshakes from addresses beyond the 64 followed each minute "
+			"(summed up in one audit row)",
+			st.hs_not_followed);
 	}
+	if (ck_pr_load_ptr(&m->mon[MON_CONSOLES])) {
+		uint64_t a = ck_pr_load_64(&m->accepted[MON_CONSOLES]),
+			 d = ck_pr_load_64(&m->disconnected[MON_CONSOLES]);
+		gauge(b, "tocsin_console_connections",
+		      "TCP connections open on the alerts endpoint (one per console subscriber)",
+		      a > d ? (double)(a - d) : 0);
+	}
+}
+
+/* Keys over time (registry.h): what each key registry watcher last saw. */
+static void render_keys(struct tn_metrics *m, struct tn_mbuf *b)
+{
+	struct tn_registry_watch *w[2] = {ck_pr_load_ptr(&m->parts->adapter_keys),
+					  ck_pr_load_ptr(&m->parts->console_keys)};
+	static const char *const kind[2] = {"adapter", "console"};
+	struct tn_registry_expiry ex[2];
+
+	if (!w[0] && !w[1])
+		return;
+	for (int k = 0; k < 2; k++)
+		tn_registry_watch_expiry(w[k], &ex[k]);
+	tn_mfmt_family(b, "tocsin_keys_expiring", "gauge",
+		       "registered keys that expire within [keys] warn_before (console: planners too)");
+	for (int k = 0; k < 2; k++)
+		if (w[k]) {
+			struct tn_mlabel l = L("kind", kind[k]);
+			tn_mfmt_u64(b, "tocsin_keys_expiring", &l, 1, ex[k].expiring);
+		}
+	tn_mfmt_family(b, "tocsin_keys_expired", "gauge",
+		       "registered, unrevoked keys past their expiry: refused");
+	for (int k = 0; k < 2; k++)
+		if (w[k]) {
+			struct tn_mlabel l = L("kind", kind[k]);
+			tn_mfmt_u64(b, "tocsin_keys_expired", &l, 1, ex[k].expired);
+		}
+	tn_mfmt_family(b, "tocsin_key_next_expiry_seconds", "gauge",
+		       "seconds until the soonest expiry of a valid key (absent: none expires)");
+	for (int k = 0; k < 2; k++)
+		if (w[k] && ex[k].next_s >= 0) {
+			struct tn_mlabel l = L("kind", kind[k]);
+			tn_mfmt_f64(b, "tocsin_key_next_expiry_seconds", &l, 1, (double)ex[k].next_s);
+		}
+	tn_mfmt_family(b, "tocsin_key_ends_audited_total", "counter",
+		       "keys whose expiry or rotation grace ended while tocsind ran (key.expired, "
+		       "key.retired audit rows)");
+	for (int k = 0; k < 2; k++)
+		if (w[k]) {
+			struct tn_mlabel l = L("kind", kind[k]);
+			tn_mfmt_u64(b, "tocsin_key_ends_audited_total", &l, 1, ex[k].ends_audited);
+		}
 }
 
 static void render_store(struct tn_metrics *m, struct tn_mbuf *b, struct tn_store *s)
@@ -345,6 +399,16 @@ static void render_alerts(struct tn_mbuf *b, struct tn_alerts *a)
 	counter(b, "tocsin_alerts_seq_gaps_total", "alert seqs out of sequence in the journal",
 		st.seq_gaps);
 	gauge(b, "tocsin_alerts_last_seq", "the last alert seq", (double)st.last_seq);
+	gauge(b, "tocsin_alerts_subscribers",
+	      "connections subscribed to the alert streams, tracked so that an ended key is cut off",
+	      (double)st.subscribers);
+	counter(b, "tocsin_alerts_consoles_cut_total",
+		"subscribed connections shut down because their key was revoked, expired, "
+		"rotated out or changed clearance",
+		st.consoles_cut);
+	counter(b, "tocsin_alerts_subscribers_refused_total",
+		"subscribed connections shut down at once: the table of subscribers was full",
+		st.subs_untracked);
 }
 
 static void render_zap(struct tn_mbuf *b, struct tn_ingest *g, struct tn_alerts *a)
@@ -400,6 +464,7 @@ int tn_metrics_render(struct tn_metrics *m, struct tn_mbuf *b)
 	if (g)
 		render_ingest(m, b, g);
 	render_connections(m, b);
+	render_keys(m, b);
 	render_zap(b, g, a);
 	if (s)
 		render_store(m, b, s);
@@ -594,14 +659,6 @@ static void monitor_event(struct tn_metrics *m, int k, void *sock)
 	case ZMQ_EVENT_DISCONNECTED:
 		tn__stat_add(&m->disconnected[k], 1);
 		break;
-	case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
-		tn__stat_add(&m->hs_ok, 1);
-		break;
-	case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-	case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-	case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-		tn__stat_add(&m->hs_failed, 1);
-		break;
 	default:
 		break;
 	}
@@ -649,22 +706,16 @@ static void *pair_connect(void *ctx, const char *ep)
 	return s;
 }
 
-int tn_metrics_monitor(struct tn_metrics *m, void *adapters_ctx, const char *adapters_ep,
-		       void *consoles_ctx, const char *consoles_ep)
+int tn_metrics_monitor(struct tn_metrics *m, void *consoles_ctx, const char *consoles_ep)
 {
 	void *s;
 
-	/* The HTTP thread renders the connection gauges once their socket is set. */
-	if (adapters_ctx) {
-		if (!(s = pair_connect(adapters_ctx, adapters_ep)))
-			return TN_EZMQ;
-		ck_pr_store_ptr(&m->mon[MON_ADAPTERS], s);
-	}
-	if (consoles_ctx) {
-		if (!(s = pair_connect(consoles_ctx, consoles_ep)))
-			return TN_EZMQ;
-		ck_pr_store_ptr(&m->mon[MON_CONSOLES], s);
-	}
+	/* The HTTP thread renders the connection gauge once its socket is set. */
+	if (!consoles_ctx)
+		return 0;
+	if (!(s = pair_connect(consoles_ctx, consoles_ep)))
+		return TN_EZMQ;
+	ck_pr_store_ptr(&m->mon[MON_CONSOLES], s);
 	if (pthread_create(&m->mon_thread, NULL, monitor_main, m) != 0)
 		return TN_ENOMEM;
 	m->mon_started = true;

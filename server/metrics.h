@@ -14,9 +14,10 @@
  * ck_pr_store_ptr; a part still NULL is "starting" in /readyz and absent
  * from /metrics.
  *
- * Connections are counted from libzmq's socket monitor: a small thread
- * reads the monitor events of the ingest ROUTER (adapters) and the alerts
- * PUB (consoles: each holds one SUB there).
+ * Connections are counted from libzmq's socket monitors: the ingest thread
+ * reads the ingest ROUTER's (adapters; it also audits failed handshakes,
+ * ingest.h), a small thread here the alerts PUB's (consoles: each holds one
+ * SUB there).
  *
  * Thread contract: start and stop from the main thread; stop before any
  * part it reads is stopped (and before the ZeroMQ contexts it monitors are
@@ -44,6 +45,7 @@ struct tn_metrics_parts {
 	struct tn_alerts *alerts;
 	struct tn_store *store;
 	struct tn_outbox *outbox;
+	struct tn_registry_watch *adapter_keys, *console_keys; /* keys over time (registry.h) */
 	struct tn__ring *corr_in, *corr_out; /* the correlator's rings to and from the journal */
 	const uint64_t *durable;             /* the journal's durable offset (ck_pr) */
 	int registry_loaded;                 /* 1: the adapter keys came from PostgreSQL or cache */
@@ -71,14 +73,12 @@ int tn_metrics_start(const struct tn_metrics_opts *opts, struct tn_metrics **out
 		     size_t errlen);
 
 /*
- * tn_metrics_monitor - count the connections of the adapters (the ingest
- * ROUTER's monitor at `adapters_ep` in `adapters_ctx`) and of the consoles
- * (the alerts PUB's at `consoles_ep` in `consoles_ctx`; NULLs: none), from a
+ * tn_metrics_monitor - count the connections of the consoles (the alerts
+ * PUB's monitor at `consoles_ep` in `consoles_ctx`; NULL: none), from a
  * thread started here. Call once, after zmq_socket_monitor set up the
- * endpoints. Returns 0, TN_EZMQ, TN_ENOMEM. Main thread.
+ * endpoint. Returns 0, TN_EZMQ, TN_ENOMEM. Main thread.
  */
-int tn_metrics_monitor(struct tn_metrics *m, void *adapters_ctx, const char *adapters_ep,
-		       void *consoles_ctx, const char *consoles_ep);
+int tn_metrics_monitor(struct tn_metrics *m, void *consoles_ctx, const char *consoles_ep);
 
 /*
  * tn_metrics_render - the whole /metrics text into *b (tn_mbuf_init'ed by

@@ -132,6 +132,7 @@ static int fill_entry(struct tn_adapter_entry *e, const char *name, const char *
 	}
 	strcpy(e->name, name);
 	strcpy(e->key, key);
+	e->not_after_us = INT64_MAX;
 	if ((rc = parse_sectors(sectors, &e->sectors, err, errlen)) != 0)
 		return rc;
 	return parse_prefixes(prefixes, e);
@@ -150,6 +151,25 @@ static int parse_clearance(const char *s, struct tn_adapter_entry *e, char *err,
 		return TN_ECORRUPT;
 	}
 	e->clearance = (enum tn_sensitivity)c;
+	return 0;
+}
+
+/* A cache line's end of validity: "-" (never) or µs since the epoch; "old" or "-". */
+static int parse_end(const char *not_after, const char *old, struct tn_adapter_entry *e)
+{
+	char *end;
+	if (strcmp(old, "-") != 0 && strcmp(old, "old") != 0)
+		return TN_ECORRUPT;
+	e->retiring = strcmp(old, "old") == 0;
+	if (strcmp(not_after, "-") == 0) {
+		e->not_after_us = INT64_MAX;
+		return 0;
+	}
+	errno = 0;
+	long long v = strtoll(not_after, &end, 10);
+	if (errno || *end || v < 0)
+		return TN_ECORRUPT;
+	e->not_after_us = v;
 	return 0;
 }
 
@@ -195,12 +215,24 @@ static int load_from(PGconn *c, enum tn_registry_kind kind, int64_t known,
 	r->version = version;
 	/* planners are admitted where consoles are (alerts.h) */
 	const char *kinds = kind == TN_REGISTRY_CONSOLES ? "{console,planner}" : "{adapter}";
+	/* each live key, and the old key of a rotation while its grace lasts
+	 * (schema/009_keys.sql), with the same scopes; an expired key too, so
+	 * that its refusal can say so (tn_registry_live) */
 	res = PQexecParams(c, "SELECT name, public_key, array_to_string(sectors, ','), "
 			      "array_to_string(asset_prefixes, ','), coalesce(rate_per_s, -1), "
-			      "coalesce(rate_burst, -1), kind = 'planner', coalesce(clearance, '') "
+			      "coalesce(rate_burst, -1), kind = 'planner', coalesce(clearance, ''), "
+			      "coalesce(floor(extract(epoch FROM expires_at) * 1e6)::bigint, -1), false "
 			      "FROM adapters "
 			      "WHERE revoked_at IS NULL AND kind = ANY($1::text[]) "
-			      "ORDER BY public_key",
+			      "UNION ALL "
+			      "SELECT name, prev_key, array_to_string(sectors, ','), "
+			      "array_to_string(asset_prefixes, ','), coalesce(rate_per_s, -1), "
+			      "coalesce(rate_burst, -1), kind = 'planner', coalesce(clearance, ''), "
+			      "floor(extract(epoch FROM prev_key_until) * 1e6)::bigint, true "
+			      "FROM adapters "
+			      "WHERE revoked_at IS NULL AND kind = ANY($1::text[]) "
+			      "AND prev_key IS NOT NULL AND prev_key_until > now() "
+			      "ORDER BY 2",
 			   1, NULL, &kinds, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		goto pgerr;
@@ -218,6 +250,9 @@ static int load_from(PGconn *c, enum tn_registry_kind kind, int64_t known,
 		if (rc != 0)
 			goto out;
 		r->entries[i].planner = PQgetvalue(res, (int)i, 6)[0] == 't';
+		int64_t na = strtoll(PQgetvalue(res, (int)i, 8), NULL, 10);
+		r->entries[i].not_after_us = na < 0 ? INT64_MAX : na;
+		r->entries[i].retiring = PQgetvalue(res, (int)i, 9)[0] == 't';
 		if ((rc = parse_clearance(PQgetvalue(res, (int)i, 7), &r->entries[i], err,
 					  errlen)) != 0)
 			goto out;
@@ -265,7 +300,7 @@ int tn_registry_cache_save(const struct tn_registry *r, const char *path)
 			close(fd);
 		return TN_EIO;
 	}
-	fprintf(f, "tocsin-registry 3 %lld\n", (long long)r->version);
+	fprintf(f, "tocsin-registry 4 %lld\n", (long long)r->version);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct tn_adapter_entry *e = &r->entries[i];
 		fprintf(f, "%s %s ", e->name, e->key);
@@ -282,9 +317,15 @@ int tn_registry_cache_save(const struct tn_registry *r, const char *path)
 			fputc('-', f);
 		for (size_t p = 0; p < e->n_prefixes; p++)
 			fprintf(f, "%s%s", p ? "," : "", e->prefixes[p]);
-		/* format 3: the role ("-" or "planner") and the clearance, always */
-		fprintf(f, " %ld %ld %s %s\n", (long)e->rate, (long)e->burst,
+		/* format 3: the role ("-" or "planner") and the clearance, always;
+		 * format 4: the end of validity (µs, "-": none) and "old" for a
+		 * rotated-out key */
+		fprintf(f, " %ld %ld %s %s", (long)e->rate, (long)e->burst,
 			e->planner ? "planner" : "-", tn_sensitivity_name(e->clearance));
+		if (e->not_after_us == INT64_MAX)
+			fprintf(f, " - %s\n", e->retiring ? "old" : "-");
+		else
+			fprintf(f, " %lld %s\n", (long long)e->not_after_us, e->retiring ? "old" : "-");
 	}
 	if (fflush(f) != 0 || fsync(fd) != 0) {
 		fclose(f);
@@ -313,7 +354,7 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 		return errno == ENOENT ? TN_ENOTFOUND : TN_EIO;
 	if (!fgets(line, sizeof line, f) ||
 	    sscanf(line, "tocsin-registry %d %lld", &format, &version) != 2 ||
-	    format < 1 || format > 3) {
+	    format < 1 || format > 4) {
 		fclose(f);
 		return TN_ECORRUPT;
 	}
@@ -324,7 +365,8 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 	r->version = version;
 	while (fgets(line, sizeof line, f)) {
 		char name[128], key[128], sectors[1024], prefixes[6144], rate[24] = "-",
-			burst[24] = "-", role[16] = "", clearance[32] = "-", extra[2];
+			burst[24] = "-", role[16] = "", clearance[32] = "-", extra[2],
+			not_after[24] = "-", old[8] = "-";
 		int want = format == 1 ? 4 : 6, got;
 		bool planner;
 		if (format == 1)
@@ -333,13 +375,18 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 		else if (format == 2)
 			got = sscanf(line, "%127s %127s %1023s %6143s %23s %23s %15s", name, key,
 				     sectors, prefixes, rate, burst, role);
-		else
+		else if (format == 3)
 			got = sscanf(line, "%127s %127s %1023s %6143s %23s %23s %15s %31s %1s",
 				     name, key, sectors, prefixes, rate, burst, role, clearance,
 				     extra);
-		if (format == 3) {
-			/* exactly eight fields; the role "-" or "planner" */
-			if (got != 8 || (strcmp(role, "-") != 0 && strcmp(role, "planner") != 0)) {
+		else
+			got = sscanf(line, "%127s %127s %1023s %6143s %23s %23s %15s %31s %23s %7s %1s",
+				     name, key, sectors, prefixes, rate, burst, role, clearance,
+				     not_after, old, extra);
+		if (format >= 3) {
+			/* exactly eight (3) or ten (4) fields; the role "-" or "planner" */
+			if (got != (format == 3 ? 8 : 10) ||
+			    (strcmp(role, "-") != 0 && strcmp(role, "planner") != 0)) {
 				rc = TN_ECORRUPT;
 				goto fail;
 			}
@@ -371,6 +418,9 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out)
 		/* formats 1 and 2 say no clearance: "-", public */
 		if ((rc = parse_clearance(clearance, &r->entries[r->n - 1], err, sizeof err)) != 0)
 			goto fail;
+		/* formats 1 to 3 say no end: "-", never */
+		if ((rc = parse_end(not_after, old, &r->entries[r->n - 1])) != 0)
+			goto fail;
 	}
 	fclose(f);
 	/* a cache of no keys has no entries array: qsort's pointer must not be NULL */
@@ -400,6 +450,11 @@ const struct tn_adapter_entry *tn_registry_find(const struct tn_registry *r, con
 	return NULL;
 }
 
+bool tn_registry_live(const struct tn_adapter_entry *e, int64_t now_us)
+{
+	return e && now_us < e->not_after_us;
+}
+
 bool tn_registry_allows(const struct tn_adapter_entry *e, enum tn_sector sector, const char *asset)
 {
 	if (sector != TN_SECTOR_NONE && !(e->sectors & (1u << sector)))
@@ -414,8 +469,15 @@ bool tn_registry_allows(const struct tn_adapter_entry *e, enum tn_sector sector,
 
 /* ---- watcher ------------------------------------------------------------- */
 
+/* What the watcher keeps of a key of the newest snapshot (keys over time). */
+struct seen {
+	char name[65], key[TN_KEY_Z85_LEN + 1];
+	int64_t not_after_us;
+	bool retiring, warned, ended;
+};
+
 struct tn_registry_watch {
-	const char *conninfo, *cache_path;
+	const char *conninfo, *cache_path, *server_name;
 	enum tn_registry_kind kind;
 	atomic_int poll_ms; /* a reload changes it */
 	atomic_bool kick;   /* a reload: re-read now, whatever the version */
@@ -425,12 +487,153 @@ struct tn_registry_watch {
 	struct tn_registry *held; /* built, not yet accepted by the consumer */
 	atomic_bool stop;
 	pthread_t thread;
+
+	/* keys over time: the watcher thread's, but for the atomics */
+	struct seen *seen; /* sorted by key, like the snapshot */
+	size_t n_seen;
+	bool have_view;       /* one whole read done (the first, whatever `known`) */
+	int64_t start_us;     /* ends before this are not audited (nobody saw them pass) */
+	atomic_llong warn_before_s;
+	int64_t warned_for_s; /* the window the warned flags were set for */
+	atomic_ullong expiring, expired, ends_audited;
+	atomic_llong next_s;
 };
+
+static int64_t real_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int cmp_seen(const void *a, const void *b)
+{
+	return strcmp(((const struct seen *)a)->key, ((const struct seen *)b)->key);
+}
+
+/* Take the keys of `r` as the view, carrying the flags of keys seen before. */
+static void view_update(struct tn_registry_watch *w, const struct tn_registry *r)
+{
+	struct seen *n = calloc(r->n ? r->n : 1, sizeof *n);
+	if (!n) {
+		tn_warn("cannot follow key expiry: out of memory", "keys=%zu", r->n);
+		return;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const struct tn_adapter_entry *e = &r->entries[i];
+		struct seen *s = &n[i], key;
+		snprintf(s->name, sizeof s->name, "%s", e->name);
+		memcpy(s->key, e->key, sizeof s->key);
+		s->not_after_us = e->not_after_us;
+		s->retiring = e->retiring;
+		memcpy(key.key, e->key, sizeof key.key);
+		const struct seen *old =
+			w->n_seen ? bsearch(&key, w->seen, w->n_seen, sizeof *w->seen, cmp_seen) : NULL;
+		if (old && old->not_after_us == s->not_after_us && old->retiring == s->retiring) {
+			s->warned = old->warned;
+			s->ended = old->ended;
+		}
+	}
+	free(w->seen);
+	w->seen = n;
+	w->n_seen = r->n;
+	w->have_view = true;
+}
+
+static void fmt_utc(char *out, size_t len, int64_t us)
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The audit row of a key whose end passed; false when it could not be written. */
+static bool audit_end(struct tn_registry_watch *w, PGconn *c, const struct seen *s)
+{
+	char when[32];
+	const char *kind = w->kind == TN_REGISTRY_CONSOLES ? "console" : "adapter";
+	fmt_utc(when, sizeof when, s->not_after_us);
+	const char *params[] = {
+		w->server_name, s->retiring ? "key.retired" : "key.expired", s->name, s->key, kind,
+		when, s->retiring ? "the grace period of its rotation is over" : "its expiry passed"};
+	PGresult *res = PQexecParams(c,
+				     "INSERT INTO audit (actor, action, subject, origin, detail) "
+				     "VALUES ($1, $2, $3, 'tocsind', jsonb_build_object('key', $4::text, "
+				     "'kind', $5::text, 'at', $6::text, 'reason', $7::text))",
+				     7, NULL, params, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	return ok;
+}
+
+/* Warnings, gauges and the audit of ends, from the view (every poll). */
+static void view_check(struct tn_registry_watch *w, PGconn *c, struct tn_log_slot *slot)
+{
+	int64_t now = real_now_us(), warn_s = atomic_load(&w->warn_before_s);
+	int64_t warn_us = warn_s > INT64_MAX / 1000000 ? INT64_MAX : warn_s * 1000000;
+	int64_t next = INT64_MAX;
+	uint64_t expiring = 0, expired = 0;
+	const char *kind = w->kind == TN_REGISTRY_CONSOLES ? "console" : "adapter";
+	char when[32];
+
+	if (warn_s != w->warned_for_s) {
+		for (size_t i = 0; i < w->n_seen; i++)
+			w->seen[i].warned = false;
+		w->warned_for_s = warn_s;
+	}
+	for (size_t i = 0; i < w->n_seen; i++) {
+		struct seen *s = &w->seen[i];
+		if (s->not_after_us == INT64_MAX)
+			continue;
+		if (now < s->not_after_us) {
+			if (s->retiring)
+				continue; /* its end was set by the rotation, on purpose */
+			int64_t left = s->not_after_us - now;
+			if (left < next)
+				next = left;
+			if (warn_s > 0 && left <= warn_us) {
+				expiring++;
+				if (!s->warned) {
+					fmt_utc(when, sizeof when, s->not_after_us);
+					tn_warn("key expires soon",
+						"kind=%s name=%s key=%s expires=%s in_s=%lld "
+						"warn_before_s=%lld",
+						kind, s->name, s->key, when, (long long)(left / 1000000),
+						(long long)warn_s);
+					s->warned = true;
+				}
+			}
+			continue;
+		}
+		if (!s->retiring)
+			expired++;
+		if (s->ended)
+			continue;
+		if (s->not_after_us < w->start_us) {
+			s->ended = true; /* ended before this server started: nobody saw it */
+			continue;
+		}
+		if (!c || !audit_end(w, c, s)) {
+			tn_log_limited(slot, 10, TN_LOG_WARN, "cannot audit the end of a key; retrying",
+				       "kind=%s name=%s", kind, s->name);
+			continue;
+		}
+		fmt_utc(when, sizeof when, s->not_after_us);
+		tn_info(s->retiring ? "rotated-out key retired" : "key expired",
+			"kind=%s name=%s key=%s at=%s", kind, s->name, s->key, when);
+		s->ended = true;
+		atomic_fetch_add(&w->ends_audited, 1);
+	}
+	atomic_store(&w->expiring, expiring);
+	atomic_store(&w->expired, expired);
+	atomic_store(&w->next_s, next == INT64_MAX ? -1 : (long long)(next / 1000000));
+}
 
 static void *watch_main(void *arg)
 {
 	struct tn_registry_watch *w = arg;
-	struct tn_log_slot slot = {0};
+	struct tn_log_slot slot = {0}, slot_end = {0};
 	char err[512];
 
 	PGconn *c = NULL;
@@ -445,7 +648,8 @@ static void *watch_main(void *arg)
 		bool kicked = atomic_exchange(&w->kick, false);
 		if (!w->held) {
 			struct tn_registry *r = NULL;
-			int64_t known = kicked ? INT64_MIN : w->known;
+			/* the first read is whole, for the view; published only if new */
+			int64_t known = kicked || !w->have_view ? INT64_MIN : w->known;
 			int rc = c ? load_from(c, w->kind, known, &r, err, sizeof err) : TN_EDB;
 			if (rc != 0) {
 				char *nl = strchr(err, '\n');
@@ -454,9 +658,15 @@ static void *watch_main(void *arg)
 				tn_log_limited(&slot, 1, TN_LOG_WARN, "cannot refresh key registry",
 					       "error=\"%s\"", tn_logq(err));
 			} else if (r) {
-				w->held = r;
-				if (tn_registry_cache_save(r, w->cache_path) != 0)
-					tn_warn("cannot write registry cache", "path=%s", w->cache_path);
+				view_update(w, r);
+				if (!kicked && r->version == w->known) {
+					tn_registry_free(r); /* what the consumer has already */
+				} else {
+					w->held = r;
+					if (tn_registry_cache_save(r, w->cache_path) != 0)
+						tn_warn("cannot write registry cache", "path=%s",
+							w->cache_path);
+				}
 			}
 		}
 		if (w->held) {
@@ -470,6 +680,7 @@ static void *watch_main(void *arg)
 				w->held = NULL;
 			}
 		}
+		view_check(w, c && PQstatus(c) == CONNECTION_OK ? c : NULL, &slot_end);
 		/* Sleep in short steps so stop is prompt. */
 		for (int slept = 0; slept < atomic_load(&w->poll_ms) && !atomic_load(&w->stop) &&
 				    !atomic_load(&w->kick);
@@ -483,20 +694,29 @@ static void *watch_main(void *arg)
 }
 
 int tn_registry_watch_start(const char *conninfo, enum tn_registry_kind kind, int poll_ms,
-			    const char *cache_path, int64_t known, tn_registry_publish_fn publish,
-			    void *ud, struct tn_registry_watch **out)
+			    const char *cache_path, int64_t known, const char *server_name,
+			    int64_t warn_before_s, tn_registry_publish_fn publish, void *ud,
+			    struct tn_registry_watch **out)
 {
 	struct tn_registry_watch *w = calloc(1, sizeof *w);
 	if (!w)
 		return TN_ENOMEM;
 	w->conninfo = conninfo;
 	w->cache_path = cache_path;
+	w->server_name = server_name;
 	w->kind = kind;
 	atomic_init(&w->poll_ms, poll_ms > 0 ? poll_ms : 1000);
 	atomic_init(&w->kick, false);
 	w->known = known;
 	w->publish = publish;
 	w->ud = ud;
+	w->start_us = real_now_us();
+	atomic_init(&w->warn_before_s, warn_before_s > 0 ? warn_before_s : 0);
+	w->warned_for_s = warn_before_s > 0 ? warn_before_s : 0;
+	atomic_init(&w->expiring, 0);
+	atomic_init(&w->expired, 0);
+	atomic_init(&w->ends_audited, 0);
+	atomic_init(&w->next_s, -1);
 	atomic_init(&w->stop, false);
 	if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
 		free(w);
@@ -515,6 +735,24 @@ void tn_registry_watch_reload(struct tn_registry_watch *w, int poll_ms)
 	atomic_store(&w->kick, true);
 }
 
+void tn_registry_watch_warn_before(struct tn_registry_watch *w, int64_t warn_before_s)
+{
+	if (w)
+		atomic_store(&w->warn_before_s, warn_before_s > 0 ? warn_before_s : 0);
+}
+
+void tn_registry_watch_expiry(const struct tn_registry_watch *w, struct tn_registry_expiry *out)
+{
+	struct tn_registry_watch *m = (struct tn_registry_watch *)w;
+	*out = (struct tn_registry_expiry){.next_s = -1};
+	if (!w)
+		return;
+	out->expiring = atomic_load(&m->expiring);
+	out->expired = atomic_load(&m->expired);
+	out->next_s = atomic_load(&m->next_s);
+	out->ends_audited = atomic_load(&m->ends_audited);
+}
+
 void tn_registry_watch_stop(struct tn_registry_watch *w)
 {
 	if (!w)
@@ -522,5 +760,6 @@ void tn_registry_watch_stop(struct tn_registry_watch *w)
 	atomic_store(&w->stop, true);
 	pthread_join(w->thread, NULL);
 	tn_registry_free(w->held);
+	free(w->seen);
 	free(w);
 }

@@ -10,8 +10,10 @@
  * handed over, so there is nothing to lock and nothing to reclaim late.
  *
  * Every snapshot is also written to a cache file, so tocsind can start and
- * authenticate adapters while PostgreSQL is down. The file's format 3 has
- * each key's role (planner or not) and clearance; format 2 (rate and burst,
+ * authenticate adapters while PostgreSQL is down. The file's format 4 has
+ * each key's end of validity (its expiry, or the end of a rotated-out key's
+ * grace: schema/009_keys.sql) and whether it is such an old key; format 3
+ * (no expiry: none) has each key's role (planner or not) and clearance; format 2 (rate and burst,
  * an optional seventh field "planner") and format 1 (before rate limits:
  * every key at the server's default limits) still load, every key with
  * clearance public: a cache that does not say a clearance never grants more
@@ -47,6 +49,13 @@ struct tn_adapter_entry {
 	 * levels are the assets' sensitivities. Adapters: TN_SENS_PUBLIC
 	 * (never consulted). Unknown (an old cache): TN_SENS_PUBLIC. */
 	enum tn_sensitivity clearance;
+	/* The key is refused from this time on (CLOCK_REALTIME µs; INT64_MAX:
+	 * never): its expiry (adapters.expires_at), or for an old key kept
+	 * through a rotation's grace (`retiring`) the grace's end. Checked by
+	 * tn_registry_live at every handshake and every frame, so a key ends on
+	 * time without any registry change. */
+	int64_t not_after_us;
+	bool retiring; /* the old key of a rotation (adapters.prev_key) */
 };
 
 enum tn_registry_kind {
@@ -84,6 +93,10 @@ int tn_registry_cache_load(const char *path, struct tn_registry **out);
 /* tn_registry_find - the entry of a public key (Z85), or NULL. Pure. */
 const struct tn_adapter_entry *tn_registry_find(const struct tn_registry *r, const char *key_z85);
 
+/* tn_registry_live - whether `e` (may be NULL: false) is valid at `now_us`
+ * (CLOCK_REALTIME µs): not past its expiry or grace. Pure. */
+bool tn_registry_live(const struct tn_adapter_entry *e, int64_t now_us);
+
 /* tn_registry_allows - whether `e` may report on `sector` (TN_SECTOR_NONE:
  * always) and `asset` (NULL: always). Pure. */
 bool tn_registry_allows(const struct tn_adapter_entry *e, enum tn_sector sector,
@@ -106,11 +119,35 @@ typedef bool (*tn_registry_publish_fn)(void *ud, struct tn_registry *r);
  * tn_registry_watch_start - poll PostgreSQL every poll_ms for a registry
  * version other than `known` and publish each new snapshot of the keys of
  * `kind` (also saving it to `cache_path`). Strings are borrowed and must outlive the watcher.
+ *
+ * Keys over time (docs/security.md): at every poll the watcher also looks
+ * at the keys of the newest snapshot it read (its first read is whole,
+ * whatever `known`, for this view only): it logs a warning once for each key that expires within
+ * `warn_before_s` (0: never), publishes the counts for the metrics
+ * (tn_registry_watch_expiry), and writes an audit row, actor `server_name`
+ * (`key.expired`, or
+ * `key.retired` for a rotated-out key whose grace is over) for each key
+ * whose end passes while it runs (retried at every poll while PostgreSQL
+ * is away: the flag is kept per key of the snapshot, so it is bounded by
+ * the registry; an end that passed before the watcher started is not
+ * audited: nobody saw it pass, and its refusals are audited anyway).
  * Returns 0 and sets *out, or TN_ENOMEM. Main thread.
  */
 int tn_registry_watch_start(const char *conninfo, enum tn_registry_kind kind, int poll_ms,
-			    const char *cache_path, int64_t known, tn_registry_publish_fn publish,
-			    void *ud, struct tn_registry_watch **out);
+			    const char *cache_path, int64_t known, const char *server_name,
+			    int64_t warn_before_s, tn_registry_publish_fn publish, void *ud,
+			    struct tn_registry_watch **out);
+
+/* What the watcher last saw of its keys (the metrics' gauges). */
+struct tn_registry_expiry {
+	uint64_t expiring; /* live keys (not rotated-out ones) expiring within warn_before */
+	uint64_t expired;  /* registered, not revoked, past their expiry: refused */
+	int64_t next_s;    /* seconds until the soonest expiry of a live key; -1: none */
+	uint64_t ends_audited; /* key.expired and key.retired rows written */
+};
+
+/* tn_registry_watch_expiry - the watcher's latest view (atomics). Any thread; NULL: zeros. */
+void tn_registry_watch_expiry(const struct tn_registry_watch *w, struct tn_registry_expiry *out);
 
 /*
  * tn_registry_watch_reload - a reload (SIGHUP): poll every poll_ms from now
@@ -119,6 +156,11 @@ int tn_registry_watch_start(const char *conninfo, enum tn_registry_kind kind, in
  * the snapshot goes the usual way). NULL is fine. Main thread.
  */
 void tn_registry_watch_reload(struct tn_registry_watch *w, int poll_ms);
+
+/* tn_registry_watch_warn_before - a reload's [keys] warn_before (seconds,
+ * 0: no warnings): from the next poll on; keys warned of are warned again
+ * if the window changes. NULL is fine. Main thread. */
+void tn_registry_watch_warn_before(struct tn_registry_watch *w, int64_t warn_before_s);
 
 /* tn_registry_watch_stop - stop and join the thread, free it. NULL is fine. Main thread. */
 void tn_registry_watch_stop(struct tn_registry_watch *w);

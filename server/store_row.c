@@ -627,7 +627,8 @@ static int event_row(struct tn__store_rows *r, uint64_t offset, const msgpack_ob
 	return end_row(b, mark);
 }
 
-/* REJECT: [recv_us, adapter|nil, code, msg, item|nil, event_id|nil, raw, raw_truncated] */
+/* REJECT: [recv_us, adapter|nil, code, msg, item|nil, event_id|nil, raw, raw_truncated,
+ * origin|nil]; the ninth since schema/009_keys.sql (older journals have eight: NULL) */
 static int reject_row(struct tn__store_rows *r, uint64_t offset, const msgpack_object *o, char *why,
 		      size_t whylen)
 {
@@ -637,10 +638,11 @@ static int reject_row(struct tn__store_rows *r, uint64_t offset, const msgpack_o
 	int64_t recv_us, item = 0;
 	size_t mark;
 
-	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 8) {
+	if (o->type != MSGPACK_OBJECT_ARRAY ||
+	    (o->via.array.size != 8 && o->via.array.size != 9)) {
 		snprintf(why, whylen,
 			 "expected [recv_us, adapter, code, msg, item, event_id, raw, "
-			 "raw_truncated]");
+			 "raw_truncated, origin]");
 		return TN_ECORRUPT;
 	}
 	a = o->via.array.ptr;
@@ -664,6 +666,10 @@ static int reject_row(struct tn__store_rows *r, uint64_t offset, const msgpack_o
 	}
 	if (a[7].type != MSGPACK_OBJECT_BOOLEAN) {
 		snprintf(why, whylen, "raw_truncated: expected a boolean");
+		return TN_ECORRUPT;
+	}
+	if (o->via.array.size == 9 && !is_str_or_nil(&a[8])) {
+		snprintf(why, whylen, "origin: expected a string or nil");
 		return TN_ECORRUPT;
 	}
 
@@ -693,6 +699,11 @@ static int reject_row(struct tn__store_rows *r, uint64_t offset, const msgpack_o
 		put_bytea(b, a[6].via.str.ptr, a[6].via.str.size);
 	put_c(b, '\t');
 	put_c(b, a[7].via.boolean ? 't' : 'f');
+	put_c(b, '\t');
+	if (o->via.array.size == 9)
+		put_opt_str(b, &a[8]);
+	else
+		put_null(b);
 	return end_row(b, mark);
 }
 
@@ -813,7 +824,7 @@ static int corrupt_row(struct tn__store_rows *r, const struct tn_journal_record 
 	tn__copy_text(b, msg, strlen(msg));
 	put_s(b, "\t\\N\t\\N\t");
 	put_bytea(b, rec->payload, rec->len);
-	put_s(b, "\tf");
+	put_s(b, "\tf\t\\N");
 	return end_row(b, mark);
 }
 

@@ -33,7 +33,7 @@
 	"journal_offset, source, id, adapter, type, sector, asset, severity, time, received, "     \
 	"summary, lat, lon, attrs"
 #define TN__STORE_REJECT_COLS                                                                      \
-	"journal_offset, received, adapter, code, msg, item, event_id, raw, raw_truncated"
+	"journal_offset, received, adapter, code, msg, item, event_id, raw, raw_truncated, origin"
 #define TN__STORE_AUDIT_COLS "at, actor, action, subject, origin, detail"
 #define TN__STORE_CHANGE_COLS                                                                      \
 	"journal_offset, stream, incident, rev, msg, priority, area, updated, body"

@@ -15,6 +15,11 @@
  * operator names): the table escapes control characters, so a hostile
  * string cannot drive the operator's terminal; JSON is escaped by
  * PostgreSQL. Reading the trail needs tocsin_admin (consoles may not).
+ *
+ * It reads the view audit_trail (schema/009_keys.sql): the audit table and,
+ * as action "ingest.rejected" (no seq: "-"), each refused event or frame
+ * tocsind kept in `rejected`, so one query answers "what did adapter X have
+ * refused, and from where".
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -24,6 +29,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "duration.h"
 #include "pg_util.h"
 #include "sim_opt.h"
 #include "tocsin/adapter.h"
@@ -40,24 +46,11 @@ static const char usage_text[] =
 	"  --limit N: the newest N matching rows (1 to 1000000; default 100), oldest first\n"
 	"  --json: one JSON object per line instead of a table\n";
 
-/* "30m" and the like: seconds, or -1. */
+/* "30m" and the like (duration.h): seconds, or -1. */
 static int64_t age_s(const char *s)
 {
-	char *end;
-	long long n;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	n = strtoll(s, &end, 10);
-	if (end[0] == '\0' || end[1] != '\0' || n < 0 || n > 100LL * 366 * 86400)
-		return -1;
-	switch (*end) {
-	case 's': return n;
-	case 'm': return n * 60;
-	case 'h': return n * 3600;
-	case 'd': return n * 86400;
-	default: return -1;
-	}
+	int64_t v;
+	return tn__duration_parse(s, &v) == 0 ? v : -1;
 }
 
 /* --since/--until: microseconds since the epoch, or false. */
@@ -176,20 +169,20 @@ static void print_table(const PGresult *r, int n)
 
 /* The newest `limit` + 1 rows (one more shows that more match), newest first. */
 static const char query[] =
-	"SELECT seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at_s, "
+	"SELECT coalesce(seq::text, '-'), to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at_s, "
 	"       actor, action, coalesce(subject, ''), coalesce(origin, ''), db_role, "
 	"       coalesce(detail::text, ''), "
 	"       json_build_object('seq', seq, 'at', "
 	"           to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
 	"           'actor', actor, 'action', action, 'subject', subject, 'origin', origin, "
 	"           'db_role', db_role, 'detail', detail)::text "
-	"FROM audit "
+	"FROM audit_trail "
 	"WHERE ($1::bigint IS NULL OR at >= timestamptz 'epoch' + $1::bigint * interval '1 us') "
 	"  AND ($2::bigint IS NULL OR at < timestamptz 'epoch' + $2::bigint * interval '1 us') "
 	"  AND ($3::text IS NULL OR actor = $3) "
 	"  AND ($4::text IS NULL OR action = $4 "
 	"       OR (right($4, 1) = '*' AND starts_with(action, left($4, -1)))) "
-	"ORDER BY at DESC, seq DESC LIMIT $5::bigint + 1";
+	"ORDER BY at DESC, seq DESC NULLS LAST LIMIT $5::bigint + 1";
 
 static int run(PGconn *c, const char *const params[5], uint64_t limit, bool json)
 {

@@ -491,6 +491,49 @@ class AlertsTest(IntegrationCase):
         self.assertEqual(got, want)
 
 
+    def test_l_a_subscribed_console_is_cut_off_when_its_key_is_revoked(self):
+        """A PUB never looks at its subscribers again after the handshake; the streams are
+        XPUBs that tell the server which connection each subscription came on, so a
+        revoked console stops receiving alerts (its connection shut down, its reconnect
+        refused by ZAP) within 5 s, audited, while another console is untouched."""
+        self.server.ensure_running()
+        keys = {n: self.new_key(n) for n in ("desk-cut", "desk-kept")}
+        for n, kp in keys.items():
+            console_add(self.db, n, kp)
+        subs = {}
+        for n, kp in keys.items():
+            subs[n] = Console(self.server, kp, topics=("live/",))
+            self.addCleanup(subs[n].close)
+            wait_until(lambda: subs[n].request_raw(pack({"op": "snapshot"}), 1.0), 10, 0.2,
+                       "console %s admitted" % n)
+            # the SUB again: one refused before the key was known does not reconnect
+            subs[n].connect()
+        time.sleep(0.5)  # the subscriptions reach the server
+        self.send_scenario("scenario-exchange-flood.csv", now_ms() - 9000 * 1000)
+        for n in keys:
+            self.assertIsNotNone(subs[n].recv_alert(timeout=20), "%s gets alerts" % n)
+        console_revoke(self.db, "desk-cut")
+        t0 = time.monotonic()
+        row = wait_until(lambda: self.db.query(
+            "SELECT origin, detail FROM audit WHERE action = 'console.cut' "
+            "AND subject = 'desk-cut'"), 15, 0.1, "the cut audited")
+        cut_s = time.monotonic() - t0
+        self.assertLess(cut_s, 5.0 + 1.0, "cut within 5 s of the revocation (+ the audit)")
+        self.assertEqual(row[0]["origin"], "127.0.0.1")
+        self.assertIn("key not registered or revoked", str(row[0]["detail"]))
+        self.assertIn("console=desk-cut", self.server.log_tail())
+        for c in subs.values():  # what was published before
+            while c.recv_alert(timeout=1.0):
+                pass
+        self.send_scenario("scenario-substation-fire.csv", now_ms() - 10800 * 1000)
+        self.assertIsNotNone(subs["desk-kept"].recv_alert(timeout=20),
+                             "the other console still gets alerts")
+        time.sleep(2.0)
+        self.assertIsNone(subs["desk-cut"].recv_alert(timeout=1.0),
+                          "the revoked console gets nothing after the cut")
+        self.assertEqual(self.db.scalar("SELECT count(*) FROM audit WHERE action = "
+                                        "'console.cut' AND subject = 'desk-kept'"), 0)
+
 if __name__ == "__main__":
     import unittest
     unittest.main()

@@ -7,7 +7,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import IntegrationCase, lit, tocsin, unique_id  # noqa: E402
+from harness import IntegrationCase, lit, tocsin, unique_id, wait_until  # noqa: E402
 
 
 class AuditCliTest(IntegrationCase):
@@ -138,7 +138,8 @@ class AuditCliTest(IntegrationCase):
     def test_consoles_may_not_read_the_trail(self):
         p = self.audit(conninfo=self.db.console_conninfo, check=False)
         self.assertEqual(p.returncode, 1)
-        self.assertIn("cannot read the audit trail: permission denied for table audit", p.stderr)
+        self.assertIn("cannot read the audit trail: permission denied for view audit_trail",
+                      p.stderr)
         self.assertIn("docs/security.md", p.stderr)
         # the server may write it, not read it
         p = self.audit(conninfo=self.db.server_conninfo, check=False)
@@ -178,6 +179,49 @@ class AuditCliTest(IntegrationCase):
             self.assertEqual(p.stdout, "", args)
         p = self.audit("--help")
         self.assertIn("usage: tocsin audit", p.stdout)
+
+
+class RejectedInAuditTest(IntegrationCase):
+    """Refused events are kept in `rejected` (bounded) and read through `tocsin audit` as
+    ingest.rejected rows: who sent them, the event id, from where, the code and message."""
+
+    def test_rejected_events_are_in_the_trail_with_their_origin(self):
+        a = self.adapter("scoped")
+        bad_schema = a.event()
+        bad_schema["severity"] = 9
+        forbidden = a.event(asset="tfl.sig.1")
+        good = a.event(asset="ukpn.sub.1")
+        r = a.send([bad_schema, forbidden, good])
+        self.assertEqual(r["ok"], [good["id"]])
+        self.assertEqual(sorted(e["code"] for e in r["err"]), ["E_FORBIDDEN", "E_SCHEMA"])
+
+        def rows():
+            p = tocsin("--db", self.db.admin_conninfo, "audit", "--json", "--action",
+                       "ingest.rejected", "--actor", "scoped")
+            got = [json.loads(l) for l in p.stdout.splitlines()]
+            mine = [g for g in got if g["subject"] in (bad_schema["id"], forbidden["id"])]
+            return mine if len(mine) == 2 else None
+        got = wait_until(rows, 15, 0.2, "the rejected events in tocsin audit")
+        by_id = {g["subject"]: g for g in got}
+        self.assertEqual(by_id[bad_schema["id"]]["detail"]["code"], "E_SCHEMA")
+        self.assertIn("severity", by_id[bad_schema["id"]]["detail"]["msg"])
+        self.assertEqual(by_id[forbidden["id"]]["detail"]["code"], "E_FORBIDDEN")
+        self.assertEqual(by_id[forbidden["id"]]["detail"]["item"], 1)
+        for g in got:
+            self.assertEqual(g["origin"], "127.0.0.1")  # the peer's address, since 009
+            self.assertIsNone(g["seq"])                 # not an audit table row
+            self.assertEqual(g["db_role"], "tocsin_server")
+            self.assertIn("journal_offset", g["detail"])
+        # the table too, with "-" for the seq; and `--action 'ingest.*'` finds them
+        p = tocsin("--db", self.db.admin_conninfo, "audit", "--action", "ingest.*",
+                   "--actor", "scoped")
+        line = [l for l in p.stdout.splitlines() if forbidden["id"] in l][0]
+        self.assertTrue(line.startswith("- "), line)
+        self.assertIn("ingest.rejected", line)
+        # the same rows as `rejected` holds, nothing copied: one place per fact
+        self.assertEqual(self.db.scalar(
+            "SELECT count(*) FROM rejected WHERE event_id IN (%s, %s) AND origin = '127.0.0.1'"
+            % (lit(bad_schema["id"]), lit(forbidden["id"]))), 2)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ a well-behaved adapter sends an event every 20 ms and times each ack, the ingest
 is offered an unknown key, a revoked key, the NULL and PLAIN mechanisms, the wrong server
 key, raw TCP garbage, a slow-loris handshake, an oversized frame and 1,000 connections
 opened and dropped. Each is refused or cut off, nothing of theirs is stored, the key-level
-refusals are audited, and the well-behaved adapter is answered throughout within its
+refusals and the failed handshakes are audited, and the well-behaved adapter is answered throughout within its
 budget (p99 ack latency <= BUDGET_S; generous, as the CI machine has 2 cores)."""
 import os
 import socket
@@ -188,6 +188,28 @@ class HostilePeersTest(IntegrationCase):
                 "SELECT origin FROM audit WHERE action = 'auth.refused' AND subject = %s"
                 % lit(key)), 15, 0.2, "an auth.refused row for %s" % key)
             self.assertIn("127.0.0.1", rows[0]["origin"] or "")
+        # the handshakes that never reached the ZAP handler are audited too, per address
+        # and reason per minute (docs/security.md "Hostile peers"): NULL and PLAIN, the
+        # wrong server key, and those never completed (garbage, slow loris, churn)
+        def handshake_rows():
+            rows = self.db.query("SELECT origin, detail FROM audit "
+                                 "WHERE action = 'auth.handshake_failed' ORDER BY seq")
+            reasons = " | ".join(r["detail"]["reason"] for r in rows)
+            if all(w in reasons for w in ("mechanism mismatch", "cryptographic",
+                                          "handshake not completed")):
+                return rows
+            return None
+        rows = wait_until(handshake_rows, 15, 0.2, "auth.handshake_failed rows of each kind")
+        self.assertTrue(any(r["origin"] == "127.0.0.1" and "mechanism mismatch"
+                            in r["detail"]["reason"] for r in rows), rows)
+        self.assertTrue(all(r["detail"]["count"] >= 1 for r in rows), rows)
+        # bounded: over a thousand failed handshakes, a row per (address, reason) at most,
+        # the rest summed up when the minute ends
+        self.assertLessEqual(len(rows), 20, rows)
+        # and `tocsin audit` shows them
+        out = harness.tocsin("--db", self.db.admin_conninfo, "audit", "--action",
+                             "auth.handshake_failed").stdout
+        self.assertIn("mechanism mismatch", out)
         self.assertTrue(self.server.running, "tocsind died")
 
 

@@ -206,8 +206,8 @@ class RateLimitTest(RateCase):
                                 "AND subject = 'cli-rate'")
         self.assertEqual((detail["rate"], detail["burst"]), (250, 40))
         lst = tocsin(*db, "adapter", "list").stdout.splitlines()
-        self.assertEqual(lst[0].split(), ["NAME", "SECTORS", "ASSETS", "RATE", "KEY", "CREATED",
-                                          "REVOKED"])
+        self.assertEqual(lst[0].split(), ["NAME", "SECTORS", "ASSETS", "RATE", "KEY", "EXPIRES",
+                                          "OLD_KEY_UNTIL", "CREATED", "REVOKED"])
         rows = {l.split()[0]: l.split() for l in lst[1:]}
         self.assertEqual(rows["cli-rate"][3], "250/s,burst=40")
         self.assertEqual(rows["other"][3], "default")

@@ -214,8 +214,9 @@ class RolesTest(IntegrationCase):
         self.psql("server", "UPDATE drills SET stopped_at = now() WHERE false", check=True)
         self.assertRefused("server", "UPDATE drills SET planner = 'x', started_at = now() "
                                      "WHERE false")
-        # it writes the audit trail, never reads it
+        # it writes the audit trail, never reads it (nor the view of it and the rejects)
         self.assertRefused("server", "SELECT count(*) FROM audit")
+        self.assertRefused("server", "SELECT count(*) FROM audit_trail")
         # keys and the asset registry are the operator's
         for table in ("adapters", "assets", "dependencies", "registry_version",
                       "registry_generation", "schema_migrations"):
@@ -263,7 +264,7 @@ class RolesTest(IntegrationCase):
                 self.assertRefused("console", sql)
         for sql in ("ALTER TABLE events ADD COLUMN x int", "DROP TABLE events",
                     "CREATE TABLE evil (x int)", "SELECT * FROM audit",
-                    "SELECT nextval('audit_seq_seq')"):
+                    "SELECT * FROM audit_trail", "SELECT nextval('audit_seq_seq')"):
             self.assertRefused("console", sql)
         # it reads the rest
         for table in self.tables():
@@ -283,8 +284,11 @@ class RolesTest(IntegrationCase):
                 self.assertRefused("admin", self.write_statements(table)["update"])
         for sql in ("ALTER TABLE events ADD COLUMN x int", "CREATE TABLE evil (x int)",
                     "DELETE FROM adapters WHERE false",
-                    self.write_statements("events")["insert"], "DROP TABLE audit"):
+                    self.write_statements("events")["insert"], "DROP VIEW audit_trail",
+                    "DROP TABLE audit CASCADE"):
             self.assertRefused("admin", sql)
+        # it reads the trail (tocsin audit), its view of the rejects included
+        self.psql("admin", "SELECT count(*) FROM audit_trail", check=True)
 
     # ---- the audit table: append-only for everyone but the owner ------------------------
 

@@ -124,6 +124,7 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_int_eq(a->metrics_allow_remote, b->metrics_allow_remote);
 	ck_assert_int_eq(a->metrics_connections, b->metrics_connections);
 	ck_assert_int_eq(a->metrics_timeout_s, b->metrics_timeout_s);
+	ck_assert_int_eq(a->keys_warn_before_s, b->keys_warn_before_s);
 }
 
 START_TEST(defaults)
@@ -317,6 +318,31 @@ START_TEST(size_suffixes)
 }
 END_TEST
 
+#define KEYS_WARN                                                                          \
+	"a duration between 0s and 366d: a whole number and a unit, s m h or d (90s, 30m, 24h, " \
+	"7d; 0 for none)"
+
+/* [keys] warn_before: a duration with its unit, 7 days by default. */
+START_TEST(keys_warn_before)
+{
+	static const struct {
+		const char *v;
+		int64_t s;
+	} ok[] = {{"0", 0}, {"90s", 90}, {"30m", 1800}, {"24h", 86400}, {"14d", 14 * 86400},
+		  {"366d", 366 * 86400}};
+	char text[128];
+
+	ck_assert_int_eq(load("[server]\nname = x\n"), 0);
+	ck_assert_int_eq(cfg.keys_warn_before_s, 7 * 86400);
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		snprintf(text, sizeof text, "[keys]\nwarn_before = %s\n", ok[i].v);
+		ck_assert_msg(load(text) == 0, "%s: %s", ok[i].v, err);
+		ck_assert_int_eq(cfg.keys_warn_before_s, ok[i].s);
+	}
+	ck_assert(tn_config_live("keys", "warn_before"));
+}
+END_TEST
+
 /* Each bad value, at a known line, with the exact message. */
 START_TEST(bad_values)
 {
@@ -374,6 +400,11 @@ START_TEST(bad_values)
 		{"store", "batch", "0", "an integer between 1 and 100000"},
 		{"store", "retry_ms", "1.5", "an integer between 10 and 600000"},
 		{"registry", "poll_ms", "", "an integer between 10 and 600000"},
+		{"keys", "warn_before", "7", KEYS_WARN},
+		{"keys", "warn_before", "7w", KEYS_WARN},
+		{"keys", "warn_before", "-1d", KEYS_WARN},
+		{"keys", "warn_before", "367d", KEYS_WARN},
+		{"keys", "warn_before", "1d 2h", KEYS_WARN},
 	};
 	char text[512], want[512];
 
@@ -431,11 +462,11 @@ START_TEST(unknown_section_and_key)
 {
 	expect_error("[server]\nname = a\n\n[ingets]\nendpoint = tcp://127.0.0.1:1\n",
 		     "4: unknown section [ingets]; expected one of [server], [ingest], [journal], "
-		     "[store], [correlator], [registry], [alerts], [drills], [metrics]");
+		     "[store], [correlator], [registry], [alerts], [drills], [metrics], [keys]");
 	/* an empty unknown section is still an error */
 	expect_error("[server]\n[extra]\n",
 		     "2: unknown section [extra]; expected one of [server], [ingest], [journal], "
-		     "[store], [correlator], [registry], [alerts], [drills], [metrics]");
+		     "[store], [correlator], [registry], [alerts], [drills], [metrics], [keys]");
 	expect_error("[store]\nbatch = 10\nretry = 5\n",
 		     "3: store.retry: unknown key; expected one of conninfo, batch, retry_ms");
 	expect_error("[server]\nendpoint = tcp://127.0.0.1:1\n",
@@ -668,7 +699,7 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 54);
+	ck_assert_int_eq(keys, 55);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);
@@ -779,6 +810,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, booleans);
 	tcase_add_test(tc, size_suffixes);
 	tcase_add_test(tc, bad_values);
+	tcase_add_test(tc, keys_warn_before);
 	tcase_add_test(tc, bad_conninfo_not_echoed);
 	tcase_add_test(tc, long_values);
 	tcase_add_test(tc, unknown_section_and_key);

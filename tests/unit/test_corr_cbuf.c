@@ -90,6 +90,53 @@ START_TEST(json_escapes)
 }
 END_TEST
 
+/* What tn__cbuf_json wrote before it checked eight bytes at a time. */
+static void reference_json(const char *s, char *out)
+{
+	*out++ = '"';
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			*out++ = '\\';
+			*out++ = (char)ch;
+		} else if (ch < 0x20) {
+			out += sprintf(out, "\\u%04x", ch);
+		} else {
+			*out++ = (char)ch;
+		}
+	}
+	*out++ = '"';
+	*out = '\0';
+}
+
+/* Random strings of 0-40 bytes, mostly clean, with a byte that needs an
+ * escape (or a byte near one: 0x1f/0x20, 0x21/0x23, 0x5b/0x5d, >= 0x80) at
+ * every position of the eight-byte words. */
+START_TEST(json_matches_reference)
+{
+	static const unsigned char odd[] = {0x01, 0x1f, 0x20, 0x21, '"', 0x23, 0x5b, '\\',
+					    0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff, '\n', '\t'};
+	uint64_t x = 99;
+	char s[48], want[48 * 6 + 3];
+
+	for (int i = 0; i < 100000; i++) {
+		struct tn__cbuf b = {0};
+		size_t n = next(&x) % 41, k;
+
+		for (k = 0; k < n; k++)
+			s[k] = (char)('a' + next(&x) % 26);
+		s[n] = '\0';
+		for (k = next(&x) % 3; k > 0 && n > 0; k--)
+			s[next(&x) % n] = (char)odd[next(&x) % sizeof odd];
+		reference_json(s, want);
+		tn__cbuf_json(&b, s);
+		ck_assert_msg(b.p && strcmp(b.p, want) == 0, "%s: got %s", want, b.p ? b.p : "");
+		free(b.p);
+	}
+}
+END_TEST
+
 START_TEST(grows_and_stays_whole)
 {
 	struct tn__cbuf b = {0};
@@ -118,6 +165,7 @@ int main(void)
 	tcase_add_test(t, time_matches_printf);
 	tcase_add_test(t, u64_matches_printf);
 	tcase_add_test(t, json_escapes);
+	tcase_add_test(t, json_matches_reference);
 	tcase_add_test(t, grows_and_stays_whole);
 	suite_add_tcase(s, t);
 	sr = srunner_create(s);

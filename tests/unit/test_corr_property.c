@@ -4,9 +4,11 @@
  * failures, restores), deterministic seeds. Checks:
  * - two runs of the same input give byte-identical output;
  * - a reordering within the lateness bound (with clock ticks sprinkled in)
- *   gives byte-identical output;
+ *   gives byte-identical output, and so does an engine that formats every
+ *   revision afresh instead of reusing its members' text;
  * - every failure event is in exactly one incident's final revision (merged
  *   incidents excepted, whose members live on in the absorber);
+ * - every revision's at_risk_count agrees with its at_risk list;
  * - every member of an observed or inferred incident is reachable from the
  *   root along dependency edges: its explain path starts at the root and
  *   each hop is an edge provider -> dependent.
@@ -14,6 +16,7 @@
  * truth, and requires it to be reasonable.
  */
 #include "test_corr_util.h"
+#include "../../correlator/corr_internal.h" /* tn__corr_text_cache */
 
 #define MAX_EV 4096
 
@@ -231,6 +234,42 @@ static bool is_edge(const struct tn_graph *g, const char *provider, const char *
 	return false;
 }
 
+/* Every revision's at_risk_count says what its at_risk list holds (the list
+ * is capped at 50, the default at_risk_listed: then it holds 50). */
+static void check_risk_counts(const struct run *r)
+{
+	json_t *v, *e;
+	size_t i, j;
+
+	json_array_foreach(r->all, i, v) {
+		json_t *cnt = json_object_get(v, "at_risk_count"), *list = json_object_get(v, "at_risk");
+		json_int_t want[3], got[3] = {0, 0, 0};
+		static const char *const names[3] = {"pending", "borne_out", "not_borne_out"};
+		json_int_t all = 0;
+		int k;
+
+		for (k = 0; k < 3; k++) {
+			want[k] = json_integer_value(json_object_get(cnt, names[k]));
+			all += want[k];
+		}
+		if (all > 50) {
+			ck_assert_uint_eq(json_array_size(list), 50);
+			continue;
+		}
+		json_array_foreach(list, j, e) {
+			const char *o = json_string_value(json_object_get(e, "outcome"));
+
+			for (k = 0; k < 3; k++)
+				got[k] += strcmp(o, names[k]) == 0;
+		}
+		for (k = 0; k < 3; k++)
+			ck_assert_msg(got[k] == want[k], "%s rev %lld: %lld %s listed, counted %lld",
+				      json_string_value(json_object_get(v, "incident")),
+				      (long long)json_integer_value(json_object_get(v, "rev")),
+				      (long long)got[k], names[k], (long long)want[k]);
+	}
+}
+
 /* Invariants; returns the pairwise F1 over failure events. */
 static double check(const struct run *r, const struct city *c)
 {
@@ -305,7 +344,7 @@ START_TEST(random_cities)
 	for (seed = 1; seed <= iters; seed++) {
 		struct rng r = {0x9e3779b97f4a7c15ULL * (uint64_t)seed};
 		struct city *c = calloc(1, sizeof *c);
-		struct run a, b, s;
+		struct run a, b, s, u;
 		struct tn_corr_config cfg;
 		size_t i;
 
@@ -332,6 +371,14 @@ START_TEST(random_cities)
 			tn_corr_stats(s.c, &st);
 			ck_assert_uint_eq(st.late, 0);
 		}
+		/* the revisions' text cache (corr_json.c) changes nothing: every
+		 * revision formatted afresh gives the same bytes */
+		run_init_cfg(&u, &cfg, c->g);
+		tn__corr_text_cache(u.c, false);
+		play(&u, c, true);
+		ck_assert_msg(a.tlen == u.tlen && memcmp(a.text, u.text, a.tlen) == 0,
+			      "seed %d: the text cache changed the output", seed);
+		run_free(&u);
 		{
 			/* check() indexes events by number: restore creation order */
 			struct gev *tmp = malloc(c->nev * sizeof *tmp);
@@ -341,6 +388,7 @@ START_TEST(random_cities)
 			memcpy(c->ev, tmp, c->nev * sizeof *tmp);
 			free(tmp);
 		}
+		check_risk_counts(&a);
 		f1sum += check(&a, c);
 		run_free(&a);
 		run_free(&b);

@@ -2,6 +2,7 @@
 #include "tocsin/graph.h"
 
 #include "tocsin/error.h"
+#include "../../correlator/corr_internal.h" /* tn__graph_near_any */
 
 #include <check.h>
 #include <math.h>
@@ -489,6 +490,13 @@ static const struct region regions[] = {
 
 static const double radii[] = {0, 1, 50, 500, 1200, 5000, 30000, 150000, 2e6, 2.1e7};
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 START_TEST(near_brute_force)
 {
 	enum { N = 6000, QUERIES = 400, MAX = 40 };
@@ -529,6 +537,9 @@ START_TEST(near_brute_force)
 			qlon = q % 80 ? 180 : -180;
 		if (q % 30 == 0) /* exactly on a point */
 			qlat = lat[q], qlon = lon[q], radius = 0;
+		else if (q % 7 == 0) /* a point exactly at the radius, or just beyond it */
+			radius = tn_graph_distance_m(qlat, qlon, lat[q * 13 % N], lon[q * 13 % N]) *
+				 (q % 2 ? 1 : 1 - 1e-15);
 		for (int i = 0; i < N; i++)
 			if (tn_graph_distance_m(qlat, qlon, lat[i], lon[i]) <= radius)
 				want[n_want++] = (uint32_t)i;
@@ -543,6 +554,12 @@ START_TEST(near_brute_force)
 			     "query %d: bounded order", q);
 		QUICK_ASSERT(tn_graph_near(g, qlat, qlon, radius, NULL, 0) == n_want,
 			     "query %d: count only", q);
+		/* unsorted: the same lowest numbers and total, in any order */
+		n_got = tn__graph_near_any(g, qlat, qlon, radius, few, MAX);
+		QUICK_ASSERT(n_got == n_want, "query %d: unsorted total", q);
+		qsort(few, n_want < MAX ? n_want : MAX, sizeof *few, cmp_u32);
+		QUICK_ASSERT(memcmp(few, want, (n_want < MAX ? n_want : MAX) * sizeof *want) == 0,
+			     "query %d: unsorted set", q);
 	}
 	/* the whole Earth */
 	ck_assert_uint_eq(tn_graph_near(g, 12, 34, 2.1e7, NULL, 0), N);

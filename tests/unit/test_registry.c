@@ -338,6 +338,7 @@ START_TEST(cache_clearance)
 		"tocsin-registry 3 9\ndesk1 %s - - -1 -1 planner\n",
 		"tocsin-registry 3 9\ndesk1 %s - - -1 -1 - official extra\n",
 		"tocsin-registry 4 9\ndesk1 %s - - -1 -1 - official\n",
+		"tocsin-registry 5 9\ndesk1 %s - - -1 -1 - official - -\n",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		snprintf(text, sizeof text, bad[i], k1);
@@ -361,6 +362,80 @@ START_TEST(pg_unreachable_is_an_error)
 }
 END_TEST
 
+/* Format 4: each key's end of validity and whether it is a rotated-out key;
+ * tn_registry_live refuses a key from its end on; older formats: no end. */
+START_TEST(cache_expiry)
+{
+	char k1[41], k2[41], k3[41], path[128], text[1024];
+	struct tn_registry *r, *back;
+	new_key(k1);
+	new_key(k2);
+	new_key(k3);
+	snprintf(path, sizeof path, "%s/exp.cache", dir);
+	snprintf(text, sizeof text,
+		 "tocsin-registry 4 6\n"
+		 "ukpn %s energy SUB- -1 -1 - public 1800000000000000 -\n"
+		 "ukpn %s energy SUB- -1 -1 - public 1700000000000000 old\n"
+		 "thames %s water - 100 20 - public - -\n",
+		 k1, k2, k3);
+	write_file(path, text);
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), 0);
+	const struct tn_adapter_entry *cur = tn_registry_find(r, k1), *old = tn_registry_find(r, k2),
+				      *never = tn_registry_find(r, k3);
+	ck_assert_int_eq(cur->not_after_us, 1800000000000000LL);
+	ck_assert(!cur->retiring);
+	ck_assert_int_eq(old->not_after_us, 1700000000000000LL);
+	ck_assert(old->retiring);
+	/* the old key keeps the name's scopes */
+	ck_assert_str_eq(old->name, "ukpn");
+	ck_assert(tn_registry_allows(old, TN_SECTOR_ENERGY, "SUB-1"));
+	ck_assert(!tn_registry_allows(old, TN_SECTOR_WATER, NULL));
+	ck_assert_int_eq(never->not_after_us, INT64_MAX);
+	/* valid up to, not at, its end */
+	ck_assert(tn_registry_live(cur, 1800000000000000LL - 1));
+	ck_assert(!tn_registry_live(cur, 1800000000000000LL));
+	ck_assert(!tn_registry_live(old, 1750000000000000LL));
+	ck_assert(tn_registry_live(never, INT64_MAX - 1));
+	ck_assert(!tn_registry_live(NULL, 0));
+	ck_assert_int_eq(tn_registry_cache_save(r, path), 0);
+	ck_assert_int_eq(tn_registry_cache_load(path, &back), 0);
+	ck_assert_int_eq(back->n, 3);
+	for (size_t i = 0; i < r->n; i++) {
+		ck_assert_str_eq(back->entries[i].key, r->entries[i].key);
+		ck_assert_int_eq(back->entries[i].not_after_us, r->entries[i].not_after_us);
+		ck_assert_int_eq(back->entries[i].retiring, r->entries[i].retiring);
+		ck_assert_int_eq(back->entries[i].rate, r->entries[i].rate);
+	}
+	tn_registry_free(back);
+	tn_registry_free(r);
+
+	/* format 3 (no end): never */
+	snprintf(text, sizeof text, "tocsin-registry 3 5\ndesk1 %s - - -1 -1 - official\n", k1);
+	write_file(path, text);
+	ck_assert_int_eq(tn_registry_cache_load(path, &r), 0);
+	ck_assert_int_eq(tn_registry_find(r, k1)->not_after_us, INT64_MAX);
+	ck_assert(!tn_registry_find(r, k1)->retiring);
+	tn_registry_free(r);
+
+	/* a bad end, a bad flag, a missing or an extra field */
+	static const char *const bad[] = {
+		"tocsin-registry 4 9\nukpn %s energy - -1 -1 - public soon -\n",
+		"tocsin-registry 4 9\nukpn %s energy - -1 -1 - public -5 -\n",
+		"tocsin-registry 4 9\nukpn %s energy - -1 -1 - public 17x -\n",
+		"tocsin-registry 4 9\nukpn %s energy - -1 -1 - public - older\n",
+		"tocsin-registry 4 9\nukpn %s energy - -1 -1 - public -\n",
+		"tocsin-registry 4 9\nukpn %s energy - -1 -1 - public - - extra\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		snprintf(text, sizeof text, bad[i], k1);
+		write_file(path, text);
+		r = NULL;
+		ck_assert_msg(tn_registry_cache_load(path, &r) == TN_ECORRUPT, "accepted: %s", bad[i]);
+		ck_assert_ptr_null(r);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("registry");
@@ -374,6 +449,7 @@ int main(void)
 	tcase_add_test(tc, empty_cache_round_trip);
 	tcase_add_test(tc, console_cache_round_trip);
 	tcase_add_test(tc, cache_clearance);
+	tcase_add_test(tc, cache_expiry);
 	tcase_add_test(tc, pg_unreachable_is_an_error);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
