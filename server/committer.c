@@ -11,6 +11,8 @@
 #include "log.h"
 #include "tocsin/error.h"
 
+#define LANE_GROUP_BYTES (1u << 20) /* of other writers' records per group commit */
+
 struct tn_committer {
 	struct tn_committer_opts o;
 	struct ev_loop *loop;
@@ -110,10 +112,24 @@ static void commit_all(struct tn_committer *c)
 		struct tn__frame *f;
 		while (n < 256 && (f = tn__ring_pop(c->o.in)) != NULL)
 			lane[n] = 0, group[n++] = f;
-		for (unsigned l = 0; l < TN_COMMIT_LANES; l++)
-			while (c->o.lanes[l].in && n < 256 &&
-			       (f = tn__ring_pop(c->o.lanes[l].in)) != NULL)
+		/* The other writers' frames (the correlators' revisions: up to
+		 * 256 KiB each) by turns, and at most LANE_GROUP_BYTES of them per
+		 * group: a backlog of revisions taken whole made a group of tens
+		 * of MiB, whose write and fsync held every adapter's ack for
+		 * seconds (docs/bench.md). What is left waits for the next group,
+		 * one fsync later, with whatever ingest brought meanwhile. */
+		size_t lane_bytes = 0;
+		for (bool took = true; took && n < 256 && lane_bytes < LANE_GROUP_BYTES;) {
+			took = false;
+			for (unsigned l = 0; l < TN_COMMIT_LANES; l++) {
+				if (!c->o.lanes[l].in || n == 256 || lane_bytes >= LANE_GROUP_BYTES ||
+				    (f = tn__ring_pop(c->o.lanes[l].in)) == NULL)
+					continue;
 				lane[n] = (uint8_t)(1 + l), group[n++] = f;
+				lane_bytes += f->recbuf.len;
+				took = true;
+			}
+		}
 		if (n == 0 && !c->tick_due)
 			return;
 		if (c->o.group_commit_us > 0 && n < 256) {
