@@ -95,6 +95,7 @@ static const struct key keys[] = {
 	{"correlator", "enabled", K_BOOL, FIELD(correlate), 0, 0},
 	{"correlator", "tick_ms", K_INT, FIELD(tick_ms), 10, 60000},
 	{"correlator", "lateness_s", K_INT, FIELD(lateness_s), 0, 3600},
+	{"correlator", "nice", K_INT, FIELD(correlator_nice), 0, 19},
 	{"correlator", "max_depth", K_INT, FIELD(max_depth), 1, 64},
 	{"correlator", "slack_s", K_INT, FIELD(slack_s), 0, 3600},
 	{"correlator", "heartbeat_timeout_s", K_INT, FIELD(heartbeat_timeout_s), 0, 86400},

@@ -58,6 +58,7 @@ struct tn_config {
 	bool correlate;                 /* enabled = true */
 	int tick_ms;                    /* tick_ms = 1000: clock ticks journaled for the engine */
 	int lateness_s;                 /* lateness_s = 60: allowed lateness of the watermark */
+	int correlator_nice;            /* nice = 0: the live correlator thread's nice value */
 	int max_depth;                  /* max_depth = 6: hops of upstream/downstream searches */
 	int slack_s;                    /* slack_s = 30: clock-skew slack of a path's window */
 	int heartbeat_timeout_s;        /* heartbeat_timeout_s = 180: a silent source is blind */

@@ -651,10 +651,13 @@ static void *correlate_main(void *arg)
 	int rc;
 
 	/* Drills yield the CPU to live work (design §6: live alerts are never
-	 * affected); the nice value is per thread on Linux. */
-	if (c->o.drills && c->o.nice > 0 &&
+	 * affected), and the live engine may yield it to ingest (acks first:
+	 * it holds every report lateness_s anyway); the nice value is per
+	 * thread on Linux. */
+	if (c->o.nice > 0 &&
 	    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), c->o.nice) != 0)
-		tn_warn("cannot lower the drill correlator's priority", "nice=%d", c->o.nice);
+		tn_warn("cannot lower the correlator's priority", "drills=%d nice=%d", c->o.drills,
+			c->o.nice);
 
 	for (;;) {
 		uint64_t limit = ck_pr_load_64(c->o.durable);

@@ -75,7 +75,7 @@ struct tn_correlate_opts {
 	 * the drill's stream with a seq of its own; live records are not its
 	 * input. The live correlator (false) ignores DRILL records. */
 	bool drills;
-	int nice; /* drill mode: the thread's nice value (> 0: yields to live work) */
+	int nice; /* the thread's nice value (> 0: yields the CPU; drills: to live work, live: to ingest) */
 };
 
 struct tn_correlate_stats {

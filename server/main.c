@@ -747,6 +747,7 @@ int main(int argc, char **argv)
 		co.engine.slack_s = cfg.slack_s;
 		co.engine.heartbeat_timeout_s = cfg.heartbeat_timeout_s;
 		co.seq_floor = seq_floor;
+		co.nice = cfg.correlator_nice;
 		if ((rc = tn_correlate_start(&co, &corr)) != 0) {
 			tn_error("cannot start the correlator", "error=\"%s\"", tn_strerror(rc));
 			return 1;

@@ -107,6 +107,7 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_int_eq(a->correlate, b->correlate);
 	ck_assert_int_eq(a->tick_ms, b->tick_ms);
 	ck_assert_int_eq(a->lateness_s, b->lateness_s);
+	ck_assert_int_eq(a->correlator_nice, b->correlator_nice);
 	ck_assert_int_eq(a->max_depth, b->max_depth);
 	ck_assert_int_eq(a->slack_s, b->slack_s);
 	ck_assert_int_eq(a->heartbeat_timeout_s, b->heartbeat_timeout_s);
@@ -149,6 +150,7 @@ START_TEST(defaults)
 	ck_assert(cfg.correlate);
 	ck_assert_int_eq(cfg.tick_ms, 1000);
 	ck_assert_int_eq(cfg.lateness_s, 60);
+	ck_assert_int_eq(cfg.correlator_nice, 0);
 	ck_assert_str_eq(cfg.journal_dir, "var/journal");
 	ck_assert_int_eq(cfg.segment_bytes, 64LL << 20);
 	ck_assert_int_eq(cfg.journal_max_bytes, 8LL << 30);
@@ -390,6 +392,8 @@ START_TEST(bad_values)
 		{"ingest", "inflight_per_key", "65537", "an integer between 0 and 65536"},
 		{"correlator", "tick_ms", "5", "an integer between 10 and 60000"},
 		{"correlator", "max_depth", "0", "an integer between 1 and 64"},
+		{"correlator", "nice", "20", "an integer between 0 and 19"},
+		{"correlator", "nice", "-1", "an integer between 0 and 19"},
 		{"journal", "dir", "", "a path of 1-511 bytes"},
 		{"journal", "segment_bytes", "512k",
 		 "a size between 1MiB and 1GiB (suffixes k, M, G)"},
@@ -699,7 +703,7 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 55);
+	ck_assert_int_eq(keys, 56);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);
