@@ -148,6 +148,9 @@ EOF
 if [ "${BENCH_CORRELATE:-1}" = 0 ]; then
 	printf '\n[correlator]\nenabled = false\n' >>"$dir/tocsind.ini"
 fi
+if [ -n "${BENCH_CORRELATOR_NICE:-}" ]; then
+	printf '\n[correlator]\nnice = %s\n' "$BENCH_CORRELATOR_NICE" >>"$dir/tocsind.ini"
+fi
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 {
