@@ -1,13 +1,11 @@
 /* alerts.c - the alerts thread: journal to PUB, the control ROUTER, consoles' ZAP (alerts.h). */
 #include "alerts.h"
 
-#include <arpa/inet.h>
 #include <ck_pr.h>
 #include <errno.h>
 #include <ev.h>
 #include <inttypes.h>
 #include <msgpack.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <search.h>
 #include <stdarg.h>
@@ -23,6 +21,7 @@
 #include "assets_pg.h"
 #include "assets_watch.h"
 #include "correlate.h"
+#include "hs_audit.h"
 #include "journal.h"
 #include "log.h"
 #include "stat.h"
@@ -1324,12 +1323,10 @@ static void subs_cut(void *ud, const char *key, const char *name, int clearance,
 		     const struct sockaddr *peer, unsigned peer_len)
 {
 	struct tn_alerts *a = ud;
-	char addr[INET6_ADDRSTRLEN] = "unknown";
-	if (peer->sa_family == AF_INET && peer_len >= sizeof(struct sockaddr_in))
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, addr, sizeof addr);
-	else if (peer->sa_family == AF_INET6 && peer_len >= sizeof(struct sockaddr_in6))
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, addr,
-			  sizeof addr);
+	char addr[TN__HS_ADDR_LEN];
+	tn__hs_addr_format(peer, peer_len, addr, sizeof addr);
+	if (!addr[0])
+		snprintf(addr, sizeof addr, "unknown");
 	const struct tn_adapter_entry *e = tn_registry_find(a->consoles, key);
 	const char *why = !e ? "key not registered or revoked"
 			  : !tn_registry_live(e, real_now_us())

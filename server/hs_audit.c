@@ -1,8 +1,23 @@
 /* hs_audit.c - failed handshakes, audited per address per window (hs_audit.h). */
 #include "hs_audit.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+
+void tn__hs_addr_format(const struct sockaddr *sa, unsigned len, char *out, size_t outlen)
+{
+	out[0] = '\0';
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outlen);
+	else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			  (socklen_t)outlen);
+	else if (sa->sa_family == AF_UNIX)
+		snprintf(out, outlen, "ipc");
+}
 
 void tn__hs_init(struct tn__hs_table *t, int64_t window)
 {

@@ -20,6 +20,7 @@
 #define TN_HS_AUDIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define TN__HS_ADDRS 64
@@ -47,6 +48,15 @@ struct tn__hs_row {
 };
 
 /* tn__hs_init - an empty table in window `window`. */
+struct sockaddr;
+
+/*
+ * tn__hs_addr_format - a peer's IP address without its port, as the audit
+ * trail records it (inet_ntop; "ipc" for a Unix socket; "" when unknown),
+ * into out (at most outlen bytes, NUL-terminated). Pure; any thread.
+ */
+void tn__hs_addr_format(const struct sockaddr *sa, unsigned len, char *out, size_t outlen);
+
 void tn__hs_init(struct tn__hs_table *t, int64_t window);
 
 /*

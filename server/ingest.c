@@ -1,7 +1,6 @@
 /* ingest.c - ZAP handler, adapters' ROUTER, validation and replies (ingest.h). */
 #include "ingest.h"
 
-#include <arpa/inet.h>
 #include <ck_pr.h>
 #include <errno.h>
 #include <ev.h>
@@ -510,14 +509,8 @@ static void peer_addr(int fd, char out[TN__HS_ADDR_LEN])
 	socklen_t len = sizeof ss;
 
 	out[0] = '\0';
-	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
-		return;
-	if (ss.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, TN__HS_ADDR_LEN);
-	else if (ss.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, TN__HS_ADDR_LEN);
-	else if (ss.ss_family == AF_UNIX)
-		snprintf(out, TN__HS_ADDR_LEN, "ipc");
+	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		tn__hs_addr_format((struct sockaddr *)&ss, len, out, TN__HS_ADDR_LEN);
 }
 
 /* What libzmq's handshake failure event says, for people. */
