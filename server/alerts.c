@@ -1443,6 +1443,7 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 static void *alerts_main(void *arg)
 {
 	struct tn_alerts *a = arg;
+	pthread_setname_np(pthread_self(), "tn-alerts");
 
 	/* The start-up read: memory as it was, nothing sent twice. */
 	while (!read_journal(a, READ_BURST))

@@ -70,12 +70,15 @@ int tn__alert_from_row(const char *stream, size_t stream_len, const char *msg, s
 		       size_t json_len, uint64_t seq, struct tn__alert **out);
 
 /*
- * tn__alert_pack_json - append the JSON text (len bytes, borrowed) to `pk`
- * as MessagePack: objects become maps, arrays arrays, integers int, reals
- * float64, strings str. Returns 0, TN_ECORRUPT (not JSON; depth over 32),
- * TN_ENOMEM. Pure; any thread.
+ * tn__alert_pack_json - append the JSON text (len bytes, borrowed) to `out`
+ * (the caller's) as MessagePack, in one pass: objects become maps (keys in
+ * the order written), arrays arrays, integers int, reals float64, strings
+ * str, with msgpack-c's smallest headers. Accepts what jansson accepts.
+ * Returns 0, TN_ECORRUPT (not JSON; depth over 32; an integer outside int64;
+ * a real that overflows; \u0000) with `out` as it was, TN_ENOMEM. Pure; any
+ * thread.
  */
-int tn__alert_pack_json(msgpack_packer *pk, const char *json, size_t len);
+int tn__alert_pack_json(struct tn__bytes *out, const char *json, size_t len);
 
 /* Drop one reference; frees at zero. NULL is fine. Alerts thread. */
 void tn__alert_unref(struct tn__alert *a);

@@ -315,6 +315,7 @@ static void drill_stopped(struct tn__alerts_pg *w, struct tn__alerts_job *j)
 static void *worker_main(void *arg)
 {
 	struct tn__alerts_pg *w = arg;
+	pthread_setname_np(pthread_self(), "tn-alerts-pg");
 	struct tn__alerts_job *j;
 
 	while (!atomic_load(&w->stop)) {

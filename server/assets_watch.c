@@ -77,6 +77,7 @@ static void wait_notify(struct tn_assets_watch *w, PGconn *c, int ms)
 static void *watch_main(void *arg)
 {
 	struct tn_assets_watch *w = arg;
+	pthread_setname_np(pthread_self(), "tn-assets-watch");
 	struct tn_log_slot slot = {0};
 	char err[512];
 	PGconn *c = NULL;

@@ -233,6 +233,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 static void *committer_main(void *arg)
 {
 	struct tn_committer *c = arg;
+	pthread_setname_np(pthread_self(), "tn-committer");
 	ev_run(c->loop, 0);
 	return NULL;
 }

@@ -646,6 +646,7 @@ static void swap_graph(struct tn_correlate *c)
 static void *correlate_main(void *arg)
 {
 	struct tn_correlate *c = arg;
+	pthread_setname_np(pthread_self(), "tn-correlate");
 	struct tn_journal_record rec;
 	bool announced = false;
 	int rc;

@@ -1119,6 +1119,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 static void *ingest_main(void *arg)
 {
 	struct tn_ingest *g = arg;
+	pthread_setname_np(pthread_self(), "tn-ingest");
 	ev_run(g->loop, 0);
 	return NULL;
 }

@@ -428,6 +428,7 @@ static int min_ms(int a, int b)
  */
 static void *drain_watchdog(void *arg)
 {
+	pthread_setname_np(pthread_self(), "tn-drain-watch");
 	(void)arg;
 	while (mono_ms() < drain_deadline_ms + DRAIN_GRACE_MS) {
 		if (atomic_load(&drained))

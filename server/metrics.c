@@ -667,6 +667,7 @@ static void monitor_event(struct tn_metrics *m, int k, void *sock)
 static void *monitor_main(void *arg)
 {
 	struct tn_metrics *m = arg;
+	pthread_setname_np(pthread_self(), "tn-metrics-mon");
 	zmq_pollitem_t items[MON_N];
 	int idx[MON_N], n = 0;
 

@@ -272,6 +272,7 @@ static unsigned write_batch(struct tn_outbox *ob)
 static void *writer_main(void *arg)
 {
 	struct tn_outbox *ob = arg;
+	pthread_setname_np(pthread_self(), "tn-outbox");
 	for (;;) {
 		swap_graph(ob);
 		if (write_batch(ob) > 0)

@@ -633,6 +633,7 @@ static void view_check(struct tn_registry_watch *w, PGconn *c, struct tn_log_slo
 static void *watch_main(void *arg)
 {
 	struct tn_registry_watch *w = arg;
+	pthread_setname_np(pthread_self(), "tn-registry");
 	struct tn_log_slot slot = {0}, slot_end = {0};
 	char err[512];
 

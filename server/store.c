@@ -862,6 +862,7 @@ static int run_batch(struct tn_store *s)
 static void *store_main(void *arg)
 {
 	struct tn_store *s = arg;
+	pthread_setname_np(pthread_self(), "tn-store");
 	int rc;
 
 	for (;;) {
