@@ -16,8 +16,10 @@
 # At the end the database and the journal are dropped (BENCH_KEEP=1 keeps
 # them); the log, the configuration and results.txt stay in var/bench.
 #
-# Environment: BENCH_ADAPTERS [4], BENCH_PORT [7470], BENCH_KEEP [0],
+# Environment: BENCH_ADAPTERS [4], BENCH_PORT [7470], BENCH_METRICS_PORT [7479],
+# BENCH_KEEP [0],
 # BENCH_CORRELATE [1] (0: tocsind with [correlator] enabled = false),
+# BENCH_NICE [unset] (the nice value of the correlator, store and alerts threads),
 # BENCH_PG [shared | own], BENCH_PG_PORT [5440], BENCH_PG_OPTS (more
 # postgres options for the own cluster, for experiments), and
 # those read by the load generator (tests/bench/ingest_bench.c):
@@ -37,6 +39,7 @@ bench="$build/bench/ingest_bench"
 dir="$top/var/bench"
 adapters="${BENCH_ADAPTERS:-4}"
 port="${BENCH_PORT:-7470}"
+metrics="127.0.0.1:${BENCH_METRICS_PORT:-7479}"
 endpoint="tcp://127.0.0.1:$port"
 results="$dir/results.txt"
 
@@ -144,12 +147,19 @@ conninfo = $db
 
 [registry]
 poll_ms = 1000
+
+[metrics]
+# read by the load generator: it waits for the correlator and the alerts to
+# catch up after each phase, so that no phase meets the last one's backlog
+listen = $metrics
 EOF
 if [ "${BENCH_CORRELATE:-1}" = 0 ]; then
 	printf '\n[correlator]\nenabled = false\n' >>"$dir/tocsind.ini"
 fi
-if [ -n "${BENCH_CORRELATOR_NICE:-}" ]; then
-	printf '\n[correlator]\nnice = %s\n' "$BENCH_CORRELATOR_NICE" >>"$dir/tocsind.ini"
+if [ -n "${BENCH_NICE:-}" ]; then
+	# the stages behind the journal (docs/bench.md, "Priorities"); unset: the defaults
+	printf '\n[correlator]\nnice = %s\n[store]\nnice = %s\n[alerts]\nnice = %s\n' \
+		"$BENCH_NICE" "$BENCH_NICE" "$BENCH_NICE" >>"$dir/tocsind.ini"
 fi
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -182,7 +192,8 @@ done
 
 status=0
 "$bench" server --keys "$dir/keys" --adapters "$adapters" --db "$db" --endpoint "$endpoint" \
-	--pid "$pid" --pg-pid "$pg_pid" --journal "$dir/journal" >>"$results" || status=$?
+	--pid "$pid" --pg-pid "$pg_pid" --journal "$dir/journal" --metrics "$metrics" \
+	>>"$results" || status=$?
 
 stop_server
 pg_pid_end=$(head -n 1 "$pg_pid_file" 2>/dev/null || echo 0)

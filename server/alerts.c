@@ -29,6 +29,7 @@
 #include "utf8.h"
 #include "wire.h"
 #include "zap.h"
+#include "thread.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define ZAP_DOMAIN "console" /* the control ROUTER's; each PUB's is its clearance's name */
@@ -1443,7 +1444,7 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 static void *alerts_main(void *arg)
 {
 	struct tn_alerts *a = arg;
-	pthread_setname_np(pthread_self(), "tn-alerts");
+	tn__thread_setup("tn-alerts", a->o.nice);
 
 	/* The start-up read: memory as it was, nothing sent twice. */
 	while (!read_journal(a, READ_BURST))

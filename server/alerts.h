@@ -70,6 +70,7 @@
 struct tn_alerts_opts {
 	const char *journal_dir;      /* borrowed; must outlive the thread */
 	const uint64_t *durable;      /* the committer's durable offset (ck_pr) */
+	int nice;                     /* the thread's nice value (> 0: yields the CPU to the ack path) */
 	const char *pub_endpoint;     /* alerts PUB, official-sensitive: every alert whole */
 	/* the lower clearances' PUBs (docs/control-rooms.md, "Need to know"):
 	 * NULL or "": none */

@@ -12,6 +12,7 @@
 #include "alerts_int.h"
 #include "log.h"
 #include "tocsin/error.h"
+#include "thread.h"
 
 #define IDLE_SLEEP_NS (2 * 1000000L)
 
@@ -315,7 +316,7 @@ static void drill_stopped(struct tn__alerts_pg *w, struct tn__alerts_job *j)
 static void *worker_main(void *arg)
 {
 	struct tn__alerts_pg *w = arg;
-	pthread_setname_np(pthread_self(), "tn-alerts-pg");
+	tn__thread_setup("tn-alerts-pg", 0);
 	struct tn__alerts_job *j;
 
 	while (!atomic_load(&w->stop)) {

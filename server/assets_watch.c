@@ -12,6 +12,7 @@
 #include "assets_pg.h"
 #include "log.h"
 #include "tocsin/error.h"
+#include "thread.h"
 
 struct tn_assets_watch {
 	const char *conninfo;
@@ -77,7 +78,7 @@ static void wait_notify(struct tn_assets_watch *w, PGconn *c, int ms)
 static void *watch_main(void *arg)
 {
 	struct tn_assets_watch *w = arg;
-	pthread_setname_np(pthread_self(), "tn-assets-watch");
+	tn__thread_setup("tn-assets-watch", 0);
 	struct tn_log_slot slot = {0};
 	char err[512];
 	PGconn *c = NULL;

@@ -10,6 +10,7 @@
 #include "frame.h"
 #include "log.h"
 #include "tocsin/error.h"
+#include "thread.h"
 
 #define LANE_GROUP_BYTES (1u << 20) /* of other writers' records per group commit */
 
@@ -233,7 +234,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 static void *committer_main(void *arg)
 {
 	struct tn_committer *c = arg;
-	pthread_setname_np(pthread_self(), "tn-committer");
+	tn__thread_setup("tn-committer", 0);
 	ev_run(c->loop, 0);
 	return NULL;
 }

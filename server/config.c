@@ -92,6 +92,7 @@ static const struct key keys[] = {
 	{"store", "conninfo", K_CONNINFO, FIELD(conninfo), 1, 0},
 	{"store", "batch", K_INT, FIELD(store_batch), 1, 100000},
 	{"store", "retry_ms", K_INT, FIELD(store_retry_ms), 10, 600000},
+	{"store", "nice", K_INT, FIELD(store_nice), 0, 19},
 	{"correlator", "enabled", K_BOOL, FIELD(correlate), 0, 0},
 	{"correlator", "tick_ms", K_INT, FIELD(tick_ms), 10, 60000},
 	{"correlator", "lateness_s", K_INT, FIELD(lateness_s), 0, 3600},
@@ -108,6 +109,7 @@ static const struct key keys[] = {
 	{"alerts", "endpoint_public", K_ENDPOINT, FIELD(alerts_endpoint_public), 0, 0},
 	{"alerts", "recent", K_INT, FIELD(alerts_recent), 1, 10000000},
 	{"alerts", "since_max", K_INT, FIELD(since_max), 1, 100000},
+	{"alerts", "nice", K_INT, FIELD(alerts_nice), 0, 19},
 	{"alerts", "sndhwm", K_INT, FIELD(alerts_sndhwm), 1, 1000000},
 	{"alerts", "escalate_p1_s", K_INT, FIELD(escalate_s[0]), 0, 86400},
 	{"alerts", "escalate_p2_s", K_INT, FIELD(escalate_s[1]), 0, 86400},
@@ -168,7 +170,11 @@ void tn_config_defaults(struct tn_config *c)
 	c->correlate = true;
 	c->tick_ms = 1000;
 	c->drills_max_active = 4;
-	c->drills_nice = 10;
+	c->drills_nice = 15;
+	/* the stages behind the journal yield to the ack path (thread.h) */
+	c->correlator_nice = 10;
+	c->store_nice = 10;
+	c->alerts_nice = 10;
 	c->lateness_s = 60;
 	c->max_depth = 6;
 	c->slack_s = 30;

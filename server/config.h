@@ -53,12 +53,13 @@ struct tn_config {
 	char conninfo[TN_CONFIG_STR];   /* conninfo = dbname=tocsin */
 	int store_batch;                /* batch = 5000 records per COPY transaction */
 	int store_retry_ms;             /* retry_ms = 1000 while PostgreSQL is away */
+	int store_nice;                 /* nice = 10: the store thread's nice value (thread.h) */
 
 	/* [correlator] */
 	bool correlate;                 /* enabled = true */
 	int tick_ms;                    /* tick_ms = 1000: clock ticks journaled for the engine */
 	int lateness_s;                 /* lateness_s = 60: allowed lateness of the watermark */
-	int correlator_nice;            /* nice = 0: the live correlator thread's nice value */
+	int correlator_nice;            /* nice = 10: the live correlator thread's nice value */
 	int max_depth;                  /* max_depth = 6: hops of upstream/downstream searches */
 	int slack_s;                    /* slack_s = 30: clock-skew slack of a path's window */
 	int heartbeat_timeout_s;        /* heartbeat_timeout_s = 180: a silent source is blind */
@@ -76,9 +77,10 @@ struct tn_config {
 	char alerts_endpoint_public[TN_CONFIG_STR];   /* endpoint_public = tcp://127.0.0.1:7454 */
 	int alerts_recent;              /* recent = 10000: alerts in memory for `since` */
 	int since_max;                  /* since_max = 1000: alerts per `since` reply */
+	int alerts_nice;                /* nice = 10: the alerts thread's nice value */
 	int alerts_sndhwm;              /* sndhwm = 10000: per console, PUB and control */
 	int drills_max_active;          /* drills running at once; 0: none (design §6) */
-	int drills_nice;                /* the drill correlator's nice value (yields to live) */
+	int drills_nice;                /* nice = 15: the drill correlator's (yields to live) */
 	int escalate_s[5];              /* escalate_p1_s = 60, _p2_s = 300, _p3_s = 900, _p4_s and
 					   _p5_s = 0: ack deadlines (0: never escalates) */
 	char cap_outbox[TN_CONFIG_STR]; /* cap_outbox = (empty: off): a CAP file per revision */

@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +17,7 @@
 #include "log.h"
 #include "tocsin/error.h"
 #include "wire.h"
+#include "thread.h"
 
 #define FRAME_FLUSH_BYTES (256u << 10) /* submit a frame of revisions past this */
 #define IDLE_SLEEP_NS (2 * 1000000L)
@@ -646,19 +645,13 @@ static void swap_graph(struct tn_correlate *c)
 static void *correlate_main(void *arg)
 {
 	struct tn_correlate *c = arg;
-	pthread_setname_np(pthread_self(), "tn-correlate");
+	/* Drills yield the CPU to live work (design §6: live alerts are never
+	 * affected), and the live engine to ingest (acks first: it holds every
+	 * report lateness_s anyway). */
+	tn__thread_setup(c->o.drills ? "tn-drills" : "tn-correlate", c->o.nice);
 	struct tn_journal_record rec;
 	bool announced = false;
 	int rc;
-
-	/* Drills yield the CPU to live work (design §6: live alerts are never
-	 * affected), and the live engine may yield it to ingest (acks first:
-	 * it holds every report lateness_s anyway); the nice value is per
-	 * thread on Linux. */
-	if (c->o.nice > 0 &&
-	    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), c->o.nice) != 0)
-		tn_warn("cannot lower the correlator's priority", "drills=%d nice=%d", c->o.drills,
-			c->o.nice);
 
 	for (;;) {
 		uint64_t limit = ck_pr_load_64(c->o.durable);
@@ -678,6 +671,11 @@ static void *correlate_main(void *arg)
 			n++;
 		}
 		uint64_t at = tn_journal_reader_offset(c->rd);
+		if (c->engine) {
+			struct tn_corr_stats es;
+			tn_corr_stats(c->engine, &es);
+			ck_pr_store_64(&c->st.buffered, es.buffered);
+		}
 		ck_pr_store_64(&c->st.offset, at);
 		ck_pr_store_64(c->o.consumed, at);
 		if (!announced && at >= c->rebuild_end) {
@@ -788,6 +786,7 @@ void tn_correlate_stats(const struct tn_correlate *c, struct tn_correlate_stats 
 	out->graph_swaps = ck_pr_load_64(&c->st.graph_swaps);
 	out->pool_stalls = ck_pr_load_64(&c->st.pool_stalls);
 	out->offset = ck_pr_load_64(&c->st.offset);
+	out->buffered = ck_pr_load_64(&c->st.buffered);
 	out->drills_started = ck_pr_load_64(&c->st.drills_started);
 	out->drills_ended = ck_pr_load_64(&c->st.drills_ended);
 	out->drills_active = ck_pr_load_64(&c->st.drills_active);

@@ -83,6 +83,7 @@ struct tn_correlate_stats {
 	uint64_t graph_swaps, pool_stalls;
 	uint64_t drills_started, drills_ended, drills_active; /* drill mode */
 	uint64_t offset;           /* journal offset processed so far */
+	uint64_t buffered;         /* gauge, live mode: events the engine holds for the watermark */
 	bool rebuilt;              /* the start-up replay has reached the journal's end */
 };
 

@@ -24,6 +24,7 @@
 #include "tocsin/error.h"
 #include "wire.h"
 #include "zap.h"
+#include "thread.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define ZAP_DOMAIN "ingest"
@@ -1119,7 +1120,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 static void *ingest_main(void *arg)
 {
 	struct tn_ingest *g = arg;
-	pthread_setname_np(pthread_self(), "tn-ingest");
+	tn__thread_setup("tn-ingest", 0);
 	ev_run(g->loop, 0);
 	return NULL;
 }

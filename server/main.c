@@ -50,6 +50,7 @@
 #include "store.h"
 #include "tocsin/error.h"
 #include "wire.h"
+#include "thread.h"
 
 /* Past the drain's bound (server.drain_s), the watchdog's grace before it
  * ends the process whatever is still running (main.c, "the drain"). */
@@ -428,7 +429,7 @@ static int min_ms(int a, int b)
  */
 static void *drain_watchdog(void *arg)
 {
-	pthread_setname_np(pthread_self(), "tn-drain-watch");
+	tn__thread_setup("tn-drain-watch", 0);
 	(void)arg;
 	while (mono_ms() < drain_deadline_ms + DRAIN_GRACE_MS) {
 		if (atomic_load(&drained))
@@ -696,6 +697,7 @@ int main(int argc, char **argv)
 			.wake_commit = tn_ingest_wake_committer,
 			.wake_ud = ingest,
 			.max_drills = cfg_drills ? (unsigned)cfg.drills_max_active : 0,
+			.nice = cfg.alerts_nice,
 		};
 		memcpy(ao.escalate_s, cfg.escalate_s, sizeof ao.escalate_s);
 		if (tn_alerts_start(&ao, &alerts, err, sizeof err) != 0) {
@@ -771,6 +773,7 @@ int main(int argc, char **argv)
 		.journal_dir = cfg.journal_dir,
 		.batch = cfg.store_batch,
 		.retry_ms = cfg.store_retry_ms,
+		.nice = cfg.store_nice,
 		.durable = &durable,
 	};
 	struct tn_store *s;

@@ -36,6 +36,7 @@
 #include "stat.h"
 #include "store.h"
 #include "tocsin/error.h"
+#include "thread.h"
 
 #define SCRAPE_MAX (8u << 20)     /* bytes of one /metrics answer, at most */
 #define CONN_MEMORY (32u << 10)   /* per connection: request line and headers */
@@ -351,6 +352,9 @@ static void render_correlator(struct tn_metrics *m, struct tn_mbuf *b, struct tn
 		st.graph_swaps);
 	gauge(b, "tocsin_correlator_lag_bytes", "journal bytes durable but not yet correlated",
 	      durable > st.offset ? (double)(durable - st.offset) : 0);
+	gauge(b, "tocsin_correlator_buffered_events",
+	      "events the engine holds until the watermark passes them (lateness_s)",
+	      (double)st.buffered);
 	gauge(b, "tocsin_correlator_rebuilt",
 	      "1 once the start-up replay of the journal has finished", st.rebuilt ? 1 : 0);
 	tn_mfmt_family(b, "tocsin_pipeline_stalls_total", "counter",
@@ -359,11 +363,13 @@ static void render_correlator(struct tn_metrics *m, struct tn_mbuf *b, struct tn
 	tn_mfmt_u64(b, "tocsin_pipeline_stalls_total", &l, 1, st.pool_stalls);
 }
 
-static void render_alerts(struct tn_mbuf *b, struct tn_alerts *a)
+static void render_alerts(struct tn_metrics *m, struct tn_mbuf *b, struct tn_alerts *a)
 {
 	struct tn_alerts_stats st;
 	tn_alerts_stats(a, &st);
 	char p[2] = "0";
+	const uint64_t *dp = ck_pr_load_ptr(&m->parts->durable);
+	uint64_t durable = dp ? ck_pr_load_64(dp) : 0;
 
 	tn_mfmt_family(b, "tocsin_alerts_published_total", "counter",
 		       "alerts published to consoles, by stream (live, drill) and priority (1 most "
@@ -399,6 +405,8 @@ static void render_alerts(struct tn_mbuf *b, struct tn_alerts *a)
 	counter(b, "tocsin_alerts_seq_gaps_total", "alert seqs out of sequence in the journal",
 		st.seq_gaps);
 	gauge(b, "tocsin_alerts_last_seq", "the last alert seq", (double)st.last_seq);
+	gauge(b, "tocsin_alerts_lag_bytes", "journal bytes durable but not yet read for alerts",
+	      durable > st.offset ? (double)(durable - st.offset) : 0);
 	gauge(b, "tocsin_alerts_subscribers",
 	      "connections subscribed to the alert streams, tracked so that an ended key is cut off",
 	      (double)st.subscribers);
@@ -482,7 +490,7 @@ int tn_metrics_render(struct tn_metrics *m, struct tn_mbuf *b)
 		tn_mfmt_u64(b, "tocsin_pipeline_stalls_total", &l, 1, st.pool_stalls);
 	}
 	if (a)
-		render_alerts(b, a);
+		render_alerts(m, b, a);
 	if (ob)
 		render_outbox(b, ob);
 	tn_mfmt_family(b, "tocsin_http_requests_total", "counter",
@@ -667,7 +675,7 @@ static void monitor_event(struct tn_metrics *m, int k, void *sock)
 static void *monitor_main(void *arg)
 {
 	struct tn_metrics *m = arg;
-	pthread_setname_np(pthread_self(), "tn-metrics-mon");
+	tn__thread_setup("tn-metrics-mon", 0);
 	zmq_pollitem_t items[MON_N];
 	int idx[MON_N], n = 0;
 

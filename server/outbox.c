@@ -23,6 +23,7 @@
 #include "tocsin/correlator.h"
 #include "tocsin/error.h"
 #include "tocsin/graph.h"
+#include "thread.h"
 
 #define IDLE_SLEEP_NS (2 * 1000000L) /* the writer's poll when idle */
 #define BATCH 64                     /* files per directory fsync and state update */
@@ -272,7 +273,7 @@ static unsigned write_batch(struct tn_outbox *ob)
 static void *writer_main(void *arg)
 {
 	struct tn_outbox *ob = arg;
-	pthread_setname_np(pthread_self(), "tn-outbox");
+	tn__thread_setup("tn-outbox", 0);
 	for (;;) {
 		swap_graph(ob);
 		if (write_batch(ob) > 0)

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "tocsin/error.h"
+#include "thread.h"
 
 static int cmp_entry(const void *a, const void *b)
 {
@@ -633,7 +634,7 @@ static void view_check(struct tn_registry_watch *w, PGconn *c, struct tn_log_slo
 static void *watch_main(void *arg)
 {
 	struct tn_registry_watch *w = arg;
-	pthread_setname_np(pthread_self(), "tn-registry");
+	tn__thread_setup("tn-registry", 0);
 	struct tn_log_slot slot = {0}, slot_end = {0};
 	char err[512];
 

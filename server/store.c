@@ -54,6 +54,7 @@
 #include "log.h"
 #include "store_row.h"
 #include "tocsin/error.h"
+#include "thread.h"
 
 #define IDLE_MS              2           /* nothing durable to store: look again after this */
 #define COPY_CHUNK           (64 * 1024) /* bytes per PQputCopyData while streaming events */
@@ -862,7 +863,7 @@ static int run_batch(struct tn_store *s)
 static void *store_main(void *arg)
 {
 	struct tn_store *s = arg;
-	pthread_setname_np(pthread_self(), "tn-store");
+	tn__thread_setup("tn-store", s->o.nice);
 	int rc;
 
 	for (;;) {

@@ -44,6 +44,7 @@ struct tn_store_opts {
 	const char *journal_dir; /* borrowed; must outlive the store */
 	int batch;               /* records per transaction, >= 1 */
 	int retry_ms;            /* wait between attempts while PostgreSQL is away */
+	int nice;                /* the thread's nice value (> 0: yields the CPU to the ack path) */
 	/* The journal's durable offset, published by the journal thread with
 	 * ck_pr_store_64; the store reads it with ck_pr_load_64. Borrowed. */
 	const uint64_t *durable;

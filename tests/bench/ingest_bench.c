@@ -52,7 +52,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -76,6 +79,7 @@
 
 struct opts {
 	const char *keys, *db, *endpoint, *journal;
+	const char *metrics; /* tocsind's metrics endpoint, IPV4:PORT, or NULL */
 	int adapters, pid, pg_pid;
 	int batch, window, lat_batch, copy_tx, io_threads, max_lag;
 	int seconds, warmup_seconds, peak_seconds, lat_seconds, rss_seconds, ceil_seconds;
@@ -1561,6 +1565,78 @@ static double wait_caught_up(struct monitor *m, int64_t since)
 }
 
 /*
+ * One scrape of tocsind's metrics endpoint (`addr` IPV4:PORT): the journal
+ * bytes the correlator and the alerts thread have still to read, and the
+ * events the engine holds for its watermark. 0, or -1 (the endpoint did
+ * not answer, or lacked a gauge).
+ */
+static int scrape_lags(const char *addr, double *corr, double *alerts, double *held)
+{
+	char host[64], buf[1 << 16];
+	const char *colon = strrchr(addr, ':');
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	size_t n = 0;
+	int fd;
+
+	if (!colon || (size_t)(colon - addr) >= sizeof host)
+		return -1;
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = 0;
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
+	    (fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	struct timeval tv = {2, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n";
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+	    write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1)) {
+		close(fd);
+		return -1;
+	}
+	for (ssize_t r; n < sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - n)) > 0;)
+		n += (size_t)r;
+	close(fd);
+	buf[n] = 0;
+	const char *c = strstr(buf, "\ntocsin_correlator_lag_bytes ");
+	const char *a = strstr(buf, "\ntocsin_alerts_lag_bytes ");
+	const char *h = strstr(buf, "\ntocsin_correlator_buffered_events ");
+	if (!c || !a || !h)
+		return -1;
+	*corr = strtod(c + strlen("\ntocsin_correlator_lag_bytes "), NULL);
+	*alerts = strtod(a + strlen("\ntocsin_alerts_lag_bytes "), NULL);
+	*held = strtod(h + strlen("\ntocsin_correlator_buffered_events "), NULL);
+	return 0;
+}
+
+#define IDLE_BYTES 65536 /* "caught up": less than this left to read (a tick is ~40 B) */
+
+/*
+ * After the store has caught up: wait until the correlator and the alerts
+ * thread have too, and the engine holds no event for its watermark (it
+ * holds each for lateness_s, 60 s by default, then revises incidents:
+ * work the next phase would otherwise meet), and the store has stored
+ * those revisions. Seconds since `since`, or -1 (not within CATCHUP_NS,
+ * or no metrics).
+ */
+static double wait_pipeline_idle(const struct opts *o, struct monitor *m, int64_t since)
+{
+	double corr, alerts, held;
+
+	if (!o->metrics)
+		return -1;
+	while (mono_ns() - since <= CATCHUP_NS) {
+		if (scrape_lags(o->metrics, &corr, &alerts, &held) == 0 && corr < IDLE_BYTES &&
+		    alerts < IDLE_BYTES && held == 0 &&
+		    journal_end(o->journal) - atomic_load(&m->progress) < IDLE_BYTES)
+			return (double)(mono_ns() - since) / 1e9;
+		struct timespec ts = {0, 20000000};
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+/*
  * count(*) of events against what was acked; and, with wait_s > 0,
  * store_progress against the journal's end as it is now. The journal keeps
  * growing after the load (clock ticks; the incident revisions of events the
@@ -1709,6 +1785,15 @@ static int server_phase(const struct opts *o, struct monitor *m, struct phase *p
 		    (long long)(CATCHUP_NS / NS));
 	else
 		say("%s: the store caught up %.2f s after the load stopped", ph->name, cu);
+	double idle = wait_pipeline_idle(o, m, t_done);
+	printf("%s_idle_s=%.3f\n", p, idle);
+	if (idle < 0)
+		say("%s: the pipeline was not idle within %lld s (or no metrics)", ph->name,
+		    (long long)(CATCHUP_NS / NS));
+	else
+		say("%s: the pipeline was idle %.2f s after the load stopped (correlator, its "
+		    "held events, alerts, store)",
+		    ph->name, idle);
 	/* Start the next phase without this one's dirty buffers still being written
 	 * out: each phase then meets only the checkpoints its own load causes. */
 	PGconn *c = pg_open(o->db);
@@ -1858,21 +1943,26 @@ static const char *verdict(bool ok)
 	return ok ? "target met" : "target NOT met";
 }
 
-/* "caught up N s after the load stopped", or that it did not. */
-static const char *catchup(const char *k)
+/*
+ * "caught up N s after the load stopped" (key PHASE_catchup_s: the store's
+ * events), or with `idle` the whole pipeline's (PHASE_idle_s:
+ * wait_pipeline_idle), or that it did not.
+ */
+static const char *catchup(const char *k, bool idle)
 {
-	static char bufs[4][80];
+	static char bufs[8][120];
 	static int i;
-	char *o = bufs[i++ % 4];
+	char *o = bufs[i++ % 8];
 	double v = rd(k);
 
 	if (isnan(v))
-		snprintf(o, 80, "catch-up not measured");
+		snprintf(o, 120, "not measured");
 	else if (v < 0)
-		snprintf(o, 80, "NOT caught up within %lld s of the load's end",
+		snprintf(o, 120, "NOT caught up within %lld s of the load's end",
 			 (long long)(CATCHUP_NS / NS));
 	else
-		snprintf(o, 80, "caught up %.2f s after the load stopped", v);
+		snprintf(o, 120, "%s %.2f s after the load stopped%s", idle ? "idle" : "caught up", v,
+			 idle ? " (held events revised, alerts sent, all stored)" : "");
 	return o;
 }
 
@@ -1998,7 +2088,8 @@ static int cmd_report(const char *path)
 	printf("  ack latency         p50 %.2f ms, p99 %.2f ms, max %.2f ms (window full)\n",
 	       rd("sus_p50_ms"), rd("sus_p99_ms"), rd("sus_max_ms"));
 	printf("  store lag           max %s events, %.2f s; %s\n", grp(rd("sus_lag_max_events")),
-	       rd("sus_lag_max_s"), catchup("sus_catchup_s"));
+	       rd("sus_lag_max_s"), catchup("sus_catchup_s", false));
+	printf("  pipeline            %s\n", catchup("sus_idle_s", true));
 	printf("  count(events)       %s = acked %s: %s (events: %s MiB)\n", grp(rd("sus_count")),
 	       grp(rd("sus_acked")), rs("sus_count_check") ? rs("sus_count_check") : "?",
 	       grp(rd("sus_table_mib")));
@@ -2015,7 +2106,8 @@ static int cmd_report(const char *path)
 	printf("  ack latency         p50 %.2f ms, p99 %.2f ms, max %.2f ms (window full)\n",
 	       rd("peak_p50_ms"), rd("peak_p99_ms"), rd("peak_max_ms"));
 	printf("  store lag           max %s events, %.2f s; %s\n", grp(rd("peak_lag_max_events")),
-	       rd("peak_lag_max_s"), catchup("peak_catchup_s"));
+	       rd("peak_lag_max_s"), catchup("peak_catchup_s", false));
+	printf("  pipeline            %s\n", catchup("peak_idle_s", true));
 	report_cpu("peak");
 	printf("  acked / ZMQ         %.2f   acked / COPY %.2f\n", peak / zmq, peak / copy);
 
@@ -2028,7 +2120,8 @@ static int cmd_report(const char *path)
 	printf("  ack latency         p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
 	       rd("lat_p50_ms"), p99, rd("lat_p999_ms"), rd("lat_max_ms"));
 	printf("  store lag           max %s events, %.2f s; %s\n", grp(rd("lat_lag_max_events")),
-	       rd("lat_lag_max_s"), catchup("lat_catchup_s"));
+	       rd("lat_lag_max_s"), catchup("lat_catchup_s", false));
+	printf("  pipeline            %s\n", catchup("lat_idle_s", true));
 	printf("  seconds over 5 ms   %.0f of %.0f whole seconds had a p99 above 5 ms; worst "
 	       "second's max %.1f ms\n",
 	       rd("lat_slow_seconds"), rd("lat_whole_seconds"), worst_second("lat_sec_max_ms"));
@@ -2057,7 +2150,7 @@ static int cmd_report(const char *path)
 	       rd("rss_p50_ms"), rd("rss_p99_ms"), rd("rss_p999_ms"), rd("rss_max_ms"),
 	       grp(rd("rss_eps")));
 	printf("  store lag           max %s events, %.2f s; %s\n", grp(rd("rss_lag_max_events")),
-	       rd("rss_lag_max_s"), catchup("rss_catchup_s"));
+	       rd("rss_lag_max_s"), catchup("rss_catchup_s", false));
 	printf("  seconds over 5 ms   %.0f of %.0f whole seconds had a p99 above 5 ms\n",
 	       rd("rss_slow_seconds"), rd("rss_whole_seconds"));
 	report_cpu("rss");
@@ -2110,6 +2203,7 @@ static void usage(void)
 		"                             [--pg-pid PID] [--journal DIR]\n"
 		"       ingest_bench server --keys DIR --adapters N --db CONNINFO --endpoint E\n"
 		"                           --pid PID --journal DIR [--pg-pid PID]\n"
+		"                           [--metrics IPV4:PORT]\n"
 		"       ingest_bench report FILE\n");
 }
 
@@ -2142,6 +2236,8 @@ int main(int argc, char **argv)
 			o.endpoint = v;
 		else if (strcmp(a, "--journal") == 0)
 			o.journal = v;
+		else if (strcmp(a, "--metrics") == 0)
+			o.metrics = v;
 		else if (strcmp(a, "--adapters") == 0)
 			o.adapters = atoi(v);
 		else if (strcmp(a, "--pid") == 0)

@@ -108,6 +108,9 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_int_eq(a->tick_ms, b->tick_ms);
 	ck_assert_int_eq(a->lateness_s, b->lateness_s);
 	ck_assert_int_eq(a->correlator_nice, b->correlator_nice);
+	ck_assert_int_eq(a->store_nice, b->store_nice);
+	ck_assert_int_eq(a->alerts_nice, b->alerts_nice);
+	ck_assert_int_eq(a->drills_nice, b->drills_nice);
 	ck_assert_int_eq(a->max_depth, b->max_depth);
 	ck_assert_int_eq(a->slack_s, b->slack_s);
 	ck_assert_int_eq(a->heartbeat_timeout_s, b->heartbeat_timeout_s);
@@ -150,7 +153,10 @@ START_TEST(defaults)
 	ck_assert(cfg.correlate);
 	ck_assert_int_eq(cfg.tick_ms, 1000);
 	ck_assert_int_eq(cfg.lateness_s, 60);
-	ck_assert_int_eq(cfg.correlator_nice, 0);
+	ck_assert_int_eq(cfg.correlator_nice, 10);
+	ck_assert_int_eq(cfg.store_nice, 10);
+	ck_assert_int_eq(cfg.alerts_nice, 10);
+	ck_assert_int_eq(cfg.drills_nice, 15);
 	ck_assert_str_eq(cfg.journal_dir, "var/journal");
 	ck_assert_int_eq(cfg.segment_bytes, 64LL << 20);
 	ck_assert_int_eq(cfg.journal_max_bytes, 8LL << 30);
@@ -394,6 +400,8 @@ START_TEST(bad_values)
 		{"correlator", "max_depth", "0", "an integer between 1 and 64"},
 		{"correlator", "nice", "20", "an integer between 0 and 19"},
 		{"correlator", "nice", "-1", "an integer between 0 and 19"},
+		{"store", "nice", "20", "an integer between 0 and 19"},
+		{"alerts", "nice", "x", "an integer between 0 and 19"},
 		{"journal", "dir", "", "a path of 1-511 bytes"},
 		{"journal", "segment_bytes", "512k",
 		 "a size between 1MiB and 1GiB (suffixes k, M, G)"},
@@ -472,7 +480,7 @@ START_TEST(unknown_section_and_key)
 		     "2: unknown section [extra]; expected one of [server], [ingest], [journal], "
 		     "[store], [correlator], [registry], [alerts], [drills], [metrics], [keys]");
 	expect_error("[store]\nbatch = 10\nretry = 5\n",
-		     "3: store.retry: unknown key; expected one of conninfo, batch, retry_ms");
+		     "3: store.retry: unknown key; expected one of conninfo, batch, retry_ms, nice");
 	expect_error("[server]\nendpoint = tcp://127.0.0.1:1\n",
 		     "2: server.endpoint: unknown key; expected one of log_level, name, drain_s");
 	expect_error("\nlog_level = info\n[server]\n",
@@ -703,7 +711,7 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 56);
+	ck_assert_int_eq(keys, 58);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);
