@@ -334,8 +334,19 @@ static bool body_for(struct tn_alerts *a, struct tn__alert *al, enum tn_sensitiv
 	struct tn__bytes *r = &al->red[clearance == TN_SENS_OFFICIAL];
 	bool stale = clearance == TN_SENS_OFFICIAL ? al->red_serial != a->sens_serial : !r->len;
 	if (stale || !r->len) {
-		if (tn__alert_redact(al->body, al->body_len, clearance, a->sens, &a->red_zone, r) !=
-		    0) {
+		/* the other lower body too, in the same unpack, when its stream
+		 * will want it (publishing makes both, one after the other) */
+		bool public_due = a->pub[TN_SENS_PUBLIC] && !al->red[0].len;
+		bool official_due = a->pub[TN_SENS_OFFICIAL] &&
+				    (al->red_serial != a->sens_serial || !al->red[1].len);
+		bool both = clearance == TN_SENS_OFFICIAL ? public_due : official_due;
+		int rc = both ? tn__alert_redact_lower(al->body, al->body_len, a->sens,
+						       &a->red_zone, &al->red[0], &al->red[1])
+			      : tn__alert_redact(al->body, al->body_len, clearance, a->sens,
+						 &a->red_zone, r);
+		if (rc == 0 && both)
+			al->red_serial = a->sens_serial;
+		if (rc != 0) {
 			r->len = 0;
 			STAT_INC(a, redact_failed);
 			tn_log_limited(&a->log_bad, 1, TN_LOG_ERROR, "alert not redacted: not sent",

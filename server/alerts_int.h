@@ -133,6 +133,17 @@ void tn__sensset_free(struct tn__sensset *s);
 int tn__alert_redact(const unsigned char *body, size_t len, enum tn_sensitivity clearance,
 		     const struct tn__sensset *sens, msgpack_zone *zone, struct tn__bytes *out);
 
+/*
+ * tn__alert_redact_lower - both lower bodies of `body` at once, as
+ * tn__alert_redact makes them for public (into *public_out) and official
+ * (into *official_out, judged by sens), with one unpack: publishing needs
+ * both, and the unpack is most of the cost. Returns 0, TN_ECORRUPT,
+ * TN_ENOMEM (both outs then empty). Pure; any thread.
+ */
+int tn__alert_redact_lower(const unsigned char *body, size_t len, const struct tn__sensset *sens,
+			   msgpack_zone *zone, struct tn__bytes *public_out,
+			   struct tn__bytes *official_out);
+
 /* ---- the clock and escalation (alerts_clock.c) ---------------------------- */
 
 /*

@@ -526,29 +526,59 @@ static int sink_write(void *data, const char *buf, size_t len)
 	return 0;
 }
 
-int tn__alert_redact(const unsigned char *body, size_t len, enum tn_sensitivity clearance,
-		     const struct tn__sensset *sens, msgpack_zone *zone, struct tn__bytes *out)
+static int unpack_body(const unsigned char *body, size_t len, msgpack_zone *zone,
+		       msgpack_object *o)
 {
-	msgpack_object o;
-	msgpack_packer pk;
-	struct sink sink = {out, false};
 	size_t off = 0;
 
 	msgpack_zone_clear(zone);
-	if (msgpack_unpack((const char *)body, len, &off, zone, &o) != MSGPACK_UNPACK_SUCCESS ||
-	    off != len || o.type != MSGPACK_OBJECT_MAP)
+	if (msgpack_unpack((const char *)body, len, &off, zone, o) != MSGPACK_UNPACK_SUCCESS ||
+	    off != len || o->type != MSGPACK_OBJECT_MAP)
 		return TN_ECORRUPT;
+	return 0;
+}
+
+static int pack_for(const msgpack_object *o, enum tn_sensitivity clearance,
+		    const struct tn__sensset *sens, struct tn__bytes *out)
+{
+	msgpack_packer pk;
+	struct sink sink = {out, false};
+
 	out->len = 0;
 	msgpack_packer_init(&pk, &sink, sink_write);
 	if (clearance >= TN_SENS_OFFICIAL_SENSITIVE)
-		msgpack_pack_object(&pk, o);
+		msgpack_pack_object(&pk, *o);
 	else if (clearance == TN_SENS_OFFICIAL)
-		redact_official(&pk, &o, sens);
+		redact_official(&pk, o, sens);
 	else
-		redact_public(&pk, &o);
+		redact_public(&pk, o);
 	if (sink.oom) {
 		out->len = 0;
 		return TN_ENOMEM;
 	}
 	return 0;
+}
+
+int tn__alert_redact(const unsigned char *body, size_t len, enum tn_sensitivity clearance,
+		     const struct tn__sensset *sens, msgpack_zone *zone, struct tn__bytes *out)
+{
+	msgpack_object o;
+	int rc = unpack_body(body, len, zone, &o);
+	return rc ? rc : pack_for(&o, clearance, sens, out);
+}
+
+int tn__alert_redact_lower(const unsigned char *body, size_t len, const struct tn__sensset *sens,
+			   msgpack_zone *zone, struct tn__bytes *public_out,
+			   struct tn__bytes *official_out)
+{
+	msgpack_object o;
+	int rc = unpack_body(body, len, zone, &o);
+
+	if (rc == 0)
+		rc = pack_for(&o, TN_SENS_PUBLIC, NULL, public_out);
+	if (rc == 0)
+		rc = pack_for(&o, TN_SENS_OFFICIAL, sens, official_out);
+	if (rc != 0)
+		public_out->len = official_out->len = 0;
+	return rc;
 }

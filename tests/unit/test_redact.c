@@ -534,6 +534,18 @@ static msgpack_object redact(const struct tn__alert *al, enum tn_sensitivity cle
 	msgpack_zone work;
 	msgpack_zone_init(&work, 4096);
 	ck_assert_int_eq(tn__alert_redact(al->body, al->body_len, clearance, sens, &work, out), 0);
+	/* both lower bodies from one unpack: the same bytes as one at a time */
+	struct tn__bytes lower[2] = {{0}, {0}};
+	ck_assert_int_eq(tn__alert_redact_lower(al->body, al->body_len, sens, &work, &lower[0],
+						&lower[1]),
+			 0);
+	if (clearance < TN_SENS_OFFICIAL_SENSITIVE) {
+		const struct tn__bytes *l = &lower[clearance == TN_SENS_OFFICIAL];
+		ck_assert_uint_eq(l->len, out->len);
+		ck_assert(memcmp(l->data, out->data, out->len) == 0);
+	}
+	free(lower[0].data);
+	free(lower[1].data);
 	msgpack_zone_destroy(&work);
 	return unpack(out->data, out->len, zone);
 }
@@ -663,6 +675,14 @@ START_TEST(unknown_keys_and_shapes)
 			 TN_ECORRUPT);
 	ck_assert_int_eq(tn__alert_redact(arr, 1, TN_SENS_OFFICIAL_SENSITIVE, s, &work, &out),
 			 TN_ECORRUPT);
+	struct tn__bytes pub = {0}, off = {0};
+	tn__bytes_write(&pub, "x", 1);
+	tn__bytes_write(&off, "y", 1);
+	ck_assert_int_eq(tn__alert_redact_lower(trailing, sizeof trailing, s, &work, &pub, &off),
+			 TN_ECORRUPT);
+	ck_assert_uint_eq(pub.len + off.len, 0); /* both emptied: nothing half-made is sent */
+	free(pub.data);
+	free(off.data);
 	msgpack_zone_destroy(&work);
 
 	tn__sensset_free(s);
