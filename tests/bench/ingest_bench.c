@@ -1567,8 +1567,8 @@ static double wait_caught_up(struct monitor *m, int64_t since)
 /*
  * One scrape of tocsind's metrics endpoint (`addr` IPV4:PORT): the journal
  * bytes the correlator and the alerts thread have still to read, and the
- * events the engine holds for its watermark. 0, or -1 (the endpoint did
- * not answer, or lacked a gauge).
+ * events the engine holds for its watermark; a gauge that is not there
+ * (correlator or alerts disabled) counts as 0. 0, or -1 (no metrics).
  */
 static int scrape_lags(const char *addr, double *corr, double *alerts, double *held)
 {
@@ -1598,14 +1598,16 @@ static int scrape_lags(const char *addr, double *corr, double *alerts, double *h
 		n += (size_t)r;
 	close(fd);
 	buf[n] = 0;
-	const char *c = strstr(buf, "\ntocsin_correlator_lag_bytes ");
-	const char *a = strstr(buf, "\ntocsin_alerts_lag_bytes ");
-	const char *h = strstr(buf, "\ntocsin_correlator_buffered_events ");
-	if (!c || !a || !h)
+	if (!strstr(buf, "\ntocsin_"))
 		return -1;
-	*corr = strtod(c + strlen("\ntocsin_correlator_lag_bytes "), NULL);
-	*alerts = strtod(a + strlen("\ntocsin_alerts_lag_bytes "), NULL);
-	*held = strtod(h + strlen("\ntocsin_correlator_buffered_events "), NULL);
+	static const char *const name[3] = {"\ntocsin_correlator_lag_bytes ",
+					    "\ntocsin_alerts_lag_bytes ",
+					    "\ntocsin_correlator_buffered_events "};
+	double *v[3] = {corr, alerts, held};
+	for (int i = 0; i < 3; i++) {
+		const char *at = strstr(buf, name[i]);
+		*v[i] = at ? strtod(at + strlen(name[i]), NULL) : 0;
+	}
 	return 0;
 }
 
