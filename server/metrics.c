@@ -405,6 +405,9 @@ static void render_alerts(struct tn_metrics *m, struct tn_mbuf *b, struct tn_ale
 	counter(b, "tocsin_alerts_seq_gaps_total", "alert seqs out of sequence in the journal",
 		st.seq_gaps);
 	gauge(b, "tocsin_alerts_last_seq", "the last alert seq", (double)st.last_seq);
+	counter(b, "tocsin_alerts_open_untracked_total",
+		"open incidents not tracked for escalation and snapshots (table full, or memory)",
+		st.open_full);
 	gauge(b, "tocsin_alerts_lag_bytes", "journal bytes durable but not yet read for alerts",
 	      durable > st.offset ? (double)(durable - st.offset) : 0);
 	gauge(b, "tocsin_alerts_subscribers",
