@@ -24,6 +24,8 @@ int tn__bytes_reserve(struct tn__bytes *b, size_t more)
 int tn__bytes_write(void *data, const char *buf, size_t len)
 {
 	struct tn__bytes *b = data;
+	if (len == 0)
+		return 0; /* b->data may still be NULL: memcpy must not see it */
 	if (tn__bytes_reserve(b, len) != 0)
 		return -1;
 	memcpy(b->data + b->len, buf, len);
