@@ -407,8 +407,6 @@ static bool body_for(struct tn_alerts *a, struct tn__alert *al, enum tn_sensitiv
 						       &a->red_zone, &al->red[0], &al->red[1])
 			      : tn__alert_redact(al->body, al->body_len, clearance, a->sens,
 						 &a->red_zone, r);
-		if (rc == 0 && both)
-			al->red_serial = a->sens_serial;
 		if (rc != 0) {
 			r->len = 0;
 			STAT_INC(a, redact_failed);
@@ -417,7 +415,7 @@ static bool body_for(struct tn_alerts *a, struct tn__alert *al, enum tn_sensitiv
 				       tn_sensitivity_name(clearance));
 			return false;
 		}
-		if (clearance == TN_SENS_OFFICIAL)
+		if (clearance == TN_SENS_OFFICIAL || both) /* the official body is new */
 			al->red_serial = a->sens_serial;
 	}
 	*body = (const unsigned char *)r->data;

@@ -293,15 +293,26 @@ static void render_keys(struct tn_metrics *m, struct tn_mbuf *b)
 		}
 }
 
+/* The journal's durable offset: what the store, correlator and alerts lag behind. */
+static uint64_t durable_of(struct tn_metrics *m)
+{
+	const uint64_t *dp = ck_pr_load_ptr(&m->parts->durable);
+	return dp ? ck_pr_load_64(dp) : 0;
+}
+
+/* Bytes of a reader at `offset` behind `durable`; 0 when level. */
+static double behind(uint64_t durable, uint64_t offset)
+{
+	return durable > offset ? (double)(durable - offset) : 0;
+}
+
 static void render_store(struct tn_metrics *m, struct tn_mbuf *b, struct tn_store *s)
 {
 	struct tn_store_stats st;
 	tn_store_stats(s, &st);
-	const uint64_t *dp = ck_pr_load_ptr(&m->parts->durable);
-	uint64_t durable = dp ? ck_pr_load_64(dp) : 0;
-	bool behind = durable > st.committed_offset;
+	uint64_t durable = durable_of(m);
 	double lag_s = 0;
-	if (behind) {
+	if (durable > st.committed_offset) {
 		int64_t since = st.stored_clock_us ? st.stored_clock_us : m->start_real_s * 1000000;
 		int64_t d = real_us() - since;
 		lag_s = d > 0 ? (double)d / 1e6 : 0;
@@ -313,7 +324,7 @@ static void render_store(struct tn_metrics *m, struct tn_mbuf *b, struct tn_stor
 	gauge(b, "tocsin_store_committed_offset_bytes", "journal offset stored in PostgreSQL",
 	      (double)st.committed_offset);
 	gauge(b, "tocsin_store_lag_bytes", "journal bytes durable but not yet in PostgreSQL",
-	      behind ? (double)(durable - st.committed_offset) : 0);
+	      behind(durable, st.committed_offset));
 	gauge(b, "tocsin_store_lag_seconds",
 	      "while the store is behind: age of the newest record it has stored (0 when caught up)",
 	      lag_s);
@@ -339,8 +350,7 @@ static void render_correlator(struct tn_metrics *m, struct tn_mbuf *b, struct tn
 {
 	struct tn_correlate_stats st;
 	tn_correlate_stats(c, &st);
-	const uint64_t *dp = ck_pr_load_ptr(&m->parts->durable);
-	uint64_t durable = dp ? ck_pr_load_64(dp) : 0;
+	uint64_t durable = durable_of(m);
 	counter(b, "tocsin_correlator_events_total", "events given to the correlation engine",
 		st.events);
 	counter(b, "tocsin_correlator_ticks_total", "clock ticks given to the engine", st.ticks);
@@ -351,7 +361,7 @@ static void render_correlator(struct tn_metrics *m, struct tn_mbuf *b, struct tn
 	counter(b, "tocsin_correlator_graph_swaps_total", "asset graphs swapped in",
 		st.graph_swaps);
 	gauge(b, "tocsin_correlator_lag_bytes", "journal bytes durable but not yet correlated",
-	      durable > st.offset ? (double)(durable - st.offset) : 0);
+	      behind(durable, st.offset));
 	gauge(b, "tocsin_correlator_buffered_events",
 	      "events the engine holds until the watermark passes them (lateness_s)",
 	      (double)st.buffered);
@@ -368,8 +378,7 @@ static void render_alerts(struct tn_metrics *m, struct tn_mbuf *b, struct tn_ale
 	struct tn_alerts_stats st;
 	tn_alerts_stats(a, &st);
 	char p[2] = "0";
-	const uint64_t *dp = ck_pr_load_ptr(&m->parts->durable);
-	uint64_t durable = dp ? ck_pr_load_64(dp) : 0;
+	uint64_t durable = durable_of(m);
 
 	tn_mfmt_family(b, "tocsin_alerts_published_total", "counter",
 		       "alerts published to consoles, by stream (live, drill) and priority (1 most "
@@ -409,7 +418,7 @@ static void render_alerts(struct tn_metrics *m, struct tn_mbuf *b, struct tn_ale
 		"open incidents not tracked for escalation and snapshots (table full, or memory)",
 		st.open_full);
 	gauge(b, "tocsin_alerts_lag_bytes", "journal bytes durable but not yet read for alerts",
-	      durable > st.offset ? (double)(durable - st.offset) : 0);
+	      behind(durable, st.offset));
 	gauge(b, "tocsin_alerts_subscribers",
 	      "connections subscribed to the alert streams, tracked so that an ended key is cut off",
 	      (double)st.subscribers);
