@@ -92,6 +92,7 @@ static const struct key keys[] = {
 	{"store", "conninfo", K_CONNINFO, FIELD(conninfo), 1, 0},
 	{"store", "batch", K_INT, FIELD(store_batch), 1, 100000},
 	{"store", "retry_ms", K_INT, FIELD(store_retry_ms), 10, 600000},
+	{"store", "linger_ms", K_INT, FIELD(store_linger_ms), 0, 10000},
 	{"store", "nice", K_INT, FIELD(store_nice), 0, 19},
 	{"correlator", "enabled", K_BOOL, FIELD(correlate), 0, 0},
 	{"correlator", "tick_ms", K_INT, FIELD(tick_ms), 10, 60000},
@@ -189,6 +190,7 @@ void tn_config_defaults(struct tn_config *c)
 	snprintf(c->conninfo, sizeof c->conninfo, "dbname=tocsin");
 	c->store_batch = 5000;
 	c->store_retry_ms = 1000;
+	c->store_linger_ms = 100;
 
 	c->registry_poll_ms = 1000;
 	c->keys_warn_before_s = 7 * 86400;

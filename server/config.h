@@ -53,6 +53,7 @@ struct tn_config {
 	char conninfo[TN_CONFIG_STR];   /* conninfo = dbname=tocsin */
 	int store_batch;                /* batch = 5000 records per COPY transaction */
 	int store_retry_ms;             /* retry_ms = 1000 while PostgreSQL is away */
+	int store_linger_ms;            /* linger_ms = 100: wait for a fuller batch (store.h) */
 	int store_nice;                 /* nice = 10: the store thread's nice value (thread.h) */
 
 	/* [correlator] */

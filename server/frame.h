@@ -64,6 +64,7 @@ struct tn__frame {
 	uint8_t rid_len;
 	unsigned char rid[TN__RID_MAX];
 	int64_t recv_us;
+	int64_t read_mono_us; /* CLOCK_MONOTONIC when ingest read it: the ack's duration */
 	unsigned adapter_slot; /* the sender's per-adapter counters (adapter_stats.h) */
 	/* The adapter key this frame counts against in its key's frames in flight
 	 * (ratelimit.h; Z85, 40 characters), or "" when it counts against none. */

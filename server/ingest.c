@@ -846,6 +846,7 @@ static bool read_one(struct tn_ingest *g)
 	/* pool_get cannot fail here: the caller checked before reading. */
 	f->has_peer = true;
 	f->recv_us = now_us();
+	f->read_mono_us = mono_us();
 	f->adapter_slot = TN__ADAPTER_UNKNOWN;
 	const char *addr = zmq_msg_gets(&part[n - 1], "Peer-Address");
 	snprintf(f->origin, sizeof f->origin, "%s", addr ? addr : "");
@@ -966,6 +967,8 @@ static void reply(struct tn_ingest *g, struct tn__frame *f)
 		pack_str(&pk, frame_str(f, it->msg_off));
 	}
 
+	/* Before the send: an adapter that has its reply sees it counted. */
+	tn__hist_observe(&g->st.ack_hist, (uint64_t)(mono_us() - f->read_mono_us) * 1000);
 	int rc = zmq_send(g->router, f->rid, f->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
 	if (rc >= 0 && f->delimiter)
 		rc = zmq_send(g->router, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);

@@ -67,6 +67,12 @@ struct tn_ingest_stats {
 	 * auth.handshake_failed rows journaled, and failures not followed
 	 * individually (over TN__HS_ADDRS addresses a minute: hs_audit.h). */
 	uint64_t conn_accepted, conn_disconnected, hs_ok, hs_failed, hs_audited, hs_not_followed;
+	/* From reading a frame to handing its reply to ZeroMQ: validation, the
+	 * journal's group commit and fsync, and the waits between the threads;
+	 * not the network, nor the ZeroMQ I/O thread's queues (the adapter's own
+	 * round trip is this plus those). Last: tn_ingest_stats copies the
+	 * struct as an array of uint64_t, which the histogram is too. */
+	struct tn__hist ack_hist;
 };
 
 struct tn_ingest;

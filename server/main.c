@@ -773,6 +773,7 @@ int main(int argc, char **argv)
 		.journal_dir = cfg.journal_dir,
 		.batch = cfg.store_batch,
 		.retry_ms = cfg.store_retry_ms,
+		.linger_ms = cfg.store_linger_ms,
 		.nice = cfg.store_nice,
 		.durable = &durable,
 	};

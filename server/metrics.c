@@ -127,6 +127,8 @@ static void render_ingest(struct tn_metrics *m, struct tn_mbuf *b, struct tn_ing
 
 	counter(b, "tocsin_ingest_frames_total", "frames (messages) read from adapters",
 		st.frames);
+	hist(b, "tocsin_ingest_ack_duration_seconds",
+	     "from reading a frame to sending its reply (journal and fsync included)", &st.ack_hist);
 
 	const struct tn__adapter_table *t = tn_ingest_adapters(g);
 	unsigned n = tn__adapter_table_n(t);

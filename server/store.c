@@ -100,6 +100,8 @@ struct tn_store {
 	uint64_t batch_first;   /* offset of the first record of the batch */
 	uint64_t batch_end;     /* offset after the last record read into it */
 	int batch_n;            /* records read into it */
+	bool batch_took_all;    /* it ended at the durable offset, not at `batch` */
+	int64_t batch_t0_ns;    /* CLOCK_MONOTONIC when it began */
 	uint64_t isolate_until; /* below this offset, one record per transaction */
 	int64_t batch_clock_us; /* the newest wall clock of a record of the batch, or 0 */
 	bool quarantine;        /* the record at quarantine_at goes to `rejected` */
@@ -206,6 +208,25 @@ static void wait_ms(struct tn_store *s, int ms)
 	}
 	if (poll(&p, 1, (int)t) > 0 && (p.revents & POLLIN))
 		consume_wake(s);
+}
+
+/*
+ * Everything durable is stored: wait for more (store.linger_ms, store.h),
+ * counted from `since` (the start of the transaction that took it all, so
+ * that a slow one is not followed by a wait too: at most one transaction
+ * short of `batch` per linger_ms), or from now (0: there was nothing). Not
+ * while draining at a stop: what is left goes at once.
+ */
+static void linger(struct tn_store *s, int64_t since)
+{
+	int64_t ms = s->o.linger_ms > IDLE_MS ? s->o.linger_ms : IDLE_MS;
+
+	if (stop_requested(s))
+		return;
+	if (since)
+		ms -= (mono_ns() - since) / 1000000;
+	if (ms > 0)
+		wait_ms(s, (int)ms);
 }
 
 /* ---- PostgreSQL --------------------------------------------------------- */
@@ -732,13 +753,14 @@ static int run_batch(struct tn_store *s)
 		abandon(s, rc, "read");
 		return rc;
 	}
-	t0 = mono_ns();
+	t0 = s->batch_t0_ns = mono_ns();
 	now_us = real_us(); /* the `received` of E_CORRUPT rows */
 	tn__store_rows_reset(r);
 	s->batch_first = rec.offset;
 	s->batch_n = 0;
 	s->batch_clock_us = 0;
 	s->batch_direct = !s->staged;
+	s->batch_took_all = false;
 	rc = begin_tx(s);
 	if (rc) {
 		abandon(s, rc, "begin");
@@ -779,8 +801,10 @@ static int run_batch(struct tn_store *s)
 			return TN_ECLOSED;
 		}
 		rc = tn_journal_reader_next(s->rd, limit, &rec);
-		if (rc == 0)
+		if (rc == 0) {
+			s->batch_took_all = true;
 			break;
+		}
 		if (rc < 0) {
 			abandon(s, rc, "read");
 			return rc;
@@ -901,8 +925,11 @@ static void *store_main(void *arg)
 			}
 			continue;
 		}
-		if (run_batch(s) == 0)
-			wait_ms(s, IDLE_MS);
+		rc = run_batch(s);
+		if (rc == 0)
+			linger(s, 0);
+		else if (rc == 1 && s->batch_took_all)
+			linger(s, s->batch_t0_ns);
 	}
 	if (s->pg) {
 		rollback(s);
@@ -920,7 +947,7 @@ int tn_store_start(const struct tn_store_opts *opts, struct tn_store **out)
 	int rc;
 
 	if (!opts || !out || !opts->conninfo || !opts->journal_dir || !opts->durable ||
-	    opts->batch < 1 || opts->retry_ms < 0)
+	    opts->batch < 1 || opts->retry_ms < 0 || opts->linger_ms < 0)
 		return TN_EINVAL;
 	s = calloc(1, sizeof *s);
 	if (!s)

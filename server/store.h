@@ -44,6 +44,14 @@ struct tn_store_opts {
 	const char *journal_dir; /* borrowed; must outlive the store */
 	int batch;               /* records per transaction, >= 1 */
 	int retry_ms;            /* wait between attempts while PostgreSQL is away */
+	/* Once it has stored every durable record, wait this long before it
+	 * reads again (0: poll every 2 ms). A transaction then takes what came
+	 * meanwhile: PostgreSQL pays per transaction (a commit, a WAL flush, the
+	 * progress row, the statements) about as much as for a hundred rows, so
+	 * at a moderate load a store that chased every group commit spent three
+	 * times the CPU per row of a full batch (docs/bench.md). A backlog is
+	 * taken in full batches with no wait; a stop drains with no wait. */
+	int linger_ms;
 	int nice;                /* the thread's nice value (> 0: yields the CPU to the ack path) */
 	/* The journal's durable offset, published by the journal thread with
 	 * ck_pr_store_64; the store reads it with ck_pr_load_64. Borrowed. */

@@ -245,6 +245,9 @@ class MetricsTest(IntegrationCase):
         self.assertEqual(d("tocsin_ingest_events_rejected_total", adapter="energy",
                            code="E_TIME"), 0)
         self.assertEqual(d("tocsin_ingest_frames_total"), 2)
+        # both replies timed
+        self.assertEqual(d("tocsin_ingest_ack_duration_seconds_count"), 2)
+        self.assertGreater(d("tocsin_ingest_ack_duration_seconds_sum"), 0)
         # the other adapter's counters did not move
         self.assertEqual(d("tocsin_ingest_events_received_total", adapter="city"), 0)
         # three events and two kept rejections were appended, each frame fsync'd

@@ -122,6 +122,7 @@ static void assert_config_eq(const struct tn_config *a, const struct tn_config *
 	ck_assert_str_eq(a->conninfo, b->conninfo);
 	ck_assert_int_eq(a->store_batch, b->store_batch);
 	ck_assert_int_eq(a->store_retry_ms, b->store_retry_ms);
+	ck_assert_int_eq(a->store_linger_ms, b->store_linger_ms);
 	ck_assert_int_eq(a->registry_poll_ms, b->registry_poll_ms);
 	ck_assert_str_eq(a->registry_cache, b->registry_cache);
 	ck_assert_str_eq(a->metrics_listen, b->metrics_listen);
@@ -165,6 +166,7 @@ START_TEST(defaults)
 	ck_assert_str_eq(cfg.conninfo, "dbname=tocsin");
 	ck_assert_int_eq(cfg.store_batch, 5000);
 	ck_assert_int_eq(cfg.store_retry_ms, 1000);
+	ck_assert_int_eq(cfg.store_linger_ms, 100);
 	ck_assert_int_eq(cfg.registry_poll_ms, 1000);
 	ck_assert_str_eq(cfg.registry_cache, "");
 	ck_assert(tn_config_is_loopback(cfg.ingest_endpoint));
@@ -480,7 +482,7 @@ START_TEST(unknown_section_and_key)
 		     "2: unknown section [extra]; expected one of [server], [ingest], [journal], "
 		     "[store], [correlator], [registry], [alerts], [drills], [metrics], [keys]");
 	expect_error("[store]\nbatch = 10\nretry = 5\n",
-		     "3: store.retry: unknown key; expected one of conninfo, batch, retry_ms, nice");
+		     "3: store.retry: unknown key; expected one of conninfo, batch, retry_ms, linger_ms, nice");
 	expect_error("[server]\nendpoint = tcp://127.0.0.1:1\n",
 		     "2: server.endpoint: unknown key; expected one of log_level, name, drain_s");
 	expect_error("\nlog_level = info\n[server]\n",
@@ -711,7 +713,7 @@ START_TEST(sample_is_true)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 58);
+	ck_assert_int_eq(keys, 59);
 	ck_assert_msg(tn_config_load(ini, &cfg, err, sizeof err) == 0, "%s", err);
 	defaults_in(&want, dir);
 	assert_config_eq(&cfg, &want);

@@ -339,19 +339,27 @@ static void publish(void)
 	ck_pr_store_64(&durable, tn_journal_durable(jw));
 }
 
-static struct tn_store *start_store(const char *ci, int batch, int retry_ms)
+static struct tn_store *start_store_linger(const char *ci, int batch, int retry_ms,
+					   int linger_ms)
 {
 	struct tn_store_opts o = {
 		.conninfo = ci,
 		.journal_dir = jdir,
 		.batch = batch,
 		.retry_ms = retry_ms,
+		.linger_ms = linger_ms,
 		.durable = &durable,
 	};
 	struct tn_store *s = NULL;
 	ck_assert_int_eq(tn_store_start(&o, &s), 0);
 	ck_assert_ptr_nonnull(s);
 	return s;
+}
+
+/* linger_ms 0: the store looks for new records every 2 ms, as before linger. */
+static struct tn_store *start_store(const char *ci, int batch, int retry_ms)
+{
+	return start_store_linger(ci, batch, retry_ms, 0);
 }
 
 static bool wait_committed(struct tn_store *s, uint64_t target, int ms)
@@ -1325,6 +1333,58 @@ START_TEST(test_stop_cancels_stuck_query)
 }
 END_TEST
 
+/*
+ * Records trickling in, one every 10 ms: with linger_ms the store takes
+ * them in a few transactions (at most one short of `batch` per linger_ms),
+ * without it in about one each. A stop does not wait out the linger.
+ */
+static uint64_t trickle(struct tn_store *s, unsigned from, unsigned n, int64_t *elapsed_ms)
+{
+	struct tn_store_stats st;
+	int64_t t0 = now_ms();
+
+	for (unsigned i = from; i < from + n; i++) {
+		offs[i] = append_gen(i);
+		publish();
+		sleep_ms(10);
+	}
+	ck_assert(wait_committed(s, tn_journal_end(jw), WAIT_MS));
+	*elapsed_ms = now_ms() - t0;
+	tn_store_stats(s, &st);
+	return st.transactions;
+}
+
+START_TEST(test_linger)
+{
+	const int linger = 200;
+	struct tn_store *s;
+	int64_t ms;
+
+	s = start_store_linger(conninfo, 5000, 50, linger);
+	uint64_t tx = trickle(s, 0, 40, &ms);
+	/* the first wait, then one transaction per linger_ms at most */
+	uint64_t bound = (uint64_t)(ms / linger) + 2;
+	fprintf(stderr, "test_store: linger %d ms: 40 records over %" PRId64 " ms in %" PRIu64
+		" transactions (at most %" PRIu64 ")\n", linger, ms, tx, bound);
+	ck_assert_uint_le(tx, bound);
+	/* Stopped while it lingers: the record appended just now is stored. */
+	offs[40] = append_gen(40);
+	publish();
+	ck_assert_int_eq(tn_store_stop(s, 5000), 0);
+	ck_assert_int_eq(qint("SELECT count(*) FROM events"), 41);
+	ck_assert_uint_eq(progress(), tn_journal_end(jw));
+
+	/* The same trickle without linger: many more transactions. */
+	s = start_store_linger(conninfo, 5000, 50, 0);
+	tx = trickle(s, 41, 40, &ms);
+	fprintf(stderr, "test_store: no linger: 40 records over %" PRId64 " ms in %" PRIu64
+		" transactions\n", ms, tx);
+	ck_assert_uint_gt(tx, bound);
+	ck_assert_int_eq(tn_store_stop(s, 5000), 0);
+	check_events(81);
+}
+END_TEST
+
 START_TEST(test_throughput)
 {
 	const unsigned n = 50000;
@@ -1361,6 +1421,9 @@ START_TEST(test_bad_args)
 
 	ck_assert_int_eq(tn_store_start(&o, &s), TN_EINVAL);
 	o.batch = 1;
+	o.linger_ms = -1;
+	ck_assert_int_eq(tn_store_start(&o, &s), TN_EINVAL);
+	o.linger_ms = 0;
 	o.durable = NULL;
 	ck_assert_int_eq(tn_store_start(&o, &s), TN_EINVAL);
 	ck_assert_int_eq(tn_store_start(NULL, &s), TN_EINVAL);
@@ -1399,6 +1462,7 @@ int main(void)
 	tcase_add_test(tc, test_records_deleted);
 	tcase_add_test(tc, test_two_stores);
 	tcase_add_test(tc, test_stop_cancels_stuck_query);
+	tcase_add_test(tc, test_linger);
 	tcase_add_test(tc, test_throughput);
 	suite_add_tcase(s, tc);
 
