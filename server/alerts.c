@@ -832,13 +832,11 @@ static void fail(struct tn_alerts *a, struct tn__alerts_job *j, const char *op, 
 static void fail(struct tn_alerts *a, struct tn__alerts_job *j, const char *op, int code,
 		 const char *fmt, ...)
 {
-	char msg[256];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	tn__alerts_reply_verror(j, op, code, fmt, ap);
 	va_end(ap);
 	STAT_INC(a, bad_requests);
-	tn__alerts_reply_error(j, op, code, msg);
 	send_reply(a, j);
 }
 

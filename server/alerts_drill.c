@@ -148,13 +148,11 @@ static void refuse(struct tn__desk *d, struct tn__alerts_job *j, const char *op,
 static void refuse(struct tn__desk *d, struct tn__alerts_job *j, const char *op, int code,
 		   const char *fmt, ...)
 {
-	char msg[256];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	tn__alerts_reply_verror(j, op, code, fmt, ap);
 	va_end(ap);
 	ck_pr_inc_64(&d->st.refused);
-	tn__alerts_reply_error(j, op, code, msg);
 	answer(d, j);
 }
 

@@ -8,6 +8,7 @@
 #define TN_ALERTS_INT_H
 
 #include <msgpack.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -326,6 +327,9 @@ void tn__alerts_reply_head(msgpack_packer *pk, const struct tn__alerts_job *j, b
 /* A complete error reply into j->reply: {"ok": false, "op", "code", "msg"};
  * code: a TN_E* with a wire name (others are sent as E_UNAVAILABLE). */
 void tn__alerts_reply_error(struct tn__alerts_job *j, const char *op, int code, const char *msg);
+/* The same with the message formatted from fmt and ap (cut at 255 bytes). */
+void tn__alerts_reply_verror(struct tn__alerts_job *j, const char *op, int code, const char *fmt,
+			     va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* ---- subscribers (alerts_subs.c) ----------------------------------------- */
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -472,4 +473,12 @@ void tn__alerts_reply_error(struct tn__alerts_job *j, const char *op, int code, 
 	pack_str(&pk, w, strlen(w));
 	pack_str(&pk, "msg", 3);
 	pack_str(&pk, msg, strlen(msg));
+}
+
+void tn__alerts_reply_verror(struct tn__alerts_job *j, const char *op, int code, const char *fmt,
+			     va_list ap)
+{
+	char msg[256];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	tn__alerts_reply_error(j, op, code, msg);
 }

@@ -1570,9 +1570,9 @@ static double wait_caught_up(struct monitor *m, int64_t since)
  * events the engine holds for its watermark; a gauge that is not there
  * (correlator or alerts disabled) counts as 0. 0, or -1 (no metrics).
  */
-static int scrape_lags(const char *addr, double *corr, double *alerts, double *held)
+static int scrape(const char *addr, char *buf, size_t cap)
 {
-	char host[64], buf[1 << 16];
+	char host[64];
 	const char *colon = strrchr(addr, ':');
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	size_t n = 0;
@@ -1594,11 +1594,17 @@ static int scrape_lags(const char *addr, double *corr, double *alerts, double *h
 		close(fd);
 		return -1;
 	}
-	for (ssize_t r; n < sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - n)) > 0;)
+	for (ssize_t r; n < cap - 1 && (r = read(fd, buf + n, cap - 1 - n)) > 0;)
 		n += (size_t)r;
 	close(fd);
 	buf[n] = 0;
-	if (!strstr(buf, "\ntocsin_"))
+	return strstr(buf, "\ntocsin_") ? 0 : -1;
+}
+
+static int scrape_lags(const char *addr, double *corr, double *alerts, double *held)
+{
+	static char buf[1 << 18];
+	if (scrape(addr, buf, sizeof buf) != 0)
 		return -1;
 	static const char *const name[3] = {"\ntocsin_correlator_lag_bytes ",
 					    "\ntocsin_alerts_lag_bytes ",
@@ -1612,6 +1618,86 @@ static int scrape_lags(const char *addr, double *corr, double *alerts, double *h
 }
 
 #define IDLE_BYTES 65536 /* "caught up": less than this left to read (a tick is ~40 B) */
+
+/*
+ * What tocsind says of itself over a phase: its histograms of the ack
+ * inside the server (from reading a frame to handing the reply over) and of
+ * the journal's fsync, and two counters. The load generator's latency is
+ * this plus the network and ZeroMQ's queues at both ends; the two together
+ * say which side a tail is on.
+ */
+#define SRV_BUCKETS 17 /* stat.h's 16 bounds and +Inf */
+
+struct srv_snap {
+	bool ok;
+	double le[2][SRV_BUCKETS], n[2][SRV_BUCKETS]; /* [0] ack, [1] fsync; cumulative */
+	double syncs, store_tx;
+};
+
+/* The buckets of histogram `name` from a scrape, in order; false if absent. */
+static bool parse_hist(const char *buf, const char *name, double *le, double *n)
+{
+	char key[128];
+	int k = 0;
+	snprintf(key, sizeof key, "\n%s_bucket{le=\"", name);
+	for (const char *at = strstr(buf, key); at && k < SRV_BUCKETS; at = strstr(at, key)) {
+		at += strlen(key);
+		le[k] = strncmp(at, "+Inf", 4) == 0 ? INFINITY : strtod(at, NULL);
+		const char *sp = strchr(at, ' ');
+		if (!sp)
+			return false;
+		n[k++] = strtod(sp + 1, NULL);
+	}
+	return k == SRV_BUCKETS;
+}
+
+static double parse_value(const char *buf, const char *name)
+{
+	char key[128];
+	snprintf(key, sizeof key, "\n%s ", name);
+	const char *at = strstr(buf, key);
+	return at ? strtod(at + strlen(key), NULL) : NAN;
+}
+
+static void srv_take(const struct opts *o, struct srv_snap *s)
+{
+	static char buf[1 << 18];
+	s->ok = o->metrics && scrape(o->metrics, buf, sizeof buf) == 0 &&
+		parse_hist(buf, "tocsin_ingest_ack_duration_seconds", s->le[0], s->n[0]) &&
+		parse_hist(buf, "tocsin_journal_fsync_duration_seconds", s->le[1], s->n[1]);
+	if (s->ok) {
+		s->syncs = parse_value(buf, "tocsin_journal_syncs_total");
+		s->store_tx = parse_value(buf, "tocsin_store_transactions_total");
+	}
+}
+
+/* The upper bound (ms) of the bucket holding quantile q of b - a, histogram h. */
+static double srv_q_ms(const struct srv_snap *a, const struct srv_snap *b, int h, double q)
+{
+	double total = b->n[h][SRV_BUCKETS - 1] - a->n[h][SRV_BUCKETS - 1];
+	if (total <= 0)
+		return NAN;
+	for (int k = 0; k < SRV_BUCKETS; k++)
+		if (b->n[h][k] - a->n[h][k] >= q * total)
+			return b->le[h][k] * 1000;
+	return INFINITY;
+}
+
+static void print_srv(const char *p, const struct srv_snap *a, const struct srv_snap *b,
+		      double seconds)
+{
+	static const char *const hn[2] = {"ack", "fsync"};
+	static const double qs[3] = {0.5, 0.99, 0.999};
+	static const char *const qn[3] = {"p50", "p99", "p999"};
+
+	if (!a->ok || !b->ok || seconds <= 0)
+		return;
+	for (int h = 0; h < 2; h++)
+		for (int i = 0; i < 3; i++)
+			printf("%s_srv_%s_%s_le_ms=%g\n", p, hn[h], qn[i], srv_q_ms(a, b, h, qs[i]));
+	printf("%s_srv_fsyncs_per_s=%.0f\n%s_srv_store_tx_per_s=%.1f\n", p,
+	       (b->syncs - a->syncs) / seconds, p, (b->store_tx - a->store_tx) / seconds);
+}
 
 /*
  * After the store has caught up: wait until the correlator and the alerts
@@ -1764,14 +1850,18 @@ static int server_phase(const struct opts *o, struct monitor *m, struct phase *p
 	ph->measure_from = &m->measure_from;
 	atomic_store(&m->phase, slot);
 	atomic_store(&m->rss_on, rss);
+	struct srv_snap sa, sb;
+	srv_take(o, &sa);
 	cpu_mark(&a, o->pid, o->pg_pid);
 	if (run_phase(o, ph, &r) != 0)
 		rc = 1;
 	cpu_mark(&b, o->pid, o->pg_pid);
+	srv_take(o, &sb);
 	atomic_store(&m->rss_on, 0);
 	int64_t t_done = mono_ns();
 	print_run(p, &r);
 	print_cpu(p, &a, &b);
+	print_srv(p, &sa, &sb, (double)(b.t - a.t) / 1e9);
 	say("%s: %.0f events/s acked; latency p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f "
 	    "ms",
 	    ph->name, (double)r.in_window / r.seconds, pct_ms(&r, 0.5), pct_ms(&r, 0.99),
@@ -2015,6 +2105,34 @@ static void report_cpu(const char *p)
 	printf("\n");
 }
 
+/* What tocsind's own histograms said over the phase (print_srv); bucket bounds. */
+static void report_srv(const char *p)
+{
+	char k[64], v[6][32];
+	static const char *const key[6] = {"ack_p50", "ack_p99", "ack_p999",
+					   "fsync_p50", "fsync_p99", "fsync_p999"};
+
+	snprintf(k, sizeof k, "%s_srv_ack_p99_le_ms", p);
+	if (!rs(k))
+		return;
+	for (int i = 0; i < 6; i++) {
+		snprintf(k, sizeof k, "%s_srv_%s_le_ms", p, key[i]);
+		double x = rd(k);
+		if (isinf(x))
+			snprintf(v[i], sizeof v[i], "> 10 s");
+		else
+			snprintf(v[i], sizeof v[i], "<= %g", x);
+	}
+	printf("  inside tocsind      ack p50 %s, p99 %s, p99.9 %s ms; fsync p50 %s, p99 %s, "
+	       "p99.9 %s ms\n",
+	       v[0], v[1], v[2], v[3], v[4], v[5]);
+	snprintf(k, sizeof k, "%s_srv_fsyncs_per_s", p);
+	double fs = rd(k);
+	snprintf(k, sizeof k, "%s_srv_store_tx_per_s", p);
+	printf("                      (histogram bounds) %s fsyncs/s, %.1f store transactions/s\n",
+	       grp(fs), rd(k));
+}
+
 static int cmd_report(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -2096,6 +2214,7 @@ static int cmd_report(const char *path)
 	       grp(rd("sus_acked")), rs("sus_count_check") ? rs("sus_count_check") : "?",
 	       grp(rd("sus_table_mib")));
 	report_cpu("sus");
+	report_srv("sus");
 	printf("  acked / COPY        %.2f   target >= 0.50: %s\n", sus / copy,
 	       verdict(sus / copy >= 0.5));
 	printf("  acked / ZMQ         %.2f\n", sus / zmq);
@@ -2111,6 +2230,7 @@ static int cmd_report(const char *path)
 	       rd("peak_lag_max_s"), catchup("peak_catchup_s", false));
 	printf("  pipeline            %s\n", catchup("peak_idle_s", true));
 	report_cpu("peak");
+	report_srv("peak");
 	printf("  acked / ZMQ         %.2f   acked / COPY %.2f\n", peak / zmq, peak / copy);
 
 	bool rate_ok = lat_eps >= 0.99 * rate;
@@ -2128,6 +2248,7 @@ static int cmd_report(const char *path)
 	       "second's max %.1f ms\n",
 	       rd("lat_slow_seconds"), rd("lat_whole_seconds"), worst_second("lat_sec_max_ms"));
 	report_cpu("lat");
+	report_srv("lat");
 	printf("  p99 < 5 ms          %s\n", verdict(p99 < 5.0 && rate_ok));
 
 	/* Flat: over the second half of the run, once bounded buffers have filled,
@@ -2156,6 +2277,7 @@ static int cmd_report(const char *path)
 	printf("  seconds over 5 ms   %.0f of %.0f whole seconds had a p99 above 5 ms\n",
 	       rd("rss_slow_seconds"), rd("rss_whole_seconds"));
 	report_cpu("rss");
+	report_srv("rss");
 	printf("  RSS flat            %s (second half: %+.1f MiB, tolerance %.1f MiB)%s\n",
 	       verdict(flat), moved / 1024, tol / 1024,
 	       run_s < 300 ? "; for 5 minutes: BENCH_RSS_SECONDS=300 make bench" : "");
