@@ -101,7 +101,6 @@ struct tn_store {
 	uint64_t batch_end;     /* offset after the last record read into it */
 	int batch_n;            /* records read into it */
 	bool batch_took_all;    /* it ended at the durable offset, not at `batch` */
-	int64_t batch_t0_ns;    /* CLOCK_MONOTONIC when it began */
 	uint64_t isolate_until; /* below this offset, one record per transaction */
 	int64_t batch_clock_us; /* the newest wall clock of a record of the batch, or 0 */
 	bool quarantine;        /* the record at quarantine_at goes to `rejected` */
@@ -753,7 +752,7 @@ static int run_batch(struct tn_store *s)
 		abandon(s, rc, "read");
 		return rc;
 	}
-	t0 = s->batch_t0_ns = mono_ns();
+	t0 = mono_ns();
 	now_us = real_us(); /* the `received` of E_CORRUPT rows */
 	tn__store_rows_reset(r);
 	s->batch_first = rec.offset;
@@ -925,11 +924,12 @@ static void *store_main(void *arg)
 			}
 			continue;
 		}
+		int64_t began = mono_ns();
 		rc = run_batch(s);
 		if (rc == 0)
 			linger(s, 0);
 		else if (rc == 1 && s->batch_took_all)
-			linger(s, s->batch_t0_ns);
+			linger(s, began);
 	}
 	if (s->pg) {
 		rollback(s);

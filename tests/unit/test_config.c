@@ -413,6 +413,8 @@ START_TEST(bad_values)
 		{"journal", "group_commit_us", "100001", "an integer between 0 and 100000"},
 		{"store", "batch", "0", "an integer between 1 and 100000"},
 		{"store", "retry_ms", "1.5", "an integer between 10 and 600000"},
+		{"store", "linger_ms", "-1", "an integer between 0 and 10000"},
+		{"store", "linger_ms", "10001", "an integer between 0 and 10000"},
 		{"registry", "poll_ms", "", "an integer between 10 and 600000"},
 		{"keys", "warn_before", "7", KEYS_WARN},
 		{"keys", "warn_before", "7w", KEYS_WARN},
